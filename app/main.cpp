@@ -1,0 +1,50 @@
+// medseg command-line entry point: parse, dispatch, and turn every error into
+// one line on stderr plus an exit code (2 = bad input, 1 = failure).
+#include <iostream>
+#include <vector>
+
+#include "app/cli/command.h"
+#include "app/version.h"
+#include "models/error.h"
+#include "models/runtime.h"
+#include "pipeline/versions.h"
+
+int main(int argc, char** argv) {
+  using namespace medseg;
+  CLI::App cli{"medseg: segmentation of 3D medical images (MRI, CT) on an ordinary CPU"};
+  cli.name("medseg");
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version",
+                       std::string("medseg ") + app::kVersion + " (commit " + app::kGitCommit +
+                           "; " + pipeline::library_versions() + ")");
+  int threads = 0;
+  cli.add_option("--threads", threads,
+                 "CPU threads for computation (default: all " +
+                     std::to_string(models::hardware_threads()) + ")")
+      ->check(CLI::NonNegativeNumber);
+
+  std::vector<app::Command> commands{app::add_info_command(cli), app::add_synth_command(cli),
+                                     app::add_samples_command(cli)};
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return cli.exit(e);  // --help, --version
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "medseg: error: " << e.what() << " (see medseg --help)\n";
+    return 2;
+  }
+
+  try {
+    models::configure_threads(threads);
+    for (const auto& command : commands) {
+      if (command.cli->parsed()) return command.run();
+    }
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "medseg: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "medseg: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

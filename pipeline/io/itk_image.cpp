@@ -1,0 +1,59 @@
+#include "pipeline/io/itk_image.h"
+
+#include <ATen/ATen.h>
+
+#include <cstring>
+
+namespace medseg::pipeline::itk_bridge {
+
+Geometry geometry_of(const FloatImage& image) {
+  Geometry g;
+  const auto size = image.GetLargestPossibleRegion().GetSize();
+  for (unsigned d = 0; d < 3; ++d) {
+    g.size[d] = static_cast<std::int64_t>(size[d]);
+    g.spacing[d] = image.GetSpacing()[d];
+    g.origin[d] = image.GetOrigin()[d];
+    for (unsigned c = 0; c < 3; ++c) g.direction[d * 3 + c] = image.GetDirection()[d][c];
+  }
+  return g;
+}
+
+void apply_geometry(const Geometry& geometry, FloatImage& image) {
+  FloatImage::RegionType region;
+  FloatImage::SpacingType spacing;
+  FloatImage::PointType origin;
+  FloatImage::DirectionType direction;
+  for (unsigned d = 0; d < 3; ++d) {
+    region.SetSize(d, static_cast<itk::SizeValueType>(geometry.size[d]));
+    region.SetIndex(d, 0);
+    spacing[d] = geometry.spacing[d];
+    origin[d] = geometry.origin[d];
+    for (unsigned c = 0; c < 3; ++c) direction[d][c] = geometry.direction[d * 3 + c];
+  }
+  image.SetRegions(region);
+  image.SetSpacing(spacing);
+  image.SetOrigin(origin);
+  image.SetDirection(direction);
+}
+
+FloatImage::Pointer to_itk(const Volume& volume) {
+  auto image = FloatImage::New();
+  apply_geometry(volume.geometry, *image);
+  image->Allocate();
+  const at::Tensor data = volume.data.to(at::kFloat).contiguous();
+  std::memcpy(image->GetBufferPointer(), data.data_ptr<float>(),
+              sizeof(float) * static_cast<std::size_t>(volume.geometry.num_voxels()));
+  return image;
+}
+
+Volume from_itk(const FloatImage& image) {
+  Volume v;
+  v.geometry = geometry_of(image);
+  v.data = at::empty({v.geometry.size[2], v.geometry.size[1], v.geometry.size[0]}, at::kFloat);
+  std::memcpy(v.data.data_ptr<float>(), image.GetBufferPointer(),
+              sizeof(float) * static_cast<std::size_t>(v.geometry.num_voxels()));
+  v.pixel_type = "float32";
+  return v;
+}
+
+}  // namespace medseg::pipeline::itk_bridge

@@ -1,0 +1,23 @@
+#pragma once
+// Internal to pipeline/io and pipeline/preprocess: conversion between Volume
+// and itk::Image. Never include this from a public header.
+#include <itkImage.h>
+
+#include <string>
+
+#include "pipeline/volume.h"
+
+namespace medseg::pipeline::itk_bridge {
+
+using FloatImage = itk::Image<float, 3>;
+
+/// Copies geometry from an ITK image.
+Geometry geometry_of(const FloatImage& image);
+/// Copies a Volume into a new ITK float image with the same geometry.
+FloatImage::Pointer to_itk(const Volume& volume);
+/// Copies an ITK float image into a new Volume (data float32, (D, H, W)).
+Volume from_itk(const FloatImage& image);
+/// Sets geometry (origin, spacing, direction, size) on an ITK image region.
+void apply_geometry(const Geometry& geometry, FloatImage& image);
+
+}  // namespace medseg::pipeline::itk_bridge

@@ -1,0 +1,20 @@
+#include "pipeline/io/itk_messages.h"
+
+#include <itkObject.h>
+
+namespace medseg::pipeline::itk_messages {
+
+std::string one_line(const itk::ExceptionObject& e) {
+  std::string text = e.GetDescription();
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  const auto first = text.find_first_not_of(' ');
+  const auto last = text.find_last_not_of(' ');
+  if (first == std::string::npos) return "unreadable (ITK gave no reason)";
+  return text.substr(first, last - first + 1);
+}
+
+void silence_itk_warnings() { itk::Object::GlobalWarningDisplayOff(); }
+
+}  // namespace medseg::pipeline::itk_messages

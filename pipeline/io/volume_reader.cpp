@@ -1,0 +1,238 @@
+#include "pipeline/io/volume_reader.h"
+
+#include <itkGDCMImageIO.h>
+#include <itkGDCMSeriesFileNames.h>
+#include <itkImageFileReader.h>
+#include <itkImageIOFactory.h>
+#include <itkImageSeriesReader.h>
+#include <itkMetaDataObject.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "models/error.h"
+#include "pipeline/io/itk_image.h"
+#include "pipeline/io/itk_messages.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+using itk_bridge::FloatImage;
+
+namespace {
+
+[[noreturn]] void fail(const fs::path& path, const std::string& reason) {
+  throw IoError("cannot read '" + path.string() + "': " + reason);
+}
+
+std::string trim(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+std::string dicom_tag(const itk::MetaDataDictionary& dict, const std::string& tag) {
+  std::string value;
+  itk::ExposeMetaData<std::string>(dict, tag, value);
+  return trim(value);
+}
+
+std::string pixel_type_name(itk::IOComponentEnum component) {
+  using C = itk::IOComponentEnum;
+  switch (component) {
+    case C::UCHAR: return "uint8";
+    case C::CHAR: return "int8";
+    case C::USHORT: return "uint16";
+    case C::SHORT: return "int16";
+    case C::UINT: return "uint32";
+    case C::INT: return "int32";
+    case C::ULONG: case C::ULONGLONG: return "uint64";
+    case C::LONG: case C::LONGLONG: return "int64";
+    case C::FLOAT: return "float32";
+    case C::DOUBLE: return "float64";
+    default: return "unknown";
+  }
+}
+
+void check_geometry(const fs::path& path, const Geometry& g) {
+  static const char* kAxis[3] = {"i", "j", "k"};
+  for (int d = 0; d < 3; ++d) {
+    if (!std::isfinite(g.spacing[d]) || g.spacing[d] <= 0.0) {
+      std::ostringstream msg;
+      msg << "spacing along " << kAxis[d] << " is " << g.spacing[d] << " mm; it must be positive";
+      fail(path, msg.str());
+    }
+    if (g.size[d] < 1) fail(path, "image has no voxels");
+  }
+  const auto& m = g.direction;
+  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                     m[2] * (m[3] * m[7] - m[4] * m[6]);
+  if (!std::isfinite(det) || std::abs(det) < 1e-6) {
+    fail(path, "direction matrix is singular (determinant " + std::to_string(det) + ")");
+  }
+}
+
+VolumeMetadata read_dicom_metadata(const std::string& file) {
+  auto io = itk::GDCMImageIO::New();
+  io->SetFileName(file);
+  io->ReadImageInformation();
+  const auto& dict = io->GetMetaDataDictionary();
+  VolumeMetadata meta;
+  meta.modality = dicom_tag(dict, "0008|0060");
+  meta.manufacturer = dicom_tag(dict, "0008|0070");
+  meta.model = dicom_tag(dict, "0008|1090");
+  meta.series_description = dicom_tag(dict, "0008|103e");
+  meta.series_uid = dicom_tag(dict, "0020|000e");
+  return meta;
+}
+
+Volume read_dicom_files(const fs::path& path, const std::vector<std::string>& files) {
+  auto io = itk::GDCMImageIO::New();
+  auto reader = itk::ImageSeriesReader<FloatImage>::New();
+  reader->SetImageIO(io);
+  reader->SetFileNames(files);
+  VolumeMetadata meta;
+  try {
+    reader->Update();
+    meta = read_dicom_metadata(files.front());
+  } catch (const itk::ExceptionObject& e) {
+    fail(path, itk_messages::one_line(e));
+  }
+  Volume v = itk_bridge::from_itk(*reader->GetOutput());
+  v.source_path = path.string();
+  v.pixel_type = pixel_type_name(io->GetComponentType());
+  v.metadata = meta;
+  check_geometry(path, v.geometry);
+  return v;
+}
+
+Volume read_dicom_folder(const fs::path& folder, const ReadOptions& options) {
+  const auto series = list_dicom_series(folder);
+  if (series.empty()) fail(folder, "no DICOM series found in this folder");
+  const DicomSeriesInfo* chosen = nullptr;
+  if (!options.series_uid.empty()) {
+    for (const auto& s : series) {
+      if (s.uid == options.series_uid) chosen = &s;
+    }
+    if (chosen == nullptr) fail(folder, "no DICOM series with UID " + options.series_uid);
+  } else if (series.size() == 1) {
+    chosen = &series.front();
+  } else {
+    std::string uids;
+    for (const auto& s : series) uids += (uids.empty() ? "" : ", ") + s.uid;
+    fail(folder, "folder holds " + std::to_string(series.size()) +
+                     " DICOM series; choose one with --series UID (" + uids + ")");
+  }
+  return read_dicom_files(folder, chosen->files);
+}
+
+// Number of meaningful dimensions: trailing axes of size 1 beyond the third
+// do not count, so a NIfTI with dim[4] = 1 is a 3D volume.
+unsigned effective_dimensions(const itk::ImageIOBase& io) {
+  unsigned n = io.GetNumberOfDimensions();
+  while (n > 3 && io.GetDimensions(n - 1) == 1) --n;
+  return n;
+}
+
+std::string size_string(const itk::ImageIOBase& io) {
+  std::string s;
+  for (unsigned d = 0; d < io.GetNumberOfDimensions(); ++d) {
+    s += (d ? "x" : "") + std::to_string(io.GetDimensions(d));
+  }
+  return s;
+}
+
+Volume read_file(const fs::path& path) {
+  if (fs::file_size(path) == 0) fail(path, "file is empty");
+  itk::ImageIOBase::Pointer io;
+  try {
+    io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+  } catch (const itk::ExceptionObject& e) {
+    fail(path, itk_messages::one_line(e));
+  }
+  if (!io) {
+    fail(path, "not a recognised image (expected NIfTI .nii/.nii.gz, NRRD, MetaImage .mha/.mhd "
+               "or DICOM)");
+  }
+  if (dynamic_cast<itk::GDCMImageIO*>(io.GetPointer()) != nullptr) {
+    return read_dicom_files(path, {path.string()});
+  }
+  try {
+    io->SetFileName(path.c_str());
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    fail(path, itk_messages::one_line(e));
+  }
+  const unsigned dims = effective_dimensions(*io);
+  if (dims < 3) fail(path, "is a " + std::to_string(dims) + "D image (" + size_string(*io) +
+                               "); a 3D volume is expected");
+  if (dims > 3) fail(path, "is a " + std::to_string(dims) + "D image (" + size_string(*io) +
+                               "); a 3D volume is expected");
+  if (io->GetNumberOfComponents() != 1) {
+    fail(path, "has " + std::to_string(io->GetNumberOfComponents()) +
+                   " components per voxel; a scalar image is expected");
+  }
+  // Checked before reading the voxels: ITK would otherwise build an image
+  // with unusable geometry.
+  Geometry header;
+  for (unsigned d = 0; d < 3; ++d) {
+    header.size[d] = static_cast<std::int64_t>(io->GetDimensions(d));
+    header.spacing[d] = io->GetSpacing(d);
+    const auto axis = io->GetDirection(d);
+    for (unsigned r = 0; r < 3; ++r) header.direction[r * 3 + d] = axis[r];
+  }
+  check_geometry(path, header);
+
+  auto reader = itk::ImageFileReader<FloatImage>::New();
+  reader->SetFileName(path.string());
+  reader->SetImageIO(io);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    fail(path, itk_messages::one_line(e));
+  }
+  Volume v = itk_bridge::from_itk(*reader->GetOutput());
+  v.source_path = path.string();
+  v.pixel_type = pixel_type_name(io->GetComponentType());
+  check_geometry(path, v.geometry);
+  return v;
+}
+
+}  // namespace
+
+std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
+  itk_messages::silence_itk_warnings();
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) fail(folder, "not a folder");
+  if (fs::is_empty(folder, ec)) fail(folder, "folder is empty");
+  std::vector<DicomSeriesInfo> result;
+  try {
+    auto names = itk::GDCMSeriesFileNames::New();
+    names->SetUseSeriesDetails(false);
+    names->SetRecursive(false);
+    names->SetDirectory(folder.string());
+    for (const auto& uid : names->GetSeriesUIDs()) {
+      DicomSeriesInfo info;
+      info.uid = uid;
+      info.files = names->GetFileNames(uid);
+      if (info.files.empty()) continue;
+      const VolumeMetadata meta = read_dicom_metadata(info.files.front());
+      info.description = meta.series_description;
+      info.modality = meta.modality;
+      result.push_back(std::move(info));
+    }
+  } catch (const itk::ExceptionObject& e) {
+    fail(folder, itk_messages::one_line(e));
+  }
+  return result;
+}
+
+Volume read_volume(const fs::path& path, const ReadOptions& options) {
+  itk_messages::silence_itk_warnings();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(path, "no such file or folder");
+  if (fs::is_directory(path, ec)) return read_dicom_folder(path, options);
+  return read_file(path);
+}
+
+}  // namespace medseg::pipeline

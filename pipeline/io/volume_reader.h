@@ -1,0 +1,39 @@
+#pragma once
+// Reading 3D volumes: NIfTI, NRRD, MetaImage files and DICOM series folders.
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pipeline/volume.h"
+
+namespace medseg::pipeline {
+
+struct ReadOptions {
+  /// SeriesInstanceUID to read when a folder holds several DICOM series.
+  std::string series_uid;
+};
+
+/// One DICOM series found in a folder.
+struct DicomSeriesInfo {
+  std::string uid;
+  std::string description;
+  std::string modality;
+  /// Files of the series, sorted by slice position.
+  std::vector<std::string> files;
+};
+
+/// Lists the DICOM series directly inside `folder` (not recursive).
+/// Throws IoError when the folder is missing or empty.
+std::vector<DicomSeriesInfo> list_dicom_series(const std::filesystem::path& folder);
+
+/// Reads a 3D volume as float32 with its exact geometry (LPS). `path` is a
+/// NIfTI (.nii, .nii.gz), NRRD, MetaImage (.mha/.mhd) or single DICOM file,
+/// or a folder holding a DICOM series. A 4D file with one time point is read
+/// as 3D. Throws IoError, with a one-line message naming the path, for a
+/// missing path, an unrecognised or corrupt file, a 2D or 4D image, a
+/// multi-component image, zero/negative spacing, or a folder without a
+/// (unique) DICOM series.
+Volume read_volume(const std::filesystem::path& path, const ReadOptions& options = {});
+
+}  // namespace medseg::pipeline

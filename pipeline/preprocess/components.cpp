@@ -1,0 +1,32 @@
+#include "pipeline/preprocess/components.h"
+
+#include <ATen/ATen.h>
+#include <itkConnectedComponentImageFilter.h>
+#include <itkRelabelComponentImageFilter.h>
+
+#include <cstring>
+
+#include "pipeline/io/itk_image.h"
+
+namespace medseg::pipeline {
+
+Volume largest_component(const Volume& mask) {
+  using LabelImage = itk::Image<std::uint32_t, 3>;
+  Volume binary = mask;
+  binary.data = (mask.data != 0).to(at::kFloat);
+  auto cc = itk::ConnectedComponentImageFilter<itk_bridge::FloatImage, LabelImage>::New();
+  cc->SetInput(itk_bridge::to_itk(binary));
+  cc->FullyConnectedOn();
+  auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
+  relabel->SetInput(cc->GetOutput());
+  relabel->Update();  // sorted by size: label 1 is the largest
+  const auto n = static_cast<std::size_t>(mask.geometry.num_voxels());
+  at::Tensor labels = at::empty({mask.data.size(0), mask.data.size(1), mask.data.size(2)}, at::kInt);
+  std::memcpy(labels.data_ptr<std::int32_t>(), relabel->GetOutput()->GetBufferPointer(),
+              n * sizeof(std::uint32_t));
+  Volume out = mask;
+  out.data = (labels == 1).to(at::kFloat);
+  return out;
+}
+
+}  // namespace medseg::pipeline

@@ -1,0 +1,32 @@
+#pragma once
+// How a simulated scanner turns tissue into intensities.
+#include <string>
+#include <vector>
+
+namespace medseg::pipeline {
+
+/// Intensity model of a simulated scanner, applied to tissue values in
+/// [0, 1] in this order: contrast inversion (inside the body), gamma,
+/// multiplicative smooth bias field, Gaussian blur, Gaussian noise, then
+/// `gain * v + offset`. Never changes labels.
+struct ScannerProfile {
+  std::string name = "clean";
+  double gain = 1.0;
+  double offset = 0.0;
+  double gamma = 1.0;
+  bool invert = false;
+  /// Strength of the smooth bias field: log-field amplitude (0 = none).
+  double bias = 0.0;
+  /// Standard deviation of additive noise, on the [0, 1] tissue scale.
+  double noise = 0.0;
+  /// Gaussian blur sigma in mm (0 = none).
+  double blur_mm = 0.0;
+};
+
+/// Named presets: "clean" (no artefacts), "scanner_a", "scanner_b",
+/// "scanner_c" (three scanners that differ in scale, gamma, contrast
+/// polarity, bias, noise and resolution). Throws ConfigError for others.
+ScannerProfile scanner_profile(const std::string& name);
+std::vector<std::string> scanner_profile_names();
+
+}  // namespace medseg::pipeline

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every build, test and data dependency of medseg from Debian packages.
+# Idempotent and non-interactive; run as root or with sudo available.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # libraries (libgdcm-tools: GDCM's CMake config, pulled in by ITK, expects them)
+  libgdcm-tools
+  libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev
+  nlohmann-json3-dev libcli11-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real data (see data_samples/README.md) and independent reference readers
+  mricron-data invesalius-examples python3-pydicom python3-nibabel python3-numpy
+  python3-torch
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
