@@ -16,5 +16,6 @@ struct Command {
 Command add_info_command(CLI::App& parent);
 Command add_synth_command(CLI::App& parent);
 Command add_samples_command(CLI::App& parent);
+Command add_system_command(CLI::App& parent);
 
 }  // namespace medseg::app

@@ -12,7 +12,10 @@ std::string one_line(const itk::ExceptionObject& e) {
   const auto first = text.find_first_not_of(' ');
   const auto last = text.find_last_not_of(' ');
   if (first == std::string::npos) return "unreadable (ITK gave no reason)";
-  return text.substr(first, last - first + 1);
+  text = text.substr(first, last - first + 1);
+  const std::string banner = "ITK ERROR: ";
+  if (text.compare(0, banner.size(), banner) == 0) text = text.substr(banner.size());
+  return text;
 }
 
 void silence_itk_warnings() { itk::Object::GlobalWarningDisplayOff(); }

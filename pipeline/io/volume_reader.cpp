@@ -8,11 +8,13 @@
 #include <itkMetaDataObject.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "models/error.h"
 #include "pipeline/io/itk_image.h"
 #include "pipeline/io/itk_messages.h"
+#include "pipeline/io/nifti_check.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -92,16 +94,25 @@ Volume read_dicom_files(const fs::path& path, const std::vector<std::string>& fi
   reader->SetImageIO(io);
   reader->SetFileNames(files);
   VolumeMetadata meta;
+  std::string slice_thickness;
   try {
     reader->Update();
     meta = read_dicom_metadata(files.front());
+    slice_thickness = dicom_tag(io->GetMetaDataDictionary(), "0018|0050");
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
   Volume v = itk_bridge::from_itk(*reader->GetOutput());
   v.source_path = path.string();
-  v.pixel_type = pixel_type_name(io->GetComponentType());
+  // The stored type (e.g. int16), not the type GDCM widens to for rescaling.
+  v.pixel_type = pixel_type_name(io->GetInternalComponentType());
   v.metadata = meta;
+  if (files.size() == 1) {
+    // One slice has no neighbour to measure spacing from; its nominal
+    // thickness is the best estimate (ITK would report 1 mm).
+    const double thickness = std::atof(slice_thickness.c_str());
+    if (thickness > 0.0) v.geometry.spacing[2] = thickness;
+  }
   check_geometry(path, v.geometry);
   return v;
 }
@@ -144,6 +155,7 @@ std::string size_string(const itk::ImageIOBase& io) {
 
 Volume read_file(const fs::path& path) {
   if (fs::file_size(path) == 0) fail(path, "file is empty");
+  if (is_nifti_path(path)) check_nifti_file(path);
   itk::ImageIOBase::Pointer io;
   try {
     io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);

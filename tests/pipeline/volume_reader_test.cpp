@@ -1,0 +1,239 @@
+#include "pipeline/io/volume_reader.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "models/error.h"
+#include "test_files.h"
+
+namespace medseg::pipeline {
+namespace {
+using test::TempDir;
+namespace fs = std::filesystem;
+
+void expect_near_array(const std::array<double, 3>& actual, const std::array<double, 3>& expected,
+                       double tol) {
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(actual[i], expected[i], tol) << "component " << i;
+}
+
+// Expects read_volume(path) to throw IoError whose one-line message names
+// the path and contains `reason`.
+void expect_read_error(const fs::path& path, const std::string& reason) {
+  try {
+    read_volume(path);
+    ADD_FAILURE() << "reading " << path << " did not throw";
+  } catch (const IoError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find(reason), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
+  }
+}
+
+TEST(VolumeReader, Colin27MatchesItsNiftiAffineInLps) {
+  const fs::path ch2 = "/usr/share/mricron/templates/ch2.nii.gz";
+  MEDSEG_REQUIRE_FILE(ch2);
+  const Volume v = read_volume(ch2);
+  // nibabel: shape (181, 217, 181), affine = identity rotation, offset
+  // (-90, -125, -71) in RAS. LPS flips the signs of x and y.
+  EXPECT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{181, 217, 181}));
+  expect_near_array(v.geometry.spacing, {1, 1, 1}, 1e-6);
+  expect_near_array(v.geometry.origin, {90, 125, -71}, 1e-4);
+  const std::array<double, 9> lps{-1, 0, 0, 0, -1, 0, 0, 0, 1};
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(v.geometry.direction[i], lps[i], 1e-6);
+  EXPECT_EQ(v.pixel_type, "uint8");
+  EXPECT_EQ(v.data.sizes(), (at::IntArrayRef{181, 217, 181}));
+}
+
+TEST(VolumeReader, ReadsEverySample) {
+  for (const char* name : {"mri/t1.nii.gz", "mri/brain_mask.nii.gz", "ct/head_ct.nii.gz",
+                           "ct/head_ct_labels.nii.gz"}) {
+    SCOPED_TRACE(name);
+    const Volume v = read_volume(test::samples_dir() / name);
+    for (int d = 0; d < 3; ++d) EXPECT_DOUBLE_EQ(v.geometry.spacing[d], 2.0);
+    EXPECT_EQ(v.data.numel(), v.geometry.num_voxels());
+  }
+}
+
+TEST(VolumeReader, CtSampleIsInHounsfieldUnits) {
+  const Volume ct = read_volume(test::samples_dir() / "ct/head_ct.nii.gz");
+  EXPECT_EQ(ct.pixel_type, "int16");
+  EXPECT_EQ(ct.data.min().item<float>(), -1024.0f);  // air outside the scan circle
+  EXPECT_GT(ct.data.max().item<float>(), 1500.0f);   // cortical bone
+  EXPECT_LT(ct.data.max().item<float>(), 3072.0f);
+}
+
+TEST(VolumeReader, DicomSeriesFolderMatchesPydicomHeader) {
+  const fs::path file = test::pydicom_dir() / "CT_small.dcm";
+  MEDSEG_REQUIRE_FILE(file);
+  TempDir dir;
+  fs::copy_file(file, dir / "CT_small.dcm");
+  const Volume v = read_volume(dir.path());
+  // Values read with pydicom: ImagePositionPatient, PixelSpacing, Rows,
+  // Columns, SliceThickness 5, pixel range after rescale.
+  EXPECT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{128, 128, 1}));
+  expect_near_array(v.geometry.origin, {-158.135803, -179.035797, -75.699997}, 1e-4);
+  expect_near_array(v.geometry.spacing, {0.661468, 0.661468, 5.0}, 1e-6);
+  EXPECT_EQ(v.data.min().item<float>(), -896.0f);
+  EXPECT_EQ(v.data.max().item<float>(), 1167.0f);
+  EXPECT_EQ(v.data[0][0][0].item<float>(), -849.0f);   // pixel_array[0, 0] * slope + intercept
+  EXPECT_EQ(v.data[0][10][20].item<float>(), -839.0f);  // row 10, column 20
+  EXPECT_EQ(v.metadata.modality, "CT");
+  EXPECT_EQ(v.metadata.manufacturer, "GE MEDICAL SYSTEMS");
+  EXPECT_EQ(v.metadata.model, "RHAPSODE");
+  EXPECT_EQ(v.metadata.series_uid, "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322");
+  EXPECT_EQ(v.pixel_type, "int16");
+}
+
+TEST(VolumeReader, SingleDicomFileReadsAsOneSliceVolume) {
+  const fs::path file = test::pydicom_dir() / "MR_small.dcm";
+  MEDSEG_REQUIRE_FILE(file);
+  const Volume v = read_volume(file);
+  EXPECT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{64, 64, 1}));
+  expect_near_array(v.geometry.origin, {-83.9063, -91.2, 6.6406}, 1e-4);
+  expect_near_array(v.geometry.spacing, {0.3125, 0.3125, 0.8}, 1e-6);
+  EXPECT_EQ(v.metadata.modality, "MR");
+  EXPECT_EQ(v.metadata.manufacturer, "TOSHIBA_MEC");
+  EXPECT_EQ(v.data.min().item<float>(), 127.0f);
+  EXPECT_EQ(v.data.max().item<float>(), 2145.0f);
+}
+
+TEST(VolumeReader, TwoSliceObliqueSeriesIsSortedAndOriented) {
+  const fs::path a = test::nibabel_data_dir() / "0.dcm";
+  const fs::path b = test::nibabel_data_dir() / "1.dcm";
+  MEDSEG_REQUIRE_FILE(a);
+  TempDir dir;
+  // Copied in reverse name order: the reader must sort by position.
+  fs::copy_file(b, dir / "a.dcm");
+  fs::copy_file(a, dir / "b.dcm");
+  const Volume v = read_volume(dir.path());
+  // pydicom: ImagePositionPatient of 0.dcm (-805, -825.019119, -75.097641),
+  // 1.dcm 3 mm above; ImageOrientationPatient (1 0 0, 0 0.999986 -0.005236).
+  EXPECT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{256, 256, 2}));
+  expect_near_array(v.geometry.origin, {-805.0, -825.019119, -75.097641}, 1e-4);
+  EXPECT_NEAR(v.geometry.spacing[0], 1.796875, 1e-6);
+  EXPECT_NEAR(v.geometry.spacing[2], 3.0, 1e-3);
+  EXPECT_NEAR(v.geometry.direction_at(1, 1), 0.999986, 1e-6);
+  EXPECT_NEAR(v.geometry.direction_at(2, 1), -0.005236, 1e-6);
+  EXPECT_EQ(v.metadata.series_description, "CBU_DTI_64D_1A");
+  EXPECT_EQ(v.metadata.model, "TrioTim");
+}
+
+TEST(VolumeReader, FolderWithTwoSeriesListsThemAndNeedsAChoice) {
+  MEDSEG_REQUIRE_FILE(test::pydicom_dir() / "CT_small.dcm");
+  TempDir dir;
+  fs::copy_file(test::pydicom_dir() / "CT_small.dcm", dir / "ct.dcm");
+  fs::copy_file(test::pydicom_dir() / "MR_small.dcm", dir / "mr.dcm");
+  const auto series = list_dicom_series(dir.path());
+  ASSERT_EQ(series.size(), 2u);
+  expect_read_error(dir.path(), "2 DICOM series");
+  ReadOptions options;
+  options.series_uid = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";  // MR_small
+  const Volume mr = read_volume(dir.path(), options);
+  EXPECT_EQ(mr.metadata.modality, "MR");
+  options.series_uid = "1.2.3.4";
+  EXPECT_THROW(read_volume(dir.path(), options), IoError);
+}
+
+TEST(VolumeReader, ObliqueNiftiSformBecomesLpsGeometry) {
+  TempDir dir;
+  // RAS affine: 30 degrees about z, spacing (2, 3, 4), offset (10, 20, 30).
+  const float c = 0.8660254f, s = 0.5f;
+  test::write_nifti_int16(dir / "oblique.nii", {4, 5, 6}, {2, 3, 4},
+                    {2 * c, -3 * s, 0, 10, 2 * s, 3 * c, 0, 20, 0, 0, 4, 30});
+  const Volume v = read_volume(dir / "oblique.nii");
+  expect_near_array(v.geometry.spacing, {2, 3, 4}, 1e-5);
+  expect_near_array(v.geometry.origin, {-10, -20, 30}, 1e-4);
+  // LPS = diag(-1, -1, 1) * RAS rotation.
+  const std::array<double, 9> lps{-c, s, 0, -s, -c, 0, 0, 0, 1};
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(v.geometry.direction[i], lps[i], 1e-5) << i;
+  // Voxel (i, j, k) holds i + 4 j + 20 k in the test writer.
+  EXPECT_EQ(v.data[2][3][1].item<float>(), 1 + 4 * 3 + 20 * 2);
+}
+
+// ---- bad input: one test per kind the issue lists ----
+
+TEST(VolumeReaderBadInput, MissingPath) {
+  expect_read_error("/nonexistent/medseg/volume.nii.gz", "no such file or folder");
+}
+
+TEST(VolumeReaderBadInput, EmptyFolder) {
+  TempDir dir;
+  expect_read_error(dir.path(), "folder is empty");
+}
+
+TEST(VolumeReaderBadInput, FolderWithoutDicom) {
+  TempDir dir;
+  test::write_text(dir / "notes.txt", "not an image\n");
+  expect_read_error(dir.path(), "no DICOM series");
+}
+
+TEST(VolumeReaderBadInput, TruncatedNiftiGz) {
+  TempDir dir;
+  const fs::path source = test::samples_dir() / "mri/t1.nii.gz";
+  std::ifstream in(source, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  test::write_text(dir / "truncated.nii.gz", bytes.substr(0, bytes.size() / 3));
+  expect_read_error(dir / "truncated.nii.gz", "truncated");
+}
+
+TEST(VolumeReaderBadInput, TextFileRenamedNii) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "this is a text file, not an image\n";
+  test::write_text(dir / "notes.nii", text);
+  expect_read_error(dir / "notes.nii", "not a recognised image");
+}
+
+TEST(VolumeReaderBadInput, TwoDimensionalImage) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "slice.nii", {4, 5}, {1, 1});
+  expect_read_error(dir / "slice.nii", "2D image");
+}
+
+TEST(VolumeReaderBadInput, FourDimensionalImage) {
+  const fs::path file = test::nibabel_data_dir() / "example4d.nii.gz";
+  MEDSEG_REQUIRE_FILE(file);
+  expect_read_error(file, "4D image");
+}
+
+TEST(VolumeReaderBadInput, FourDimensionalWithOneTimePointIsAccepted) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "t1.nii", {4, 5, 6, 1}, {1, 1, 1, 1});
+  EXPECT_EQ(read_volume(dir / "t1.nii").geometry.size, (std::array<std::int64_t, 3>{4, 5, 6}));
+}
+
+TEST(VolumeReaderBadInput, ZeroSpacingNifti) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "zero.nii", {4, 5, 6}, {1, 0, 1});
+  expect_read_error(dir / "zero.nii", "spacing along j is 0 mm");
+}
+
+TEST(VolumeReaderBadInput, NegativeSpacingNifti) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "negative.nii", {4, 5, 6}, {-2, 1, 1});
+  expect_read_error(dir / "negative.nii", "spacing along i is -2 mm");
+}
+
+TEST(VolumeReaderBadInput, NegativeSpacingMetaImage) {
+  TempDir dir;
+  std::string mha =
+      "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementSpacing = 1 -1 1\n"
+      "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n";
+  mha += std::string(8, '\0');
+  test::write_text(dir / "negative.mha", mha);
+  expect_read_error(dir / "negative.mha", "spacing along j is -1 mm");
+}
+
+TEST(VolumeReaderBadInput, ZeroSpacingNrrd) {
+  TempDir dir;
+  std::string nrrd =
+      "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nspace: left-posterior-superior\n"
+      "space directions: (1,0,0) (0,1,0) (0,0,0)\nencoding: raw\n\n";
+  nrrd += std::string(8, '\0');
+  test::write_text(dir / "zero.nrrd", nrrd);
+  expect_read_error(dir / "zero.nrrd", "spacing along k is 0 mm");
+}
+
+}  // namespace
+}  // namespace medseg::pipeline
