@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "models/error.h"
 #include "pipeline/io/itk_image.h"
 
 namespace medseg::pipeline {
@@ -35,6 +36,18 @@ Geometry grid_with_spacing(const Geometry& grid, const std::array<double, 3>& sp
 
 Volume resample(const Volume& image, const Geometry& target, Interpolation interpolation,
                 double outside_value) {
+  if (image.data.dim() == 4) {  // (C, D, H, W): one channel at a time
+    std::vector<at::Tensor> channels;
+    for (std::int64_t c = 0; c < image.data.size(0); ++c) {
+      Volume channel = image;
+      channel.data = image.data[c];
+      channels.push_back(resample(channel, target, interpolation, outside_value).data);
+    }
+    Volume out = image;
+    out.geometry = target;
+    out.data = at::stack(channels);
+    return out;
+  }
   auto input = itk_bridge::to_itk(image);
   auto reference = FloatImage::New();
   itk_bridge::apply_geometry(target, *reference);
@@ -68,8 +81,14 @@ Volume resample(const Volume& image, const Geometry& target, Interpolation inter
   return out;
 }
 
-Volume resample_labels(const Volume& labels, const Geometry& target) {
-  const at::Tensor values = std::get<0>(at::_unique(labels.data.round()));
+Volume resample_labels(const Volume& labels, const Geometry& target,
+                       LabelInterpolation interpolation) {
+  if (interpolation == LabelInterpolation::kNearest) {
+    Volume out = resample(labels, target, Interpolation::kNearest);
+    out.data = out.data.to(labels.data.scalar_type());
+    return out;
+  }
+  const at::Tensor values = std::get<0>(at::_unique(labels.data.to(at::kFloat).round()));
   at::Tensor best_score = at::full({target.size[2], target.size[1], target.size[0]}, -1.0f);
   at::Tensor best_label = at::zeros_like(best_score);
   bool has_background = false;
@@ -77,7 +96,7 @@ Volume resample_labels(const Volume& labels, const Geometry& target) {
     const float label = values[i].item<float>();
     has_background = has_background || label == 0.0f;
     Volume indicator = labels;
-    indicator.data = (labels.data.round() == label).to(at::kFloat);
+    indicator.data = (labels.data.to(at::kFloat).round() == label).to(at::kFloat);
     const at::Tensor score = resample(indicator, target, Interpolation::kLinear).data;
     const at::Tensor better = score > best_score;
     best_score = at::where(better, score, best_score);
@@ -89,11 +108,41 @@ Volume resample_labels(const Volume& labels, const Geometry& target) {
   }
   Volume out;
   out.geometry = target;
-  out.data = best_label;
+  out.data = best_label.to(labels.data.scalar_type());
   out.source_path = labels.source_path;
   out.pixel_type = labels.pixel_type;
   out.metadata = labels.metadata;
   return out;
+}
+
+
+ResampleToSpacing::ResampleToSpacing(std::array<double, 3> spacing, Interpolation image_interpolation,
+                                     LabelInterpolation label_interpolation)
+    : spacing_(spacing),
+      image_interpolation_(image_interpolation),
+      label_interpolation_(label_interpolation) {
+  for (double s : spacing_) {
+    if (!(s > 0.0)) throw ConfigError("target spacing must be positive, got " + std::to_string(s));
+  }
+}
+
+Volume ResampleToSpacing::operator()(const Volume& volume, VolumeKind kind) const {
+  const Geometry target = grid_with_spacing(volume.geometry, spacing_);
+  return resample_onto(volume, target, kind, image_interpolation_, label_interpolation_);
+}
+
+Volume resample_onto(const Volume& volume, const Geometry& target, VolumeKind kind,
+                     Interpolation image_interpolation, LabelInterpolation label_interpolation) {
+  if (target.size == volume.geometry.size && target.spacing == volume.geometry.spacing &&
+      target.origin == volume.geometry.origin && target.direction == volume.geometry.direction) {
+    return volume;  // identity: keep the voxels exactly
+  }
+  switch (kind) {
+    case VolumeKind::kLabels: return resample_labels(volume, target, label_interpolation);
+    case VolumeKind::kProbabilities: return resample(volume, target, Interpolation::kLinear);
+    case VolumeKind::kImage: break;
+  }
+  return resample(volume, target, image_interpolation);
 }
 
 }  // namespace medseg::pipeline

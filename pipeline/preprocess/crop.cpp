@@ -1,0 +1,95 @@
+#include "pipeline/preprocess/crop.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "models/error.h"
+
+namespace medseg::pipeline {
+
+bool BoundingBox::empty() const {
+  for (int d = 0; d < 3; ++d) {
+    if (stop[d] <= start[d]) return true;
+  }
+  return false;
+}
+
+BoundingBox nonzero_bounding_box(const at::Tensor& data) {
+  at::Tensor mask = data != 0;
+  if (mask.dim() == 4) mask = mask.any(0);
+  BoundingBox box;
+  for (int axis = 0; axis < 3; ++axis) {
+    const std::int64_t dim = 2 - axis;  // i is the last tensor dimension
+    std::vector<std::int64_t> others;
+    for (std::int64_t d = 0; d < 3; ++d) {
+      if (d != dim) others.push_back(d);
+    }
+    const at::Tensor profile = mask.amax(others);
+    const at::Tensor hits = profile.nonzero();
+    if (hits.numel() == 0) {
+      box.start = {0, 0, 0};
+      box.stop = {mask.size(2), mask.size(1), mask.size(0)};
+      return box;
+    }
+    box.start[axis] = hits.min().item<std::int64_t>();
+    box.stop[axis] = hits.max().item<std::int64_t>() + 1;
+  }
+  return box;
+}
+
+Volume crop(const Volume& volume, const BoundingBox& box) {
+  const std::int64_t lead = volume.data.dim() - 3;
+  at::Tensor out = volume.data;
+  for (int axis = 0; axis < 3; ++axis) {
+    const auto n = volume.geometry.size[axis];
+    if (box.start[axis] < 0 || box.stop[axis] > n || box.stop[axis] <= box.start[axis]) {
+      throw ModelError("crop box along axis " + std::to_string(axis) + " is [" +
+                       std::to_string(box.start[axis]) + ", " + std::to_string(box.stop[axis]) +
+                       ") but the volume has " + std::to_string(n) + " voxels");
+    }
+    out = out.slice(lead + 2 - axis, box.start[axis], box.stop[axis]);
+  }
+  Volume result = volume;
+  result.data = out.contiguous();
+  for (int d = 0; d < 3; ++d) result.geometry.size[d] = box.stop[d] - box.start[d];
+  result.geometry.origin = volume.geometry.index_to_world(
+      {static_cast<double>(box.start[0]), static_cast<double>(box.start[1]),
+       static_cast<double>(box.start[2])});
+  return result;
+}
+
+Volume CropToNonzero::inverse(const Volume& volume, const Geometry& original, double fill) {
+  // Index of the cropped origin in the original grid: solve
+  // origin = original.origin + D * S * index.
+  std::array<double, 3> delta{};
+  for (int r = 0; r < 3; ++r) delta[r] = volume.geometry.origin[r] - original.origin[r];
+  std::array<std::int64_t, 3> offset{};
+  for (int c = 0; c < 3; ++c) {
+    // D is orthonormal, so D^-1 = D^T.
+    double along = 0.0;
+    for (int r = 0; r < 3; ++r) along += original.direction_at(r, c) * delta[r];
+    const double index = along / original.spacing[c];
+    offset[c] = std::llround(index);
+    if (std::abs(index - static_cast<double>(offset[c])) > 1e-3 ||
+        offset[c] + volume.geometry.size[c] > original.size[c] || offset[c] < 0) {
+      throw ModelError("cannot undo crop: the volume does not lie inside the original grid");
+    }
+  }
+  const std::int64_t lead = volume.data.dim() - 3;
+  std::vector<std::int64_t> shape;
+  for (std::int64_t d = 0; d < lead; ++d) shape.push_back(volume.data.size(d));
+  shape.insert(shape.end(), {original.size[2], original.size[1], original.size[0]});
+  at::Tensor out = at::full(shape, fill, volume.data.options());
+  at::Tensor window = out;
+  for (int axis = 0; axis < 3; ++axis) {
+    window = window.slice(lead + 2 - axis, offset[axis], offset[axis] + volume.geometry.size[axis]);
+  }
+  window.copy_(volume.data);
+  Volume result = volume;
+  result.data = out;
+  result.geometry = original;
+  return result;
+}
+
+}  // namespace medseg::pipeline

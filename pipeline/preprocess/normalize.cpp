@@ -1,0 +1,100 @@
+#include "pipeline/preprocess/normalize.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "models/error.h"
+
+namespace medseg::pipeline {
+namespace {
+// Guards the division for constant images (nnU-Net uses the same floor).
+constexpr double kMinStd = 1e-8;
+}
+
+void validate(const NormalizationRecipe& r) {
+  if (r.kind != "ct" && r.kind != "zscore" && r.kind != "window" && r.kind != "percentile" &&
+      r.kind != "none") {
+    throw ConfigError("unknown normalization '" + r.kind +
+                      "' (expected ct, zscore, window, percentile or none)");
+  }
+  if (r.kind == "window" && !(r.window_high > r.window_low)) {
+    throw ConfigError("normalization window must have window_high > window_low");
+  }
+  if (r.kind == "percentile" &&
+      !(r.percentile_low >= 0 && r.percentile_low < r.percentile_high && r.percentile_high <= 100)) {
+    throw ConfigError("normalization percentiles must satisfy 0 <= low < high <= 100");
+  }
+  if (r.kind == "ct" && !(r.stats.percentile_99_5 >= r.stats.percentile_00_5)) {
+    throw ConfigError("ct normalization needs dataset statistics (percentile_99_5 >= percentile_00_5)");
+  }
+}
+
+double percentile(const at::Tensor& values, double percent) {
+  const at::Tensor flat = values.reshape({-1});
+  const std::int64_t n = flat.numel();
+  if (n == 0) throw ModelError("percentile of an empty set of values");
+  const double rank = percent / 100.0 * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::int64_t>(std::floor(rank));
+  const auto hi = std::min<std::int64_t>(lo + 1, n - 1);
+  // kthvalue is O(n), unlike a full sort; it is 1-based.
+  const double a = std::get<0>(flat.kthvalue(lo + 1)).item<double>();
+  const double b = hi == lo ? a : std::get<0>(flat.kthvalue(hi + 1)).item<double>();
+  return a + (b - a) * (rank - static_cast<double>(lo));
+}
+
+IntensityStats intensity_stats(const at::Tensor& values) {
+  const at::Tensor v = values.reshape({-1}).to(at::kDouble);
+  if (v.numel() == 0) throw ModelError("intensity statistics of an empty set of values");
+  IntensityStats s;
+  s.mean = v.mean().item<double>();
+  s.std = v.numel() > 1 ? v.std(/*unbiased=*/false).item<double>() : 0.0;
+  s.min = v.min().item<double>();
+  s.max = v.max().item<double>();
+  s.median = percentile(v, 50.0);
+  s.percentile_00_5 = percentile(v, 0.5);
+  s.percentile_99_5 = percentile(v, 99.5);
+  return s;
+}
+
+Normalize::Normalize(NormalizationRecipe recipe) : recipe_(std::move(recipe)) { validate(recipe_); }
+
+Volume Normalize::operator()(const Volume& volume) const {
+  const NormalizationRecipe& r = recipe_;
+  // float32 voxels (a 512x512x300 CT would need 630 MB in float64);
+  // the statistics are reduced to double scalars.
+  const at::Tensor x = volume.data.to(at::kFloat);
+  at::Tensor y;
+  if (r.kind == "none") {
+    y = x;
+  } else if (r.kind == "ct") {
+    y = (x.clamp(r.stats.percentile_00_5, r.stats.percentile_99_5) - r.stats.mean) /
+        std::max(r.stats.std, kMinStd);
+  } else if (r.kind == "zscore") {
+    if (r.use_nonzero_mask) {
+      const at::Tensor mask = x != 0;
+      const at::Tensor inside = x.masked_select(mask);
+      if (inside.numel() == 0) {
+        y = at::zeros_like(x);
+      } else {
+        const double mean = inside.mean().item<double>();
+        const double std = inside.std(false).item<double>();
+        y = at::where(mask, (x - mean) / std::max(std, kMinStd), at::zeros_like(x));
+      }
+    } else {
+      const double mean = x.mean().item<double>();
+      y = (x - mean) / std::max(x.std(false).item<double>(), kMinStd);
+    }
+  } else if (r.kind == "window") {
+    y = (x.clamp(r.window_low, r.window_high) - r.window_low) / (r.window_high - r.window_low);
+  } else {  // percentile
+    const double lo = percentile(x, r.percentile_low);
+    const double hi = percentile(x, r.percentile_high);
+    y = hi > lo ? (x.clamp(lo, hi) - lo) / (hi - lo) : at::zeros_like(x);
+  }
+  Volume out = volume;
+  out.data = y.to(at::kFloat).contiguous();
+  return out;
+}
+
+}  // namespace medseg::pipeline
