@@ -4,7 +4,7 @@ find_package(Torch REQUIRED)
 # Only the ITK modules we use: this also limits which image IO factories are
 # registered, so an unexpected format is refused instead of half-read.
 find_package(ITK REQUIRED COMPONENTS
-  ITKCommon ITKIOImageBase ITKIONIFTI ITKIONRRD ITKIOMeta ITKIOGDCM
+  ITKCommon ITKIOImageBase ITKIONIFTI ITKIONRRD ITKIOMeta ITKIOGDCM ITKGDCM
   ITKImageGrid ITKImageFunction ITKImageIntensity ITKImageStatistics
   ITKThresholding ITKConnectedComponents ITKSmoothing ITKLabelMap)
 find_package(yaml-cpp REQUIRED)

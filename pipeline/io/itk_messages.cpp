@@ -1,5 +1,6 @@
 #include "pipeline/io/itk_messages.h"
 
+#include <gdcmTrace.h>
 #include <itkObject.h>
 
 namespace medseg::pipeline::itk_messages {
@@ -18,6 +19,13 @@ std::string one_line(const itk::ExceptionObject& e) {
   return text;
 }
 
-void silence_itk_warnings() { itk::Object::GlobalWarningDisplayOff(); }
+void silence_itk_warnings() {
+  itk::Object::GlobalWarningDisplayOff();
+  // GDCM prints its own warnings (e.g. "No PhotometricInterpretation found")
+  // straight to stderr.
+  gdcm::Trace::WarningOff();
+  gdcm::Trace::DebugOff();
+  gdcm::Trace::ErrorOff();  // e.g. "position is not unique": we report our own error
+}
 
 }  // namespace medseg::pipeline::itk_messages

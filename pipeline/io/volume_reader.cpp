@@ -1,5 +1,6 @@
 #include "pipeline/io/volume_reader.h"
 
+#include <ATen/ATen.h>
 #include <itkGDCMImageIO.h>
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageFileReader.h>
@@ -13,6 +14,7 @@
 
 #include "models/error.h"
 #include "pipeline/io/itk_image.h"
+#include "pipeline/io/dicom_slice_check.h"
 #include "pipeline/io/itk_messages.h"
 #include "pipeline/io/nifti_check.h"
 
@@ -88,7 +90,8 @@ VolumeMetadata read_dicom_metadata(const std::string& file) {
   return meta;
 }
 
-Volume read_dicom_files(const fs::path& path, const std::vector<std::string>& files) {
+Volume read_dicom_files(const fs::path& path, std::vector<std::string> files) {
+  if (files.size() > 1) files = sort_and_check_dicom_slices(path, files);
   auto io = itk::GDCMImageIO::New();
   auto reader = itk::ImageSeriesReader<FloatImage>::New();
   reader->SetImageIO(io);
@@ -245,6 +248,22 @@ Volume read_volume(const fs::path& path, const ReadOptions& options) {
   if (!fs::exists(path, ec)) fail(path, "no such file or folder");
   if (fs::is_directory(path, ec)) return read_dicom_folder(path, options);
   return read_file(path);
+}
+
+}  // namespace medseg::pipeline
+
+namespace medseg::pipeline {
+
+Volume read_label_map(const fs::path& path, const ReadOptions& options) {
+  Volume v = read_volume(path, options);
+  const at::Tensor& d = v.data;
+  const at::Tensor bad = (d != d.round()) | (d < 0) | (d > 32767) | d.isnan();
+  if (bad.any().item<bool>()) {
+    const float value = d.masked_select(bad)[0].item<float>();
+    fail(path, "label maps hold whole numbers 0..32767, found " + std::to_string(value));
+  }
+  v.data = d.to(at::kShort);
+  return v;
 }
 
 }  // namespace medseg::pipeline

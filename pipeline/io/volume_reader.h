@@ -32,8 +32,14 @@ std::vector<DicomSeriesInfo> list_dicom_series(const std::filesystem::path& fold
 /// or a folder holding a DICOM series. A 4D file with one time point is read
 /// as 3D. Throws IoError, with a one-line message naming the path, for a
 /// missing path, an unrecognised or corrupt file, a 2D or 4D image, a
-/// multi-component image, zero/negative spacing, or a folder without a
-/// (unique) DICOM series.
+/// multi-component image, zero/negative spacing, a folder without a
+/// (unique) DICOM series, or a DICOM series with missing/duplicate slices,
+/// uneven slice spacing, mixed orientations or gantry tilt.
 Volume read_volume(const std::filesystem::path& path, const ReadOptions& options = {});
+
+/// Reads a label map: like read_volume, then checks every voxel holds a
+/// whole number in 0..32767 and returns the data as int16 (D, H, W).
+/// Throws IoError naming the file and the first offending value.
+Volume read_label_map(const std::filesystem::path& path, const ReadOptions& options = {});
 
 }  // namespace medseg::pipeline

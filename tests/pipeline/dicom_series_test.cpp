@@ -1,0 +1,93 @@
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "dicom_series_writer.h"
+#include "models/error.h"
+#include "pipeline/io/volume_reader.h"
+#include "test_files.h"
+
+namespace medseg::pipeline {
+namespace {
+using test::DicomSeriesSpec;
+
+DicomSeriesSpec oblique_series(int slices) {
+  DicomSeriesSpec spec;
+  const double c = std::cos(0.3), s = std::sin(0.3);  // rotated about x
+  spec.direction = {1, 0, 0, 0, c, -s, 0, s, c};
+  for (int k = 0; k < slices; ++k) {
+    // Along the slice normal (third column) by 2 mm per slice.
+    spec.positions.push_back({-10.0, 5.0 - 2.0 * s * k, 7.0 + 2.0 * c * k});
+  }
+  return spec;
+}
+
+void expect_read_error(const std::filesystem::path& path, const std::string& reason) {
+  try {
+    read_volume(path);
+    ADD_FAILURE() << "no error for " << path;
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+}
+
+TEST(DicomSeries, ObliqueSeriesGeometryAndSliceOrder) {
+  test::TempDir dir;
+  test::write_dicom_series(dir / "s", oblique_series(4));
+  const Volume v = read_volume(dir / "s");
+  EXPECT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{6, 5, 4}));
+  EXPECT_NEAR(v.geometry.spacing[2], 2.0, 1e-4);
+  EXPECT_NEAR(v.geometry.spacing[0], 0.8, 1e-6);
+  EXPECT_NEAR(v.geometry.origin[1], 5.0, 1e-4);
+  EXPECT_NEAR(v.geometry.direction_at(1, 1), std::cos(0.3), 1e-5);
+  EXPECT_NEAR(v.geometry.direction_at(1, 2), -std::sin(0.3), 1e-5);
+  // Slice k holds 100 k + index.
+  EXPECT_EQ(v.data[3][0][0].item<float>(), 300.0f);
+  EXPECT_EQ(v.data[1][2][3].item<float>(), 100.0f + 2 * 6 + 3);
+}
+
+TEST(DicomSeries, MissingSliceIsRefused) {
+  test::TempDir dir;
+  DicomSeriesSpec spec = oblique_series(5);
+  spec.positions.erase(spec.positions.begin() + 2);
+  test::write_dicom_series(dir / "s", spec);
+  expect_read_error(dir / "s", "slice spacing varies from 2 to 4 mm");
+}
+
+TEST(DicomSeries, DuplicatePositionIsRefused) {
+  test::TempDir dir;
+  DicomSeriesSpec spec = oblique_series(3);
+  spec.positions.push_back(spec.positions[1]);
+  test::write_dicom_series(dir / "s", spec);
+  expect_read_error(dir / "s", "same position");
+}
+
+TEST(DicomSeries, GantryTiltIsRefused) {
+  test::TempDir dir;
+  DicomSeriesSpec spec;
+  // Axial slices 2 mm apart whose positions also slide 0.5 mm per slice
+  // along y: a 14-degree gantry tilt.
+  for (int k = 0; k < 4; ++k) spec.positions.push_back({0.0, 0.5 * k, 2.0 * k});
+  test::write_dicom_series(dir / "s", spec);
+  expect_read_error(dir / "s", "gantry tilt");
+}
+
+TEST(LabelMap, ReadsWholeNumbersAsInt16) {
+  const Volume v = read_label_map(test::samples_dir() / "ct/head_ct_labels.nii.gz");
+  EXPECT_EQ(v.data.scalar_type(), at::kShort);
+  EXPECT_EQ(v.data.max().item<int>(), 2);
+}
+
+TEST(LabelMap, FractionalValuesAreRefused) {
+  // The T1 image is not a label map once it has non-integer values.
+  test::TempDir dir;
+  test::write_nifti_int16(dir / "neg.nii", {3, 3, 3}, {1, 1, 1});
+  EXPECT_NO_THROW(read_label_map(dir / "neg.nii"));
+  Volume v = read_volume(test::samples_dir() / "mri/t1.nii.gz");
+  EXPECT_THROW(read_label_map(test::nibabel_data_dir() / "example4d.nii.gz"), IoError);
+}
+
+}  // namespace
+}  // namespace medseg::pipeline
