@@ -88,24 +88,50 @@ void check_nifti_file(const fs::path& path) {
   const std::uint64_t expected = voxels * static_cast<std::uint64_t>(bitpix / 8);
   const auto data_start = static_cast<std::uint64_t>(std::max(vox_offset, 352.0f));
 
+  const std::int16_t datatype = field<std::int16_t>(header, 70, swap);
+  // ITK's reader turns NaN voxels into 0 without a word, so float data is
+  // scanned here for non-finite values while counting the bytes.
+  const bool is_float32 = datatype == 16, is_float64 = datatype == 64;
+  std::uint64_t position = kNifti1HeaderSize;
   std::uint64_t available = 0;
-  if (gzdirect(file.get()) == 1) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    available = (ec || size < data_start) ? 0 : size - data_start;
-  } else {
-    std::uint64_t read_total = kNifti1HeaderSize;
-    std::vector<char> buffer(1 << 20);
-    while (true) {
-      const int n = gzread(file.get(), buffer.data(), static_cast<unsigned>(buffer.size()));
-      if (n <= 0) break;
-      read_total += static_cast<std::uint64_t>(n);
+  std::uint64_t non_finite = 0;
+  std::vector<char> buffer(1 << 20);
+  std::size_t carry = 0;  // bytes of a value split across two reads
+  const std::size_t value_size = is_float64 ? 8 : 4;
+  while (true) {
+    const int n = gzread(file.get(), buffer.data() + carry, static_cast<unsigned>(buffer.size() - carry));
+    if (n <= 0) break;
+    std::size_t begin = 0;
+    const std::size_t end = carry + static_cast<std::size_t>(n);
+    if (position < data_start) {  // skip extensions between header and data
+      const std::uint64_t skip = std::min<std::uint64_t>(data_start - position, end);
+      begin = static_cast<std::size_t>(skip);
     }
-    available = read_total < data_start ? 0 : read_total - data_start;
+    position += static_cast<std::uint64_t>(n);
+    if (is_float32 || is_float64) {
+      std::size_t i = begin;
+      for (; i + value_size <= end; i += value_size) {
+        double v;
+        if (is_float32) {
+          v = field<float>(reinterpret_cast<const unsigned char*>(buffer.data()), i, swap);
+        } else {
+          v = field<double>(reinterpret_cast<const unsigned char*>(buffer.data()), i, swap);
+        }
+        non_finite += std::isfinite(v) ? 0 : 1;
+      }
+      carry = end - i;
+      std::memmove(buffer.data(), buffer.data() + i, carry);
+    } else {
+      carry = 0;
+    }
   }
+  available = position < data_start ? 0 : position - data_start;
   if (available < expected) {
     fail(path, "file is truncated: header announces " + std::to_string(expected) +
                    " bytes of voxel data, found " + std::to_string(available));
+  }
+  if (non_finite > 0) {
+    fail(path, std::to_string(non_finite) + " voxel(s) are NaN or infinite");
   }
 }
 

@@ -210,6 +210,8 @@ Volume read_file(const fs::path& path) {
   v.source_path = path.string();
   v.pixel_type = pixel_type_name(io->GetComponentType());
   check_geometry(path, v.geometry);
+  const auto non_finite = (~at::isfinite(v.data)).sum().item<std::int64_t>();
+  if (non_finite > 0) fail(path, std::to_string(non_finite) + " voxel(s) are NaN or infinite");
   return v;
 }
 

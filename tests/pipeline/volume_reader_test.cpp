@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "models/error.h"
+#include "pipeline/io/volume_writer.h"
 #include "test_files.h"
 
 namespace medseg::pipeline {
@@ -223,6 +226,19 @@ TEST(VolumeReaderBadInput, NegativeSpacingMetaImage) {
   mha += std::string(8, '\0');
   test::write_text(dir / "negative.mha", mha);
   expect_read_error(dir / "negative.mha", "spacing along j is -1 mm");
+}
+
+TEST(VolumeReaderBadInput, NanVoxelsAreRefusedNotZeroed) {
+  TempDir dir;
+  Volume v;
+  v.geometry.size = {4, 3, 2};
+  v.data = at::zeros({2, 3, 4});
+  v.data[1][2][3] = std::nanf("");
+  v.data[0][0][1] = INFINITY;
+  for (const char* name : {"nan.nii.gz", "nan.nii", "nan.nrrd", "nan.mha"}) {
+    write_volume(v, dir / name);
+    expect_read_error(dir / name, "2 voxel(s) are NaN or infinite");
+  }
 }
 
 TEST(VolumeReaderBadInput, ZeroSpacingNrrd) {

@@ -1,0 +1,149 @@
+#include "pipeline/data/preprocessed_cache.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "models/error.h"
+#include "pipeline/io/volume_reader.h"
+#include "pipeline/preprocess/plan_json.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+json source_signature(const CaseEntry& e) {
+  json files = json::array();
+  auto add = [&](const fs::path& p) {
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    const auto time = fs::last_write_time(p, ec).time_since_epoch().count();
+    files.push_back({{"path", fs::absolute(p).string()}, {"size", ec ? 0 : size}, {"mtime", ec ? 0 : time}});
+  };
+  for (const auto& p : e.images) add(p);
+  if (!e.label.empty()) add(e.label);
+  return files;
+}
+
+void write_tensor(std::ofstream& out, const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  out.write(static_cast<const char*>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+}
+
+at::Tensor read_tensor(std::ifstream& in, const std::vector<std::int64_t>& shape, at::ScalarType type) {
+  at::Tensor t = at::empty(shape, type);
+  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+  if (!in) throw IoError("preprocessed cache: data file is shorter than its index says");
+  return t;
+}
+
+void rename_into_place(const fs::path& temp, const fs::path& target) {
+  std::error_code ec;
+  fs::rename(temp, target, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw IoError("cannot write '" + target.string() + "': rename failed");
+  }
+}
+
+}  // namespace
+
+std::string plan_key(const PreprocessingPlan& plan) {
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a(plan_to_json(plan))));
+  return hex;
+}
+
+PreprocessedCache::PreprocessedCache(fs::path root, const PreprocessingPlan& plan)
+    : folder_(std::move(root) / plan_key(plan)) {}
+
+std::optional<PreprocessedCase> PreprocessedCache::load(const CaseEntry& entry) const {
+  const fs::path index = folder_ / (entry.id + ".json");
+  const fs::path data = folder_ / (entry.id + ".bin");
+  std::error_code ec;
+  if (!fs::exists(index, ec) || !fs::exists(data, ec)) return std::nullopt;
+  json j;
+  try {
+    std::ifstream in(index);
+    j = json::parse(in);
+  } catch (const json::exception&) {
+    return std::nullopt;  // a damaged index is recomputed, not trusted
+  }
+  if (j.value("source", json()) != source_signature(entry)) return std::nullopt;
+  PreprocessedCase c;
+  std::ifstream in(data, std::ios::binary);
+  c.image.geometry = geometry_from_json(j.at("image_geometry").dump());
+  c.image.data = read_tensor(in, j.at("image_shape").get<std::vector<std::int64_t>>(), at::kFloat);
+  c.image.pixel_type = "float32";
+  if (j.contains("labels_geometry")) {
+    Volume labels;
+    labels.geometry = geometry_from_json(j.at("labels_geometry").dump());
+    labels.data = read_tensor(in, j.at("labels_shape").get<std::vector<std::int64_t>>(), at::kShort);
+    labels.pixel_type = "int16";
+    c.labels = labels;
+  }
+  for (const auto& r : j.at("records")) {
+    const std::string step = r.at("step").get<std::string>();
+    SpatialRecord rec;
+    rec.step = step == "reorient" ? SpatialStep::kReorient : step == "crop" ? SpatialStep::kCrop : SpatialStep::kResample;
+    rec.before = geometry_from_json(r.at("before").dump());
+    c.records.push_back(rec);
+  }
+  return c;
+}
+
+void PreprocessedCache::store(const CaseEntry& entry, const PreprocessedCase& c) const {
+  fs::create_directories(folder_);
+  const std::string tag = ".partial-" + std::to_string(::getpid());
+  const fs::path data = folder_ / (entry.id + ".bin");
+  const fs::path index = folder_ / (entry.id + ".json");
+  json j;
+  j["source"] = source_signature(entry);
+  j["image_geometry"] = json::parse(geometry_to_json(c.image.geometry));
+  j["image_shape"] = c.image.data.sizes().vec();
+  {
+    std::ofstream out(data.string() + tag, std::ios::binary);
+    write_tensor(out, c.image.data.to(at::kFloat));
+    if (c.labels) {
+      j["labels_geometry"] = json::parse(geometry_to_json(c.labels->geometry));
+      j["labels_shape"] = c.labels->data.sizes().vec();
+      write_tensor(out, c.labels->data.to(at::kShort));
+    }
+    if (!out) throw IoError("cannot write '" + data.string() + "': disk full or not writable");
+  }
+  j["records"] = json::array();
+  for (const auto& r : c.records) {
+    j["records"].push_back({{"step", to_string(r.step)}, {"before", json::parse(geometry_to_json(r.before))}});
+  }
+  {
+    std::ofstream out(index.string() + tag);
+    out << j.dump();
+    if (!out) throw IoError("cannot write '" + index.string() + "': disk full or not writable");
+  }
+  rename_into_place(data.string() + tag, data);
+  rename_into_place(index.string() + tag, index);
+}
+
+PreprocessedCase PreprocessedCache::get_or_compute(const CaseEntry& entry, const Preprocessor& pre) const {
+  if (auto cached = load(entry)) return *cached;
+  std::vector<Volume> channels;
+  for (const auto& file : entry.images) channels.push_back(read_volume(file));
+  std::optional<Volume> labels;
+  if (!entry.label.empty()) labels = read_label_map(entry.label);
+  PreprocessedCase c = pre(channels, labels ? &*labels : nullptr);
+  store(entry, c);
+  return c;
+}
+
+}  // namespace medseg::pipeline

@@ -1,0 +1,106 @@
+#include "pipeline/preprocess/plan_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include "models/error.h"
+
+namespace medseg::pipeline {
+using nlohmann::json;
+
+namespace {
+
+const char* name_of(Interpolation i) {
+  switch (i) {
+    case Interpolation::kNearest: return "nearest";
+    case Interpolation::kLinear: return "linear";
+    case Interpolation::kBSpline: return "bspline";
+  }
+  return "linear";
+}
+
+Interpolation interpolation_from(const std::string& s) {
+  if (s == "nearest") return Interpolation::kNearest;
+  if (s == "linear") return Interpolation::kLinear;
+  if (s == "bspline") return Interpolation::kBSpline;
+  throw ConfigError("plan: unknown image_interpolation '" + s + "'");
+}
+
+json stats_json(const IntensityStats& s) {
+  return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}, {"median", s.median},
+          {"percentile_00_5", s.percentile_00_5}, {"percentile_99_5", s.percentile_99_5}};
+}
+
+json geometry_json(const Geometry& g) {
+  return {{"size", g.size}, {"spacing", g.spacing}, {"origin", g.origin}, {"direction", g.direction}};
+}
+
+}  // namespace
+
+std::string plan_to_json(const PreprocessingPlan& p) {
+  json norm = json::array();
+  for (const auto& r : p.normalization) {
+    norm.push_back({{"kind", r.kind}, {"use_nonzero_mask", r.use_nonzero_mask},
+                    {"window_low", r.window_low}, {"window_high", r.window_high},
+                    {"percentile_low", r.percentile_low}, {"percentile_high", r.percentile_high},
+                    {"stats", stats_json(r.stats)}});
+  }
+  const json j = {{"orientation", p.orientation},
+                  {"crop_to_nonzero", p.crop_to_nonzero},
+                  {"target_spacing", p.target_spacing},
+                  {"image_interpolation", name_of(p.image_interpolation)},
+                  {"label_interpolation",
+                   p.label_interpolation == LabelInterpolation::kNearest ? "nearest" : "per_label_linear"},
+                  {"normalization", norm}};
+  return j.dump();
+}
+
+PreprocessingPlan plan_from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    PreprocessingPlan p;
+    p.orientation = j.at("orientation").get<std::string>();
+    p.crop_to_nonzero = j.at("crop_to_nonzero").get<bool>();
+    p.target_spacing = j.at("target_spacing").get<std::array<double, 3>>();
+    p.image_interpolation = interpolation_from(j.at("image_interpolation").get<std::string>());
+    const std::string li = j.at("label_interpolation").get<std::string>();
+    if (li != "nearest" && li != "per_label_linear") throw ConfigError("plan: unknown label_interpolation '" + li + "'");
+    p.label_interpolation = li == "nearest" ? LabelInterpolation::kNearest : LabelInterpolation::kPerLabelLinear;
+    p.normalization.clear();
+    for (const auto& r : j.at("normalization")) {
+      NormalizationRecipe n;
+      n.kind = r.at("kind").get<std::string>();
+      n.use_nonzero_mask = r.at("use_nonzero_mask").get<bool>();
+      n.window_low = r.at("window_low").get<double>();
+      n.window_high = r.at("window_high").get<double>();
+      n.percentile_low = r.at("percentile_low").get<double>();
+      n.percentile_high = r.at("percentile_high").get<double>();
+      const json& s = r.at("stats");
+      n.stats = {s.at("mean").get<double>(),   s.at("std").get<double>(),
+                 s.at("min").get<double>(),    s.at("max").get<double>(),
+                 s.at("median").get<double>(), s.at("percentile_00_5").get<double>(),
+                 s.at("percentile_99_5").get<double>()};
+      p.normalization.push_back(n);
+    }
+    return p;
+  } catch (const json::exception& e) {
+    throw ConfigError(std::string("preprocessing plan: ") + e.what());
+  }
+}
+
+std::string geometry_to_json(const Geometry& g) { return geometry_json(g).dump(); }
+
+Geometry geometry_from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    Geometry g;
+    g.size = j.at("size").get<std::array<std::int64_t, 3>>();
+    g.spacing = j.at("spacing").get<std::array<double, 3>>();
+    g.origin = j.at("origin").get<std::array<double, 3>>();
+    g.direction = j.at("direction").get<std::array<double, 9>>();
+    return g;
+  } catch (const json::exception& e) {
+    throw IoError(std::string("geometry: ") + e.what());
+  }
+}
+
+}  // namespace medseg::pipeline
