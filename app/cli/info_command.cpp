@@ -40,7 +40,7 @@ json describe(const pipeline::Volume& v) {
             {"intensity",
              {{"min", v.data.min().item<double>()},
               {"max", v.data.max().item<double>()},
-              {"mean", v.data.to(at::kDouble).mean().item<double>()}}}};
+              {"mean", v.data.mean().item<double>()}}}};
   const auto& m = v.metadata;
   if (!m.series_uid.empty()) {
     j["dicom"] = {{"modality", m.modality},

@@ -46,12 +46,36 @@ FloatImage::Pointer to_itk(const Volume& volume) {
   return image;
 }
 
+FloatImage::Pointer view_as_itk(const at::Tensor& voxels, const Geometry& geometry) {
+  TORCH_CHECK(voxels.is_contiguous() && voxels.scalar_type() == at::kFloat &&
+                  voxels.numel() == geometry.num_voxels(),
+              "view_as_itk needs contiguous float32 voxels matching the geometry (", voxels.sizes(), ")");
+  auto image = FloatImage::New();
+  apply_geometry(geometry, *image);
+  image->GetPixelContainer()->SetImportPointer(const_cast<float*>(voxels.data_ptr<float>()),
+                                               static_cast<itk::SizeValueType>(voxels.numel()),
+                                               /*LetContainerManageMemory=*/false);
+  return image;
+}
+
 Volume from_itk(const FloatImage& image) {
   Volume v;
   v.geometry = geometry_of(image);
   v.data = at::empty({v.geometry.size[2], v.geometry.size[1], v.geometry.size[0]}, at::kFloat);
   std::memcpy(v.data.data_ptr<float>(), image.GetBufferPointer(),
               sizeof(float) * static_cast<std::size_t>(v.geometry.num_voxels()));
+  v.pixel_type = "float32";
+  return v;
+}
+
+Volume from_itk(FloatImage::Pointer image) {
+  Volume v;
+  v.geometry = geometry_of(*image);
+  // The tensor borrows ITK's buffer and keeps the image alive until the
+  // tensor's storage is freed: no copy of a possibly huge volume.
+  float* buffer = image->GetBufferPointer();
+  v.data = at::from_blob(buffer, {v.geometry.size[2], v.geometry.size[1], v.geometry.size[0]},
+                         [image](void*) mutable { image = nullptr; }, at::TensorOptions(at::kFloat));
   v.pixel_type = "float32";
   return v;
 }

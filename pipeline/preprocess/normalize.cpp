@@ -68,8 +68,10 @@ Volume Normalize::operator()(const Volume& volume) const {
   if (r.kind == "none") {
     y = x;
   } else if (r.kind == "ct") {
-    y = (x.clamp(r.stats.percentile_00_5, r.stats.percentile_99_5) - r.stats.mean) /
-        std::max(r.stats.std, kMinStd);
+    // In place after the first op: a 512x512x300 CT is 315 MB per temporary.
+    y = x.clamp(r.stats.percentile_00_5, r.stats.percentile_99_5)
+            .sub_(r.stats.mean)
+            .div_(std::max(r.stats.std, kMinStd));
   } else if (r.kind == "zscore") {
     if (r.use_nonzero_mask) {
       const at::Tensor mask = x != 0;
@@ -83,14 +85,14 @@ Volume Normalize::operator()(const Volume& volume) const {
       }
     } else {
       const double mean = x.mean().item<double>();
-      y = (x - mean) / std::max(x.std(false).item<double>(), kMinStd);
+      y = (x - mean).div_(std::max(x.std(false).item<double>(), kMinStd));
     }
   } else if (r.kind == "window") {
-    y = (x.clamp(r.window_low, r.window_high) - r.window_low) / (r.window_high - r.window_low);
+    y = x.clamp(r.window_low, r.window_high).sub_(r.window_low).div_(r.window_high - r.window_low);
   } else {  // percentile
     const double lo = percentile(x, r.percentile_low);
     const double hi = percentile(x, r.percentile_high);
-    y = hi > lo ? (x.clamp(lo, hi) - lo) / (hi - lo) : at::zeros_like(x);
+    y = hi > lo ? x.clamp(lo, hi).sub_(lo).div_(hi - lo) : at::zeros_like(x);
   }
   Volume out = volume;
   out.data = y.to(at::kFloat).contiguous();

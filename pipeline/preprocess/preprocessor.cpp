@@ -43,7 +43,7 @@ PreprocessedCase Preprocessor::operator()(const std::vector<Volume>& channels,
   std::vector<at::Tensor> data;
   for (const auto& c : channels) data.push_back(c.data.to(at::kFloat));
   Volume image = channels.front();
-  image.data = at::stack(data);
+  image.data = data.size() == 1 ? data.front().unsqueeze(0) : at::stack(data);
   std::optional<Volume> lab;
   if (labels != nullptr) lab = *labels;
 
@@ -65,7 +65,7 @@ PreprocessedCase Preprocessor::operator()(const std::vector<Volume>& channels,
     channel.data = image.data[static_cast<std::int64_t>(c)];
     normalized.push_back(Normalize(plan_.normalization[c])(channel).data);
   }
-  image.data = at::stack(normalized);
+  image.data = normalized.size() == 1 ? normalized.front().unsqueeze(0) : at::stack(normalized);
   const auto& s = plan_.target_spacing;
   if (!(s[0] == 0.0 && s[1] == 0.0 && s[2] == 0.0)) {
     out.records.push_back({SpatialStep::kResample, image.geometry});

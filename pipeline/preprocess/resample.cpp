@@ -48,7 +48,8 @@ Volume resample(const Volume& image, const Geometry& target, Interpolation inter
     out.data = at::stack(channels);
     return out;
   }
-  auto input = itk_bridge::to_itk(image);
+  const at::Tensor voxels = image.data.to(at::kFloat).contiguous();
+  auto input = itk_bridge::view_as_itk(voxels, image.geometry);
   auto reference = FloatImage::New();
   itk_bridge::apply_geometry(target, *reference);
 
@@ -74,7 +75,9 @@ Volume resample(const Volume& image, const Geometry& target, Interpolation inter
     }
   }
   filter->Update();
-  Volume out = itk_bridge::from_itk(*filter->GetOutput());
+  FloatImage::Pointer result = filter->GetOutput();
+  result->DisconnectPipeline();
+  Volume out = itk_bridge::from_itk(result);
   out.source_path = image.source_path;
   out.pixel_type = image.pixel_type;
   out.metadata = image.metadata;
