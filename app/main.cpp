@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
                      std::to_string(models::hardware_threads()) + ")")
       ->check(CLI::NonNegativeNumber);
 
-  std::vector<app::Command> commands{app::add_info_command(cli), app::add_synth_command(cli),
+  std::vector<app::Command> commands{app::add_info_command(cli), app::add_dataset_command(cli),
+                                     app::add_synth_command(cli),
                                      app::add_samples_command(cli),
                                      app::add_system_command(cli)};
   try {

@@ -78,7 +78,7 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_NE(v.out.find("LibTorch"), std::string::npos) << v.out;
   const Result h = medseg("--help");
   EXPECT_EQ(h.exit_code, 0);
-  for (const char* sub : {"info", "synth", "make-samples", "system"}) {
+  for (const char* sub : {"info", "dataset", "synth", "make-samples", "system"}) {
     EXPECT_NE(h.out.find(sub), std::string::npos) << sub;
   }
 }
@@ -217,6 +217,30 @@ TEST(Cli, BadInputGivesOneLineAndExitCodeTwo) {
     EXPECT_NE(r.err.find(reason), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("itk::"), std::string::npos) << r.err;
   }
+}
+
+TEST(Cli, DatasetCommandPlansASoundDatasetAndListsEveryProblemOfABadOne) {
+  TempDir dir;
+  const std::string t1 = (kSamples / "mri/t1.nii.gz").string();
+  const std::string mask = (kSamples / "mri/brain_mask.nii.gz").string();
+  std::ofstream(dir / "good.yaml") << "labels: {0: background, 1: brain}\ncases:\n"
+                                   << "  - {id: ch2, image: " << t1 << ", label: " << mask << "}\n";
+  const Result good = medseg("dataset --json " + quoted(dir / "good.yaml"));
+  ASSERT_EQ(good.exit_code, 0) << good.err;
+  const json plan = json::parse(good.out);
+  EXPECT_EQ(plan["preprocessing"]["target_spacing"], json::parse("[2.0, 2.0, 2.0]"));
+  EXPECT_EQ(plan["label_voxels"]["1"].get<long>() + plan["label_voxels"]["0"].get<long>(), 91L * 109 * 91);
+
+  std::ofstream(dir / "bad.yaml") << "labels: {0: background}\ncases:\n"
+                                  << "  - {id: first, image: " << t1 << ", label: " << mask << "}\n"
+                                  << "  - {id: second, image: " << t1 << ", label: missing.nii.gz}\n";
+  const Result bad = medseg("dataset " + quoted(dir / "bad.yaml"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("2 problem(s)"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("case first"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("label value(s) 1"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("case second"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("missing.nii.gz"), std::string::npos) << bad.err;
 }
 
 TEST(Cli, SynthIsDeterministicAndProfilesKeepLabels) {
