@@ -1,0 +1,231 @@
+#include "pipeline/config/train_config.h"
+
+#include <limits>
+#include <sstream>
+
+#include "models/error.h"
+#include "pipeline/config/yaml_fields.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+using config::Fields;
+
+namespace {
+
+constexpr std::int64_t kBig = std::numeric_limits<std::int32_t>::max();
+
+// Applies "a.b.c=value" to the tree, creating mappings on the way.
+void apply_override(YAML::Node& root, const std::string& text, const fs::path& file) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw ConfigError("--set '" + text + "': expected key.path=value");
+  }
+  const std::string path = text.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("--set '" + text + "': value is not valid YAML (" + e.msg + ")");
+  }
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) keys.push_back(k);
+  // yaml-cpp nodes are handles: walk with copies, assign through the parent.
+  std::vector<YAML::Node> chain{root};
+  for (std::size_t i = 0; i + 1 < keys.size(); ++i) {
+    YAML::Node next = chain.back()[keys[i]];
+    if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
+      throw ConfigError("--set '" + text + "': '" + keys[i] + "' in '" + file.string() + "' is not a mapping");
+    }
+    if (!next.IsDefined() || next.IsNull()) {
+      chain.back()[keys[i]] = YAML::Node(YAML::NodeType::Map);
+      next = chain.back()[keys[i]];
+    }
+    chain.push_back(next);
+  }
+  chain.back()[keys.back()] = value;
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  if (p.empty()) return {};
+  const fs::path path(p);
+  return path.is_absolute() ? path : base / path;
+}
+
+AugmentationParam read_param(const Fields& aug, const char* key, AugmentationParam fallback, double min,
+                             double max) {
+  const Fields f = aug.section(key);
+  f.allow_only({"probability", "range"});
+  AugmentationParam p;
+  p.probability = f.get_double("probability", fallback.probability, 0.0, 1.0);
+  p.range = f.get_range("range", fallback.range, min, max);
+  return p;
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw ConfigError("cannot read config '" + file.string() + "': no such file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("'" + file.string() + "', line " + std::to_string(e.mark.line + 1) + ": invalid YAML (" +
+                      e.msg + ")");
+  }
+  if (!root.IsMap()) throw ConfigError("'" + file.string() + "': expected a mapping of sections");
+  auto overridden = std::make_shared<std::set<std::string>>();
+  for (const auto& o : overrides) {
+    apply_override(root, o, file);
+    overridden->insert(o.substr(0, o.find('=')));
+  }
+
+  const Fields top(root, file.string(), "", overridden);
+  top.allow_only({"dataset", "preprocessing", "model", "training", "augmentation", "validation", "output"});
+  const fs::path base = file.parent_path();
+  TrainConfig c;
+  c.file = file;
+
+  const Fields ds = top.section("dataset");
+  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache"});
+  c.dataset.source = resolve(base, ds.get_string("source", ""));
+  if (ds.has("synthetic")) {
+    const Fields syn = ds.section("synthetic");
+    syn.allow_only({"count", "size", "spacing", "profiles", "seed"});
+    auto& s = c.dataset.synthetic;
+    s.count = syn.get_int("count", 8, 2, 10000);
+    s.size = syn.get_int("size", s.size, 16, 512);
+    s.spacing_mm = syn.get_double("spacing", s.spacing_mm, 0.01, 100.0);
+    if (syn.has("profiles")) s.profiles = syn.get_strings("profiles");
+    s.seed = syn.get_int("seed", s.seed, 0, kBig);
+    if (s.profiles.empty()) syn.fail("profiles", "needs at least one scanner profile");
+  }
+  if (c.dataset.source.empty() && c.dataset.synthetic.count == 0) {
+    ds.fail("", "missing: give dataset.source (a dataset folder, dataset.json or case list) or dataset.synthetic");
+  }
+  if (!c.dataset.source.empty() && c.dataset.synthetic.count > 0) {
+    ds.fail("source", "give dataset.source or dataset.synthetic, not both");
+  }
+  if (!c.dataset.source.empty() && !fs::exists(c.dataset.source)) {
+    ds.fail("source", "'" + c.dataset.source.string() + "' does not exist");
+  }
+  c.dataset.num_folds = ds.get_int("num_folds", c.dataset.num_folds, 2, 100);
+  c.dataset.fold = ds.get_int("fold", c.dataset.fold, 0, c.dataset.num_folds - 1);
+  c.dataset.validation_cases = ds.get_strings("validation_cases");
+  c.dataset.cache = resolve(base, ds.get_string("cache", ""));
+
+  const Fields pre = top.section("preprocessing");
+  pre.allow_only({"target_spacing", "orientation", "crop_to_nonzero", "normalization", "window", "percentiles"});
+  if (pre.has("target_spacing")) c.preprocessing.target_spacing = pre.get_triple("target_spacing", {}, 0.01, 100.0);
+  c.preprocessing.orientation = pre.get_string("orientation", c.preprocessing.orientation);
+  if (pre.has("crop_to_nonzero")) c.preprocessing.crop_to_nonzero = pre.get_bool("crop_to_nonzero", true);
+  c.preprocessing.normalization = pre.get_strings("normalization");
+  for (const auto& n : c.preprocessing.normalization) {
+    if (n != "ct" && n != "zscore" && n != "window" && n != "percentile" && n != "none") {
+      pre.fail("normalization", "'" + n + "' is not one of: ct, zscore, window, percentile, none");
+    }
+  }
+  c.preprocessing.window = pre.get_range("window", c.preprocessing.window, -1e6, 1e6);
+  c.preprocessing.percentiles = pre.get_range("percentiles", c.preprocessing.percentiles, 0.0, 100.0);
+
+  const Fields m = top.section("model");
+  m.allow_only({"base_features", "max_features", "depth", "kernel_sizes", "strides", "norm", "num_groups",
+                "norm_momentum", "norm_eps", "domain_affine", "renorm_r_max", "renorm_d_max",
+                "renorm_warmup_steps", "domains", "deep_supervision", "dropout", "negative_slope"});
+  auto& mc = c.model;
+  mc.base_features = m.get_int("base_features", mc.base_features, 1, 1024);
+  mc.max_features = m.get_int("max_features", mc.max_features, mc.base_features, 4096);
+  mc.depth = m.get_int("depth", mc.depth, 1, 8);
+  mc.kernel_sizes = m.get_int_triples("kernel_sizes", 1, 7);
+  mc.strides = m.get_int_triples("strides", 1, 4);
+  if (!mc.kernel_sizes.empty() && static_cast<std::int64_t>(mc.kernel_sizes.size()) != mc.depth) {
+    m.fail("kernel_sizes", std::to_string(mc.kernel_sizes.size()) + " levels given, model.depth is " +
+                               std::to_string(mc.depth));
+  }
+  if (!mc.strides.empty() && static_cast<std::int64_t>(mc.strides.size()) != mc.depth) {
+    m.fail("strides", std::to_string(mc.strides.size()) + " levels given, model.depth is " + std::to_string(mc.depth));
+  }
+  mc.norm = m.get_choice("norm", mc.norm, {"batch", "instance", "group", "batch_renorm", "none"});
+  mc.num_groups = m.get_int("num_groups", mc.num_groups, 1, 1024);
+  // norm_momentum: null means a cumulative average (PyTorch's momentum=None).
+  const YAML::Node& model_node = m.node();
+  if (model_node.IsMap() && model_node["norm_momentum"]) {
+    if (model_node["norm_momentum"].IsNull()) {
+      mc.norm_momentum.reset();
+    } else {
+      mc.norm_momentum = m.get_double("norm_momentum", 0.1, 0.0, 1.0);
+    }
+  }
+  mc.norm_eps = m.get_double("norm_eps", mc.norm_eps, 0.0, 1.0);
+  mc.domain_affine = m.get_bool("domain_affine", mc.domain_affine);
+  mc.renorm_r_max = m.get_double("renorm_r_max", mc.renorm_r_max, 1.0, 100.0);
+  mc.renorm_d_max = m.get_double("renorm_d_max", mc.renorm_d_max, 0.0, 100.0);
+  mc.renorm_warmup_steps = m.get_int("renorm_warmup_steps", mc.renorm_warmup_steps, 0, kBig);
+  mc.domains = m.get_strings("domains");
+  mc.deep_supervision = m.get_bool("deep_supervision", mc.deep_supervision);
+  mc.dropout = m.get_double("dropout", mc.dropout, 0.0, 0.9);
+  mc.negative_slope = m.get_double("negative_slope", mc.negative_slope, 0.0, 1.0);
+
+  const Fields t = top.section("training");
+  t.allow_only({"epochs", "iterations_per_epoch", "batch_size", "patch_size", "optimizer", "learning_rate",
+                "momentum", "weight_decay", "lr_schedule", "precision", "seed", "threads", "loader_threads",
+                "prefetch", "gradient_clip", "foreground_oversampling", "memory_budget_gib"});
+  auto& tc = c.training;
+  tc.epochs = t.get_int("epochs", tc.epochs, 1, 100000);
+  tc.iterations_per_epoch = t.get_int("iterations_per_epoch", tc.iterations_per_epoch, 1, 1000000);
+  tc.batch_size = t.get_int("batch_size", tc.batch_size, 1, 1024);
+  if (t.has("patch_size")) {
+    const auto p = t.get_triple("patch_size", {}, 4, 1024);
+    std::array<std::int64_t, 3> patch{};
+    for (int d = 0; d < 3; ++d) {
+      patch[d] = static_cast<std::int64_t>(p[d]);
+      if (static_cast<double>(patch[d]) != p[d]) t.fail("patch_size", "expected whole numbers of voxels");
+    }
+    tc.patch_size = patch;
+  }
+  tc.optimizer = t.get_choice("optimizer", tc.optimizer, {"sgd", "adamw"});
+  tc.learning_rate = t.get_double("learning_rate", tc.learning_rate, 1e-8, 10.0);
+  tc.momentum = t.get_double("momentum", tc.momentum, 0.0, 0.9999);
+  tc.weight_decay = t.get_double("weight_decay", tc.weight_decay, 0.0, 1.0);
+  tc.lr_schedule = t.get_choice("lr_schedule", tc.lr_schedule, {"poly", "constant"});
+  tc.precision = t.get_choice("precision", tc.precision, {"fp32", "bf16"});
+  tc.seed = t.get_int("seed", tc.seed, 0, kBig);
+  tc.threads = t.get_int("threads", tc.threads, 0, 1024);
+  tc.loader_threads = t.get_int("loader_threads", tc.loader_threads, 0, 64);
+  tc.prefetch = t.get_int("prefetch", tc.prefetch, 1, 64);
+  tc.gradient_clip = t.get_double("gradient_clip", tc.gradient_clip, 0.0, 1e6);
+  tc.foreground_oversampling = t.get_double("foreground_oversampling", tc.foreground_oversampling, 0.0, 1.0);
+  tc.memory_budget_gib = t.get_double("memory_budget_gib", tc.memory_budget_gib, 0.01, 1024.0);
+
+  const Fields a = top.section("augmentation");
+  a.allow_only({"enabled", "flip_probability", "rotation", "scaling", "elastic", "gain", "offset", "contrast",
+                "gamma", "gamma_invert_probability", "bias_field", "noise", "blur", "low_resolution"});
+  auto& ac = c.augmentation;
+  ac.enabled = a.get_bool("enabled", ac.enabled);
+  ac.flip_probability = a.get_double("flip_probability", ac.flip_probability, 0.0, 1.0);
+  ac.rotation = read_param(a, "rotation", ac.rotation, -180.0, 180.0);
+  ac.scaling = read_param(a, "scaling", ac.scaling, 0.1, 10.0);
+  ac.elastic = read_param(a, "elastic", ac.elastic, 0.0, 100.0);
+  ac.gain = read_param(a, "gain", ac.gain, 0.01, 100.0);
+  ac.offset = read_param(a, "offset", ac.offset, -100.0, 100.0);
+  ac.contrast = read_param(a, "contrast", ac.contrast, 0.01, 100.0);
+  ac.gamma = read_param(a, "gamma", ac.gamma, 0.01, 100.0);
+  ac.gamma_invert_probability = a.get_double("gamma_invert_probability", ac.gamma_invert_probability, 0.0, 1.0);
+  ac.bias_field = read_param(a, "bias_field", ac.bias_field, 0.0, 10.0);
+  ac.noise = read_param(a, "noise", ac.noise, 0.0, 100.0);
+  ac.blur = read_param(a, "blur", ac.blur, 0.0, 100.0);
+  ac.low_resolution = read_param(a, "low_resolution", ac.low_resolution, 0.05, 1.0);
+
+  const Fields v = top.section("validation");
+  v.allow_only({"every", "overlap"});
+  c.validation.every = v.get_int("every", c.validation.every, 1, 100000);
+  c.validation.overlap = v.get_double("overlap", c.validation.overlap, 0.0, 0.95);
+
+  if (!top.has("output")) top.fail("output", "missing: the folder for checkpoints, logs and bundles");
+  c.output = resolve(base, top.get_string("output", ""));
+  if (c.dataset.cache.empty()) c.dataset.cache = c.output / "preprocessed";
+  return c;
+}
+
+}  // namespace medseg::pipeline

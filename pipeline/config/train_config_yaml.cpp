@@ -1,0 +1,141 @@
+// The effective configuration, every default filled in, saved with outputs.
+#include <yaml-cpp/yaml.h>
+
+#include "pipeline/config/train_config.h"
+
+namespace medseg::pipeline {
+namespace {
+
+template <typename T>
+void seq(YAML::Emitter& out, const T& values) {
+  out << YAML::Flow << YAML::BeginSeq;
+  for (const auto& v : values) out << v;
+  out << YAML::EndSeq;
+}
+
+void param(YAML::Emitter& out, const char* key, const AugmentationParam& p) {
+  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "probability"
+      << YAML::Value << p.probability << YAML::Key << "range" << YAML::Value;
+  seq(out, p.range);
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string to_yaml(const TrainConfig& c) {
+  YAML::Emitter out;
+  out.SetDoublePrecision(17);
+  out << YAML::BeginMap;
+
+  out << YAML::Key << "dataset" << YAML::Value << YAML::BeginMap;
+  if (!c.dataset.source.empty()) out << YAML::Key << "source" << YAML::Value << c.dataset.source.string();
+  if (c.dataset.synthetic.count > 0) {
+    const auto& s = c.dataset.synthetic;
+    out << YAML::Key << "synthetic" << YAML::Value << YAML::BeginMap << YAML::Key << "count" << YAML::Value
+        << s.count << YAML::Key << "size" << YAML::Value << s.size << YAML::Key << "spacing" << YAML::Value
+        << s.spacing_mm << YAML::Key << "profiles" << YAML::Value;
+    seq(out, s.profiles);
+    out << YAML::Key << "seed" << YAML::Value << s.seed << YAML::EndMap;
+  }
+  out << YAML::Key << "num_folds" << YAML::Value << c.dataset.num_folds << YAML::Key << "fold" << YAML::Value
+      << c.dataset.fold;
+  if (!c.dataset.validation_cases.empty()) {
+    out << YAML::Key << "validation_cases" << YAML::Value;
+    seq(out, c.dataset.validation_cases);
+  }
+  out << YAML::Key << "cache" << YAML::Value << c.dataset.cache.string() << YAML::EndMap;
+
+  const auto& p = c.preprocessing;
+  out << YAML::Key << "preprocessing" << YAML::Value << YAML::BeginMap;
+  if (p.target_spacing) {
+    out << YAML::Key << "target_spacing" << YAML::Value;
+    seq(out, *p.target_spacing);
+  }
+  out << YAML::Key << "orientation" << YAML::Value << p.orientation;
+  if (p.crop_to_nonzero) out << YAML::Key << "crop_to_nonzero" << YAML::Value << *p.crop_to_nonzero;
+  if (!p.normalization.empty()) {
+    out << YAML::Key << "normalization" << YAML::Value;
+    seq(out, p.normalization);
+  }
+  out << YAML::Key << "window" << YAML::Value;
+  seq(out, p.window);
+  out << YAML::Key << "percentiles" << YAML::Value;
+  seq(out, p.percentiles);
+  out << YAML::EndMap;
+
+  const auto& m = c.model;
+  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "base_features" << YAML::Value
+      << m.base_features << YAML::Key << "max_features" << YAML::Value << m.max_features << YAML::Key << "depth"
+      << YAML::Value << m.depth;
+  if (!m.kernel_sizes.empty()) {
+    out << YAML::Key << "kernel_sizes" << YAML::Value << YAML::BeginSeq;
+    for (const auto& k : m.kernel_sizes) seq(out, k);
+    out << YAML::EndSeq;
+  }
+  if (!m.strides.empty()) {
+    out << YAML::Key << "strides" << YAML::Value << YAML::BeginSeq;
+    for (const auto& s : m.strides) seq(out, s);
+    out << YAML::EndSeq;
+  }
+  out << YAML::Key << "norm" << YAML::Value << m.norm << YAML::Key << "num_groups" << YAML::Value << m.num_groups
+      << YAML::Key << "norm_momentum" << YAML::Value;
+  if (m.norm_momentum) {
+    out << *m.norm_momentum;
+  } else {
+    out << YAML::Null;
+  }
+  out << YAML::Key << "norm_eps" << YAML::Value << m.norm_eps << YAML::Key << "domain_affine" << YAML::Value
+      << m.domain_affine << YAML::Key << "renorm_r_max" << YAML::Value << m.renorm_r_max << YAML::Key
+      << "renorm_d_max" << YAML::Value << m.renorm_d_max << YAML::Key << "renorm_warmup_steps" << YAML::Value
+      << m.renorm_warmup_steps;
+  if (!m.domains.empty()) {
+    out << YAML::Key << "domains" << YAML::Value;
+    seq(out, m.domains);
+  }
+  out << YAML::Key << "deep_supervision" << YAML::Value << m.deep_supervision << YAML::Key << "dropout"
+      << YAML::Value << m.dropout << YAML::Key << "negative_slope" << YAML::Value << m.negative_slope
+      << YAML::EndMap;
+
+  const auto& t = c.training;
+  out << YAML::Key << "training" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs" << YAML::Value
+      << t.epochs << YAML::Key << "iterations_per_epoch" << YAML::Value << t.iterations_per_epoch << YAML::Key
+      << "batch_size" << YAML::Value << t.batch_size;
+  if (t.patch_size) {
+    out << YAML::Key << "patch_size" << YAML::Value;
+    seq(out, *t.patch_size);
+  }
+  out << YAML::Key << "optimizer" << YAML::Value << t.optimizer << YAML::Key << "learning_rate" << YAML::Value
+      << t.learning_rate << YAML::Key << "momentum" << YAML::Value << t.momentum << YAML::Key << "weight_decay"
+      << YAML::Value << t.weight_decay << YAML::Key << "lr_schedule" << YAML::Value << t.lr_schedule << YAML::Key
+      << "precision" << YAML::Value << t.precision << YAML::Key << "seed" << YAML::Value << t.seed << YAML::Key
+      << "threads" << YAML::Value << t.threads << YAML::Key << "loader_threads" << YAML::Value
+      << t.loader_threads << YAML::Key << "prefetch" << YAML::Value << t.prefetch << YAML::Key
+      << "gradient_clip" << YAML::Value << t.gradient_clip << YAML::Key << "foreground_oversampling"
+      << YAML::Value << t.foreground_oversampling << YAML::Key << "memory_budget_gib" << YAML::Value
+      << t.memory_budget_gib << YAML::EndMap;
+
+  const auto& a = c.augmentation;
+  out << YAML::Key << "augmentation" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled" << YAML::Value
+      << a.enabled << YAML::Key << "flip_probability" << YAML::Value << a.flip_probability;
+  param(out, "rotation", a.rotation);
+  param(out, "scaling", a.scaling);
+  param(out, "elastic", a.elastic);
+  param(out, "gain", a.gain);
+  param(out, "offset", a.offset);
+  param(out, "contrast", a.contrast);
+  param(out, "gamma", a.gamma);
+  out << YAML::Key << "gamma_invert_probability" << YAML::Value << a.gamma_invert_probability;
+  param(out, "bias_field", a.bias_field);
+  param(out, "noise", a.noise);
+  param(out, "blur", a.blur);
+  param(out, "low_resolution", a.low_resolution);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value
+      << c.validation.every << YAML::Key << "overlap" << YAML::Value << c.validation.overlap << YAML::EndMap;
+  out << YAML::Key << "output" << YAML::Value << c.output.string();
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace medseg::pipeline

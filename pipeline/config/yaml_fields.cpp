@@ -1,0 +1,204 @@
+#include "pipeline/config/yaml_fields.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "models/error.h"
+
+namespace medseg::pipeline::config {
+
+Fields::Fields(YAML::Node node, std::string file, std::string path,
+               std::shared_ptr<const std::set<std::string>> overridden)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)), overridden_(std::move(overridden)) {}
+
+std::string Fields::key_path(const std::string& key) const {
+  if (key.empty()) return path_;
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+YAML::Node Fields::child(const std::string& key) const {
+  if (!node_.IsDefined() || node_.IsNull() || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  return node_[key];
+}
+
+std::string Fields::where(const std::string& key) const {
+  std::string text = "'" + file_ + "'";
+  const std::string kp = key_path(key);
+  if (!kp.empty()) text += ", key '" + kp + "'";
+  if (overridden_ != nullptr && overridden_->count(kp) != 0) return text + " (set on the command line)";
+  YAML::Node n = key.empty() ? node_ : child(key);
+  if (!n.IsDefined()) n = node_;
+  if (n.IsDefined() && n.Mark().line >= 0) text += ", line " + std::to_string(n.Mark().line + 1);
+  return text;
+}
+
+void Fields::fail(const std::string& key, const std::string& what) const {
+  throw ConfigError(where(key) + ": " + what);
+}
+
+void Fields::allow_only(std::initializer_list<const char*> allowed) const {
+  if (!node_.IsDefined() || node_.IsNull()) return;
+  const std::set<std::string> keys(allowed.begin(), allowed.end());
+  for (const auto& item : node_) {
+    const std::string key = item.first.as<std::string>();
+    if (keys.count(key) == 0) {
+      std::string list;
+      for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
+      const bool from_set = overridden_ != nullptr && overridden_->count(key_path(key)) != 0;
+      throw ConfigError("'" + file_ + "', key '" + key_path(key) + "'" +
+                        (from_set ? std::string(" (set on the command line)")
+                                  : ", line " + std::to_string(item.first.Mark().line + 1)) +
+                        ": unknown key (expected one of: " + list + ")");
+    }
+  }
+}
+
+bool Fields::has(const std::string& key) const {
+  const YAML::Node n = child(key);
+  return n.IsDefined() && !n.IsNull();
+}
+
+Fields Fields::section(const std::string& key) const {
+  const YAML::Node n = child(key);
+  if (n.IsDefined() && !n.IsNull() && !n.IsMap()) fail(key, "expected a mapping of keys");
+  return Fields(n.IsDefined() ? n : YAML::Node(YAML::NodeType::Null), file_, key_path(key), overridden_);
+}
+
+namespace {
+
+template <typename T>
+bool convert(const YAML::Node& n, T& out) {
+  if (!n.IsScalar()) return false;
+  return YAML::convert<T>::decode(n, out);
+}
+
+std::string number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+bool Fields::get_bool(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  bool v = false;
+  if (!convert(child(key), v)) fail(key, "expected true or false, got '" + child(key).as<std::string>("?") + "'");
+  return v;
+}
+
+std::int64_t Fields::get_int(const std::string& key, std::int64_t fallback, std::int64_t min,
+                             std::int64_t max) const {
+  if (!has(key)) return fallback;
+  long long v = 0;
+  if (!convert(child(key), v)) fail(key, "expected an integer, got '" + child(key).as<std::string>("?") + "'");
+  if (v < min || v > max) {
+    fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
+double Fields::get_double(const std::string& key, double fallback, double min, double max) const {
+  if (!has(key)) return fallback;
+  double v = 0;
+  if (!convert(child(key), v) || !std::isfinite(v)) {
+    fail(key, "expected a number, got '" + child(key).as<std::string>("?") + "'");
+  }
+  if (v < min || v > max) fail(key, number(v) + " is out of range [" + number(min) + ", " + number(max) + "]");
+  return v;
+}
+
+std::string Fields::get_string(const std::string& key, const std::string& fallback) const {
+  if (!has(key)) return fallback;
+  if (!child(key).IsScalar()) fail(key, "expected a single value");
+  return child(key).as<std::string>();
+}
+
+std::string Fields::get_choice(const std::string& key, const std::string& fallback,
+                               std::initializer_list<const char*> choices) const {
+  const std::string v = get_string(key, fallback);
+  std::string list;
+  for (const auto& c : choices) {
+    if (v == c) return v;
+    list += (list.empty() ? "" : ", ") + std::string(c);
+  }
+  fail(key, "'" + v + "' is not one of: " + list);
+}
+
+std::vector<std::string> Fields::get_strings(const std::string& key) const {
+  std::vector<std::string> out;
+  if (!has(key)) return out;
+  const YAML::Node n = child(key);
+  if (n.IsScalar()) return {n.as<std::string>()};
+  if (!n.IsSequence()) fail(key, "expected a list");
+  for (const auto& item : n) {
+    if (!item.IsScalar()) fail(key, "expected a list of single values");
+    out.push_back(item.as<std::string>());
+  }
+  return out;
+}
+
+std::array<double, 3> Fields::get_triple(const std::string& key, std::array<double, 3> fallback, double min,
+                                         double max) const {
+  if (!has(key)) return fallback;
+  const YAML::Node n = child(key);
+  std::array<double, 3> out{};
+  if (n.IsScalar()) {
+    const double v = get_double(key, 0, min, max);
+    return {v, v, v};
+  }
+  if (!n.IsSequence() || n.size() != 3) fail(key, "expected 3 numbers [i, j, k] or one number");
+  for (std::size_t i = 0; i < 3; ++i) {
+    double v = 0;
+    if (!convert(n[i], v) || !std::isfinite(v)) fail(key, "expected numbers");
+    if (v < min || v > max) fail(key, number(v) + " is out of range [" + number(min) + ", " + number(max) + "]");
+    out[i] = v;
+  }
+  return out;
+}
+
+std::array<double, 2> Fields::get_range(const std::string& key, std::array<double, 2> fallback, double min,
+                                        double max) const {
+  if (!has(key)) return fallback;
+  const YAML::Node n = child(key);
+  double lo = 0, hi = 0;
+  if (!n.IsSequence() || n.size() != 2 || !convert(n[0], lo) || !convert(n[1], hi)) {
+    fail(key, "expected [low, high]");
+  }
+  if (lo < min || hi > max || lo > hi) {
+    fail(key, "[" + number(lo) + ", " + number(hi) + "] must satisfy " + number(min) + " <= low <= high <= " +
+                  number(max));
+  }
+  return {lo, hi};
+}
+
+std::vector<std::array<std::int64_t, 3>> Fields::get_int_triples(const std::string& key, std::int64_t min,
+                                                                 std::int64_t max) const {
+  std::vector<std::array<std::int64_t, 3>> out;
+  if (!has(key)) return out;
+  const YAML::Node n = child(key);
+  if (!n.IsSequence()) fail(key, "expected a list of [i, j, k] per level");
+  for (const auto& level : n) {
+    std::array<std::int64_t, 3> t{};
+    if (level.IsScalar()) {
+      long long v = 0;
+      if (!convert(level, v)) fail(key, "expected integers");
+      t = {v, v, v};
+    } else if (level.IsSequence() && level.size() == 3) {
+      for (std::size_t i = 0; i < 3; ++i) {
+        long long v = 0;
+        if (!convert(level[i], v)) fail(key, "expected integers");
+        t[i] = v;
+      }
+    } else {
+      fail(key, "each level needs [i, j, k] or one integer");
+    }
+    for (auto v : t) {
+      if (v < min || v > max) fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace medseg::pipeline::config
