@@ -1,0 +1,54 @@
+#pragma once
+// Training augmentation: spatial (flips, rotation, scaling, elastic) and
+// intensity transforms that imitate other scanners (gain/offset, contrast,
+// gamma incl. inverted, bias field, noise, blur, low resolution).
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+
+#include "pipeline/config/train_config.h"
+#include "pipeline/train/patch_sampler.h"
+
+namespace medseg::pipeline {
+
+struct Patch {
+  at::Tensor image;   ///< float32 (C, pd, ph, pw)
+  at::Tensor labels;  ///< int64 (pd, ph, pw)
+};
+
+/// Extracts `patch_size` voxels around `center` (i, j, k) with zero padding
+/// outside the volume (labels: background). No augmentation.
+Patch extract_patch(const TrainingCase& c, const std::array<std::int64_t, 3>& center,
+                    const std::array<std::int64_t, 3>& patch_size);
+
+/// Rotation (radians about the i, j, k axes), scale and an optional
+/// displacement field (3, pd, ph, pw; voxels along i, j, k).
+struct SpatialParams {
+  std::array<double, 3> angles{0, 0, 0};
+  double scale = 1.0;
+  at::Tensor displacement;
+};
+
+/// Samples the case through the transform in one trilinear (image) /
+/// nearest (labels) lookup from the whole volume, so rotated corners show
+/// real neighbouring tissue instead of padding. Output voxel o (relative to
+/// the patch centre) reads input position center + R * (o / scale) + displacement.
+Patch transform_patch(const TrainingCase& c, const std::array<std::int64_t, 3>& center,
+                      const std::array<std::int64_t, 3>& patch_size, const SpatialParams& params);
+
+class Augmenter {
+ public:
+  Augmenter(AugmentationConfig config, std::array<std::int64_t, 3> patch_size);
+  /// The augmented patch at `location`; all randomness comes from `random`
+  /// (and a tensor generator seeded from it).
+  Patch operator()(const TrainingCase& c, const PatchLocation& location, Random& random) const;
+  /// Intensity transforms only, in place on a (C, pd, ph, pw) image.
+  void augment_intensity(at::Tensor& image, Random& random) const;
+
+ private:
+  AugmentationConfig config_;
+  std::array<std::int64_t, 3> patch_size_;
+};
+
+}  // namespace medseg::pipeline

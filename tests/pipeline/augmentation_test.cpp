@@ -1,0 +1,186 @@
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pipeline/synth/phantom.h"
+#include "pipeline/train/augmenter.h"
+#include "pipeline/train/batch_loader.h"
+#include "pipeline/train/patch_sampler.h"
+
+namespace medseg::pipeline {
+namespace {
+
+TrainingCase ramp_case() {
+  TrainingCase c;
+  c.id = "ramp";
+  // value = i + 10 j + 100 k on a 6 x 5 x 4 (i, j, k) grid.
+  const at::Tensor k = at::arange(4, at::kFloat).view({4, 1, 1}) * 100;
+  const at::Tensor j = at::arange(5, at::kFloat).view({1, 5, 1}) * 10;
+  const at::Tensor i = at::arange(6, at::kFloat).view({1, 1, 6});
+  c.image = (i + j + k).unsqueeze(0).contiguous();
+  c.labels = (c.image[0] > 200).to(at::kShort);
+  index_class_locations(c, 2);
+  return c;
+}
+
+TrainingCase phantom_case(std::uint64_t seed, std::int64_t domain = 0) {
+  PhantomOptions o;
+  o.size = {40, 40, 40};
+  o.seed = seed;
+  const Phantom p = make_phantom(o, scanner_profile("clean"));
+  TrainingCase c;
+  c.id = "p" + std::to_string(seed);
+  c.image = p.image.data.unsqueeze(0);
+  c.labels = p.labels.data.to(at::kShort);
+  c.domain = domain;
+  index_class_locations(c, 4);
+  return c;
+}
+
+AugmentationConfig no_augmentation() {
+  AugmentationConfig a;
+  a.flip_probability = 0;
+  for (auto* p : {&a.rotation, &a.scaling, &a.elastic, &a.gain, &a.offset, &a.contrast, &a.gamma, &a.bias_field,
+                  &a.noise, &a.blur, &a.low_resolution}) {
+    p->probability = 0;
+  }
+  a.gamma_invert_probability = 0;
+  return a;
+}
+
+TEST(ExtractPatch, CopiesVoxelsAndPadsOutside) {
+  const TrainingCase c = ramp_case();
+  // Centre (0, 2, 3), patch 2 x 3 x 2: i in [-1, 1), j in [1, 4), k in [2, 4).
+  const Patch p = extract_patch(c, {0, 2, 3}, {2, 3, 2});
+  EXPECT_EQ(p.image.sizes(), (at::IntArrayRef{1, 2, 3, 2}));
+  EXPECT_EQ(p.image[0][0][0][0].item<float>(), 0.0f);               // i = -1: padding
+  EXPECT_EQ(p.image[0][0][0][1].item<float>(), 0 + 10 * 1 + 100 * 2);  // (0, 1, 2)
+  EXPECT_EQ(p.image[0][1][2][1].item<float>(), 0 + 10 * 3 + 100 * 3);  // (0, 3, 3)
+  EXPECT_EQ(p.labels[1][2][1].item<std::int64_t>(), 1);
+}
+
+TEST(TransformPatch, IdentityEqualsPlainExtraction) {
+  const TrainingCase c = phantom_case(1);
+  const Patch a = extract_patch(c, {20, 18, 21}, {16, 12, 8});
+  const Patch b = transform_patch(c, {20, 18, 21}, {16, 12, 8}, SpatialParams{});
+  EXPECT_TRUE(at::allclose(a.image, b.image, 1e-5, 1e-5));
+  EXPECT_TRUE(at::equal(a.labels, b.labels));
+}
+
+TEST(TransformPatch, QuarterTurnAboutKSwapsIAndJ) {
+  const TrainingCase c = ramp_case();
+  SpatialParams sp;
+  sp.angles = {0, 0, M_PI / 2};
+  // Patch 3 x 3 x 1 centred on (2, 2, 1): output offset (1, 0) reads input
+  // offset R (1, 0) = (0, 1), i.e. voxel (2, 3, 1) = 2 + 30 + 100.
+  const Patch p = transform_patch(c, {2, 2, 1}, {3, 3, 1}, sp);
+  EXPECT_NEAR(p.image[0][0][1][2].item<float>(), 132.0f, 1e-3);
+  EXPECT_NEAR(p.image[0][0][1][1].item<float>(), 122.0f, 1e-3);  // centre unchanged
+}
+
+TEST(Augmenter, SpatialTransformsMoveImageAndLabelsTogether) {
+  TrainingCase c = phantom_case(2);
+  c.image = c.labels.to(at::kFloat).unsqueeze(0);  // the image IS the label map
+  AugmentationConfig a = no_augmentation();
+  a.rotation = {1.0, {-30, 30}};
+  a.scaling = {1.0, {0.7, 1.4}};
+  a.elastic = {1.0, {1.0, 3.0}};
+  a.flip_probability = 0.5;
+  const Augmenter aug(a, {24, 24, 24});
+  for (std::uint64_t s = 0; s < 5; ++s) {
+    Random random(s);
+    const Patch p = aug(c, {0, {20, 20, 20}}, random);
+    const double agree = (p.image[0].round().to(at::kLong) == p.labels).to(at::kFloat).mean().item<double>();
+    EXPECT_GT(agree, 0.93) << "seed " << s;  // disagreement only on interpolated edges
+  }
+}
+
+TEST(Augmenter, IntensityTransformsNeverTouchLabels) {
+  const TrainingCase c = phantom_case(3);
+  AugmentationConfig a = no_augmentation();
+  for (auto* p : {&a.gain, &a.offset, &a.contrast, &a.gamma, &a.bias_field, &a.noise, &a.blur, &a.low_resolution}) {
+    p->probability = 1.0;
+  }
+  a.gamma_invert_probability = 0.5;
+  const Augmenter aug(a, {16, 16, 16});
+  Random random(7);
+  const Patch p = aug(c, {0, {20, 20, 20}}, random);
+  const Patch plain = extract_patch(c, {20, 20, 20}, {16, 16, 16});
+  EXPECT_TRUE(at::equal(p.labels, plain.labels));
+  EXPECT_FALSE(at::allclose(p.image, plain.image));
+  EXPECT_TRUE(at::isfinite(p.image).all().item<bool>());
+}
+
+TEST(Augmenter, DisabledIsPlainExtraction) {
+  const TrainingCase c = phantom_case(4);
+  AugmentationConfig a;
+  a.enabled = false;
+  Random random(1);
+  const Patch p = Augmenter(a, {16, 16, 16})(c, {0, {10, 20, 30}}, random);
+  EXPECT_TRUE(at::equal(p.image, extract_patch(c, {10, 20, 30}, {16, 16, 16}).image));
+}
+
+TEST(PatchSampler, ForcedSamplesAreCentredOnForegroundWithClassBalance) {
+  std::vector<TrainingCase> cases{phantom_case(5)};
+  const PatchSampler sampler(cases, {16, 16, 16});
+  int lesion = 0, n = 300;
+  for (int s = 0; s < n; ++s) {
+    Random random(s);
+    const PatchLocation loc = sampler.sample(random, true);
+    const auto& ctr = loc.center;
+    const auto label = cases[0].labels[ctr[2]][ctr[1]][ctr[0]].item<int>();
+    ASSERT_GT(label, 0);
+    lesion += label == 2;
+  }
+  // Three classes drawn uniformly, although the lesion is the smallest.
+  EXPECT_GT(lesion, n / 6);
+  EXPECT_LT(lesion, n / 2);
+}
+
+TEST(PatchSampler, RandomCentresKeepThePatchInside) {
+  std::vector<TrainingCase> cases{phantom_case(6)};
+  const PatchSampler sampler(cases, {16, 24, 32});
+  for (int s = 0; s < 100; ++s) {
+    Random random(s);
+    const auto c = sampler.sample(random, false).center;
+    EXPECT_GE(c[0] - 8, 0);
+    EXPECT_LE(c[0] + 8, 40);
+    EXPECT_GE(c[2] - 16, 0);
+    EXPECT_LE(c[2] + 16, 40);
+  }
+}
+
+TEST(BatchLoader, SameBatchesWithAnyThreadCountAndFromAnyStart) {
+  std::vector<TrainingCase> cases{phantom_case(7, 0), phantom_case(8, 1)};
+  const PatchSampler sampler(cases, {16, 16, 16});
+  const Augmenter augmenter(AugmentationConfig{}, {16, 16, 16});
+  BatchLoaderOptions o;
+  o.batch_size = 3;
+  o.seed = 42;
+  o.threads = 0;
+  std::vector<Batch> reference;
+  {
+    BatchLoader serial(sampler, augmenter, o, 0);
+    for (int i = 0; i < 6; ++i) reference.push_back(serial.next());
+  }
+  o.threads = 2;
+  o.prefetch = 3;
+  BatchLoader parallel(sampler, augmenter, o, 0);
+  for (int i = 0; i < 6; ++i) {
+    const Batch b = parallel.next();
+    EXPECT_EQ(b.index, i);
+    EXPECT_TRUE(at::equal(b.image, reference[i].image)) << i;
+    EXPECT_TRUE(at::equal(b.labels, reference[i].labels)) << i;
+    EXPECT_TRUE(at::equal(b.domains, reference[i].domains)) << i;
+  }
+  BatchLoader resumed(sampler, augmenter, o, 4);
+  EXPECT_TRUE(at::equal(resumed.next().image, reference[4].image));
+  EXPECT_EQ(reference[0].image.sizes(), (at::IntArrayRef{3, 1, 16, 16, 16}));
+  EXPECT_EQ(reference[0].labels.scalar_type(), at::kLong);
+  // The last sample of each batch is centred on foreground.
+  for (const auto& b : reference) EXPECT_GT(b.labels[2][8][8][8].item<std::int64_t>(), 0);
+}
+
+}  // namespace
+}  // namespace medseg::pipeline
