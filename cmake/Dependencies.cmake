@@ -6,7 +6,7 @@ find_package(Torch REQUIRED)
 find_package(ITK REQUIRED COMPONENTS
   ITKCommon ITKIOImageBase ITKIONIFTI ITKIONRRD ITKIOMeta ITKIOGDCM ITKGDCM
   ITKImageGrid ITKImageFunction ITKImageIntensity ITKImageStatistics
-  ITKThresholding ITKConnectedComponents ITKSmoothing ITKLabelMap)
+  ITKThresholding ITKConnectedComponents ITKSmoothing ITKLabelMap ITKDistanceMap)
 find_package(yaml-cpp REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -33,4 +33,10 @@ class ModelError : public Error {
   using Error::Error;
 };
 
+/// A long operation stopped because the user asked it to (not bad input).
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace medseg
