@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
 
   std::vector<app::Command> commands{app::add_info_command(cli), app::add_dataset_command(cli),
+                                     app::add_evaluate_command(cli),
                                      app::add_synth_command(cli),
                                      app::add_samples_command(cli),
                                      app::add_system_command(cli)};

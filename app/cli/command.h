@@ -15,6 +15,7 @@ struct Command {
 
 Command add_info_command(CLI::App& parent);
 Command add_dataset_command(CLI::App& parent);
+Command add_evaluate_command(CLI::App& parent);
 Command add_synth_command(CLI::App& parent);
 Command add_samples_command(CLI::App& parent);
 Command add_system_command(CLI::App& parent);

@@ -243,6 +243,25 @@ TEST(Cli, DatasetCommandPlansASoundDatasetAndListsEveryProblemOfABadOne) {
   EXPECT_NE(bad.err.find("missing.nii.gz"), std::string::npos) << bad.err;
 }
 
+TEST(Cli, EvaluateMatchesCasesByIdAndWritesCsv) {
+  TempDir dir;
+  ASSERT_EQ(medseg("synth --output " + quoted(dir / "s") + " --count 2 --size 24").exit_code, 0);
+  fs::create_directories(dir / "pred");
+  fs::create_directories(dir / "ref");
+  fs::copy_file(dir / "s/phantom_0000_clean_labels.nii.gz", dir / "ref/a.nii.gz");
+  fs::copy_file(dir / "s/phantom_0000_clean_labels.nii.gz", dir / "pred/a.nii.gz");  // perfect
+  fs::copy_file(dir / "s/phantom_0001_clean_labels.nii.gz", dir / "ref/b.nii.gz");
+  fs::copy_file(dir / "s/phantom_0000_clean_labels.nii.gz", dir / "pred/b.nii.gz");  // another shape
+  fs::copy_file(dir / "s/phantom_0001_clean_labels.nii.gz", dir / "ref/c.nii.gz");   // no prediction
+  const Result r = medseg("evaluate --pred " + quoted(dir / "pred") + " --ref " + quoted(dir / "ref"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("no prediction for reference c"), std::string::npos) << r.out;
+  const std::string csv = slurp(dir / "pred/evaluation.csv");
+  EXPECT_NE(csv.find("a,1,1,1,0,0,1,"), std::string::npos) << csv;  // identical: dice 1, hd95 0, nsd 1
+  EXPECT_EQ(count_lines(csv), 1 + 2 * 3);                             // header + 2 cases x 3 labels
+  EXPECT_NE(csv.find("\nb,2,"), std::string::npos) << csv;
+}
+
 TEST(Cli, SynthIsDeterministicAndProfilesKeepLabels) {
   TempDir dir;
   const std::string args = " --seed 3 --size 24 --profile clean --profile scanner_b";

@@ -1,0 +1,118 @@
+#include "pipeline/eval/evaluation.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "models/error.h"
+#include "pipeline/io/volume_reader.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+
+std::string case_id_of(const fs::path& file) {
+  std::string name = file.filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"}) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+      return name.substr(0, name.size() - e.size());
+    }
+  }
+  return {};
+}
+
+namespace {
+
+std::map<std::string, fs::path> files_by_id(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw IoError("cannot read '" + dir.string() + "': not a folder");
+  std::map<std::string, fs::path> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string id = case_id_of(entry.path());
+    if (!id.empty() && entry.is_regular_file()) out[id] = entry.path();
+  }
+  return out;
+}
+
+}  // namespace
+
+Evaluation evaluate_folders(const fs::path& pred_dir, const fs::path& ref_dir, std::vector<int> labels,
+                            const MetricOptions& options) {
+  const auto preds = files_by_id(pred_dir);
+  const auto refs = files_by_id(ref_dir);
+  Evaluation e;
+  for (const auto& [id, path] : preds) {
+    if (refs.count(id) == 0) e.unmatched_predictions.push_back(id);
+  }
+  for (const auto& [id, path] : refs) {
+    if (preds.count(id) == 0) e.unmatched_references.push_back(id);
+  }
+  const bool auto_labels = labels.empty();
+  std::set<int> found;
+  for (const auto& [id, ref_path] : refs) {
+    const auto it = preds.find(id);
+    if (it == preds.end()) continue;
+    try {
+      const Volume ref = read_label_map(ref_path);
+      const Volume pred = read_label_map(it->second);
+      std::vector<int> case_labels = labels;
+      if (auto_labels) {
+        const at::Tensor values = std::get<0>(at::_unique(at::cat({ref.data.reshape({-1}), pred.data.reshape({-1})})));
+        case_labels.clear();
+        for (std::int64_t i = 0; i < values.numel(); ++i) {
+          const int v = values[i].item<int>();
+          if (v != 0) case_labels.push_back(v);
+        }
+      }
+      found.insert(case_labels.begin(), case_labels.end());
+      e.cases.push_back({id, compare_label_maps(pred, ref, case_labels, options)});
+    } catch (const Error& err) {
+      e.failed.push_back(id + ": " + err.what());
+    }
+  }
+  e.labels = auto_labels ? std::vector<int>(found.begin(), found.end()) : labels;
+  return e;
+}
+
+SummaryStat summarize(const std::vector<double>& values) {
+  std::vector<double> v;
+  for (double x : values) {
+    if (std::isfinite(x)) v.push_back(x);
+  }
+  SummaryStat s;
+  s.count = static_cast<std::int64_t>(v.size());
+  if (v.empty()) {
+    s.mean = s.median = s.std = std::nan("");
+    return s;
+  }
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  double sq = 0;
+  for (double x : v) sq += (x - s.mean) * (x - s.mean);
+  s.std = std::sqrt(sq / static_cast<double>(v.size()));
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  s.median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return s;
+}
+
+std::string evaluation_csv(const Evaluation& e) {
+  std::ostringstream out;
+  out.precision(10);
+  out << "case,label,dice,iou,hd95_mm,msd_mm,nsd,volume_pred_ml,volume_ref_ml,volume_diff_ml\n";
+  for (const auto& c : e.cases) {
+    for (const auto& m : c.labels) {
+      out << c.case_id << "," << m.label << "," << m.dice << "," << m.iou << "," << m.hd95_mm << ","
+          << m.mean_surface_distance_mm << "," << m.surface_dice << "," << m.volume_pred_ml << ","
+          << m.volume_ref_ml << "," << m.volume_difference_ml << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace medseg::pipeline
