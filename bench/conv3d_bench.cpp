@@ -20,8 +20,8 @@ void BM_Conv3d(benchmark::State& state, torch::Dtype dtype) {
   const double flops = 2.0 * channels * channels * 27 * size * size * size;
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK_CAPTURE(BM_Conv3d, float32, torch::kFloat32)->Unit(benchmark::kMillisecond)->MinTime(2.0);
-BENCHMARK_CAPTURE(BM_Conv3d, bfloat16, torch::kBFloat16)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK_CAPTURE(BM_Conv3d, float32, torch::kFloat32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv3d, bfloat16, torch::kBFloat16)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 
 }  // namespace
 
