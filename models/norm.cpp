@@ -1,0 +1,101 @@
+#include "models/norm.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "models/domain_batch_norm.h"
+#include "models/error.h"
+
+namespace medseg::models {
+
+namespace {
+
+constexpr NormKind kAllKinds[] = {NormKind::kBatch, NormKind::kInstance, NormKind::kGroup,
+                                  NormKind::kBatchRenorm, NormKind::kNone};
+
+DomainBatchNormOptions batch_options(const NormOptions& o, int64_t num_features, bool renorm) {
+  return DomainBatchNormOptions(num_features)
+      .num_domains(o.num_domains())
+      .domain_affine(o.domain_affine())
+      .eps(o.eps())
+      .momentum(o.momentum())
+      .affine(o.affine())
+      .renorm(renorm)
+      .r_max(o.r_max())
+      .d_max(o.d_max())
+      .renorm_warmup_steps(o.renorm_warmup_steps());
+}
+
+}  // namespace
+
+NormOptions::NormOptions(NormKind kind) : kind_(kind) {}
+
+NormKind parse_norm_kind(std::string_view name) {
+  for (const NormKind kind : kAllKinds) {
+    if (name == to_string(kind)) return kind;
+  }
+  std::ostringstream message;
+  message << "norm: unknown normalization '" << name << "'; expected one of";
+  const char* separator = " ";
+  for (const NormKind kind : kAllKinds) {
+    message << separator << to_string(kind);
+    separator = ", ";
+  }
+  throw ConfigError(message.str());
+}
+
+std::string to_string(NormKind kind) {
+  switch (kind) {
+    case NormKind::kBatch: return "batch";
+    case NormKind::kInstance: return "instance";
+    case NormKind::kGroup: return "group";
+    case NormKind::kBatchRenorm: return "batch_renorm";
+    case NormKind::kNone: return "none";
+  }
+  return "unknown";
+}
+
+torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features) {
+  if (num_features < 1) {
+    throw ConfigError("norm: num_features must be >= 1, got " + std::to_string(num_features));
+  }
+  try {
+    switch (options.kind()) {
+      case NormKind::kBatch:
+        return torch::nn::AnyModule(DomainBatchNorm(batch_options(options, num_features, false)));
+      case NormKind::kBatchRenorm:
+        return torch::nn::AnyModule(DomainBatchNorm(batch_options(options, num_features, true)));
+      case NormKind::kInstance:
+        return torch::nn::AnyModule(torch::nn::InstanceNorm3d(
+            torch::nn::InstanceNorm3dOptions(num_features)
+                .eps(options.eps())
+                .affine(options.affine())
+                .track_running_stats(false)));
+      case NormKind::kGroup:
+        if (options.num_groups() < 1 || num_features % options.num_groups() != 0) {
+          std::ostringstream message;
+          message << "norm: group norm needs num_groups >= 1 dividing the channel count; got num_groups = "
+                  << options.num_groups() << " for " << num_features << " channels";
+          throw ConfigError(message.str());
+        }
+        return torch::nn::AnyModule(torch::nn::GroupNorm(
+            torch::nn::GroupNormOptions(options.num_groups(), num_features)
+                .eps(options.eps())
+                .affine(options.affine())));
+      case NormKind::kNone:
+        return torch::nn::AnyModule(torch::nn::Identity());
+    }
+  } catch (const ModelError& error) {  // invalid DomainBatchNorm options
+    throw ConfigError(std::string("norm: ") + error.what());
+  }
+  throw ConfigError("norm: unknown normalization kind");
+}
+
+torch::Tensor apply_norm(torch::nn::AnyModule& norm, const torch::Tensor& input,
+                         const torch::Tensor& domain_ids) {
+  if (auto* batch = norm.ptr()->as<DomainBatchNormImpl>()) return batch->forward(input, domain_ids);
+  return norm.forward(input);
+}
+
+}  // namespace medseg::models

@@ -1,0 +1,66 @@
+#pragma once
+// One place that turns a normalization name from the configuration into a
+// layer, so networks (the U-Net) never hard-code their normalization.
+#include <c10/util/Optional.h>
+#include <torch/arg.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace medseg::models {
+
+/// The normalization layers the factory can build.
+enum class NormKind {
+  kBatch,        ///< DomainBatchNorm (batch statistics, optionally per domain)
+  kInstance,     ///< torch::nn::InstanceNorm3d (per-sample statistics)
+  kGroup,        ///< torch::nn::GroupNorm (per-sample statistics over channel groups)
+  kBatchRenorm,  ///< DomainBatchNorm with Batch Renormalization
+  kNone,         ///< torch::nn::Identity
+};
+
+/// Parses "batch", "instance", "group", "batch_renorm" or "none".
+/// Throws ConfigError naming the accepted values otherwise.
+NormKind parse_norm_kind(std::string_view name);
+
+/// The configuration name of `kind` ("batch", …).
+std::string to_string(NormKind kind);
+
+/// What a norm layer is built from. Options that do not apply to a kind are
+/// ignored (e.g. num_groups for batch norm, num_domains for group norm).
+struct NormOptions {
+  /* implicit */ NormOptions(NormKind kind = NormKind::kBatch);  // NOLINT(google-explicit-constructor)
+
+  TORCH_ARG(NormKind, kind);
+  /// Group norm: number of channel groups; must divide the channel count.
+  TORCH_ARG(int64_t, num_groups) = 8;
+  /// Batch kinds: number of domains (scanners) with their own statistics.
+  TORCH_ARG(int64_t, num_domains) = 1;
+  /// Batch kinds: separate γ/β per domain.
+  TORCH_ARG(bool, domain_affine) = false;
+  TORCH_ARG(double, eps) = 1e-5;
+  /// Batch kinds: PyTorch convention (Keras 0.99 ≙ 0.01); unset = cumulative average.
+  TORCH_ARG(c10::optional<double>, momentum) = 0.1;
+  /// Learnable per-channel scale and shift (all kinds but none).
+  TORCH_ARG(bool, affine) = true;
+  /// batch_renorm: clipping limits and warm-up (see DomainBatchNormOptions).
+  TORCH_ARG(double, r_max) = 3.0;
+  TORCH_ARG(double, d_max) = 5.0;
+  TORCH_ARG(int64_t, renorm_warmup_steps) = 100;
+};
+
+/// Builds a norm layer for `num_features` channels of (N, C, D, H, W) input.
+/// The returned module is a DomainBatchNorm, torch::nn::InstanceNorm3d
+/// (track_running_stats = false, as nnU-Net uses it), torch::nn::GroupNorm or
+/// torch::nn::Identity. Call it through apply_norm() so that domain ids reach
+/// the layers that use them. Throws ConfigError for invalid options.
+torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features);
+
+/// Applies a layer built by make_norm: DomainBatchNorm gets `domain_ids`
+/// (int64 (N), or undefined = domain 0); the other kinds ignore them.
+torch::Tensor apply_norm(torch::nn::AnyModule& norm, const torch::Tensor& input,
+                         const torch::Tensor& domain_ids = {});
+
+}  // namespace medseg::models
