@@ -76,6 +76,21 @@ void check_geometry(const fs::path& path, const Geometry& g) {
   }
 }
 
+// Wraps a reader's output (no copy) and refuses non-finite voxels.
+Volume take_output(FloatImage::Pointer image, const fs::path& path, const std::string& pixel_type) {
+  image->DisconnectPipeline();
+  Volume v = itk_bridge::from_itk(image);
+  v.source_path = path.string();
+  v.pixel_type = pixel_type;
+  // min/max propagate NaN and expose +-Inf: one cheap pass, a count only on failure.
+  const auto [lo, hi] = at::aminmax(v.data);
+  if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
+    const auto non_finite = (~at::isfinite(v.data)).sum().item<std::int64_t>();
+    fail(path, std::to_string(non_finite) + " voxel(s) are NaN or infinite");
+  }
+  return v;
+}
+
 VolumeMetadata read_dicom_metadata(const std::string& file) {
   auto io = itk::GDCMImageIO::New();
   io->SetFileName(file);
@@ -105,12 +120,8 @@ Volume read_dicom_files(const fs::path& path, std::vector<std::string> files) {
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
-  FloatImage::Pointer image = reader->GetOutput();
-  image->DisconnectPipeline();
-  Volume v = itk_bridge::from_itk(image);
-  v.source_path = path.string();
   // The stored type (e.g. int16), not the type GDCM widens to for rescaling.
-  v.pixel_type = pixel_type_name(io->GetInternalComponentType());
+  Volume v = take_output(reader->GetOutput(), path, pixel_type_name(io->GetInternalComponentType()));
   v.metadata = meta;
   if (files.size() == 1) {
     // One slice has no neighbour to measure spacing from; its nominal
@@ -208,18 +219,8 @@ Volume read_file(const fs::path& path) {
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
-  FloatImage::Pointer image = reader->GetOutput();
-  image->DisconnectPipeline();
-  Volume v = itk_bridge::from_itk(image);
-  v.source_path = path.string();
-  v.pixel_type = pixel_type_name(io->GetComponentType());
+  Volume v = take_output(reader->GetOutput(), path, pixel_type_name(io->GetComponentType()));
   check_geometry(path, v.geometry);
-  // min/max propagate NaN and expose +-Inf: one cheap pass, a count only on failure.
-  const auto [lo, hi] = at::aminmax(v.data);
-  if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
-    const auto non_finite = (~at::isfinite(v.data)).sum().item<std::int64_t>();
-    fail(path, std::to_string(non_finite) + " voxel(s) are NaN or infinite");
-  }
   return v;
 }
 
