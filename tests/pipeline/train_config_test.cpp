@@ -104,6 +104,18 @@ TEST(TrainConfig, SetOverridesApplyAndAreValidated) {
   expect_config_error(dir / "c.yaml", {"--set", "key.path=value"}, {"training.epochs"});
 }
 
+TEST(TrainConfig, EveryShippedConfigLoads) {
+  int found = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test::source_dir() / "configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++found;
+    SCOPED_TRACE(entry.path().string());
+    const TrainConfig c = load_train_config(entry.path());
+    EXPECT_FALSE(c.output.empty());
+  }
+  EXPECT_GE(found, 1);
+}
+
 TEST(TrainConfig, BadYamlNamesTheLine) {
   TempDir dir;
   test::write_text(dir / "c.yaml", "dataset:\n  synthetic: {count: 4\noutput: out\n");
