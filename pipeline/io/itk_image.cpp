@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <cstring>
 
 namespace medseg::pipeline::itk_bridge {
 
@@ -18,34 +17,6 @@ Geometry geometry_of(const FloatImage& image) {
   return g;
 }
 
-void apply_geometry(const Geometry& geometry, FloatImage& image) {
-  FloatImage::RegionType region;
-  FloatImage::SpacingType spacing;
-  FloatImage::PointType origin;
-  FloatImage::DirectionType direction;
-  for (unsigned d = 0; d < 3; ++d) {
-    region.SetSize(d, static_cast<itk::SizeValueType>(geometry.size[d]));
-    region.SetIndex(d, 0);
-    spacing[d] = geometry.spacing[d];
-    origin[d] = geometry.origin[d];
-    for (unsigned c = 0; c < 3; ++c) direction[d][c] = geometry.direction[d * 3 + c];
-  }
-  image.SetRegions(region);
-  image.SetSpacing(spacing);
-  image.SetOrigin(origin);
-  image.SetDirection(direction);
-}
-
-FloatImage::Pointer to_itk(const Volume& volume) {
-  auto image = FloatImage::New();
-  apply_geometry(volume.geometry, *image);
-  image->Allocate();
-  const at::Tensor data = volume.data.to(at::kFloat).contiguous();
-  std::memcpy(image->GetBufferPointer(), data.data_ptr<float>(),
-              sizeof(float) * static_cast<std::size_t>(volume.geometry.num_voxels()));
-  return image;
-}
-
 FloatImage::Pointer view_as_itk(const at::Tensor& voxels, const Geometry& geometry) {
   TORCH_CHECK(voxels.is_contiguous() && voxels.scalar_type() == at::kFloat &&
                   voxels.numel() == geometry.num_voxels(),
@@ -56,16 +27,6 @@ FloatImage::Pointer view_as_itk(const at::Tensor& voxels, const Geometry& geomet
                                                static_cast<itk::SizeValueType>(voxels.numel()),
                                                /*LetContainerManageMemory=*/false);
   return image;
-}
-
-Volume from_itk(const FloatImage& image) {
-  Volume v;
-  v.geometry = geometry_of(image);
-  v.data = at::empty({v.geometry.size[2], v.geometry.size[1], v.geometry.size[0]}, at::kFloat);
-  std::memcpy(v.data.data_ptr<float>(), image.GetBufferPointer(),
-              sizeof(float) * static_cast<std::size_t>(v.geometry.num_voxels()));
-  v.pixel_type = "float32";
-  return v;
 }
 
 Volume from_itk(FloatImage::Pointer image) {

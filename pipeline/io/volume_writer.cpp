@@ -35,15 +35,7 @@ template <typename T>
 void write_typed(const Volume& volume, const fs::path& path) {
   using Image = itk::Image<T, 3>;
   auto image = Image::New();
-  {
-    // Reuse the float bridge for geometry, then fill with converted values.
-    auto geometry_only = itk_bridge::FloatImage::New();
-    itk_bridge::apply_geometry(volume.geometry, *geometry_only);
-    image->SetRegions(geometry_only->GetLargestPossibleRegion());
-    image->SetSpacing(geometry_only->GetSpacing());
-    image->SetOrigin(geometry_only->GetOrigin());
-    image->SetDirection(geometry_only->GetDirection());
-  }
+  itk_bridge::apply_geometry(volume.geometry, *image);
   image->Allocate();
   at::Tensor data = volume.data.to(at::kDouble);
   if constexpr (std::numeric_limits<T>::is_integer) {

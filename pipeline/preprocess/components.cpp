@@ -17,10 +17,9 @@ namespace {
 // components under `min_voxels` become 0.
 at::Tensor sorted_components(const Volume& mask, std::int64_t min_voxels) {
   using LabelImage = itk::Image<std::uint32_t, 3>;
-  Volume binary = mask;
-  binary.data = (mask.data != 0).to(at::kFloat);
+  const at::Tensor binary = (mask.data != 0).to(at::kFloat).contiguous();
   auto cc = itk::ConnectedComponentImageFilter<itk_bridge::FloatImage, LabelImage>::New();
-  cc->SetInput(itk_bridge::to_itk(binary));
+  cc->SetInput(itk_bridge::view_as_itk(binary, mask.geometry));
   cc->FullyConnectedOn();
   auto relabel = itk::RelabelComponentImageFilter<LabelImage, LabelImage>::New();
   relabel->SetInput(cc->GetOutput());
