@@ -10,18 +10,13 @@
 #include "models/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/preprocess/plan_json.h"
+#include "pipeline/random.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 json source_signature(const CaseEntry& e) {
   json files = json::array();

@@ -3,44 +3,12 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <random>
 
 #include "models/error.h"
+#include "pipeline/random.h"
 
 namespace medseg::pipeline {
 namespace {
-
-// Portable random numbers: std::*_distribution differ between standard
-// libraries, so phantoms are built from raw mt19937_64 output only.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : engine_(seed) {}
-  double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  double normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    const double u1 = 1.0 - uniform();  // (0, 1]
-    const double u2 = uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    spare_ = r * std::sin(2.0 * M_PI * u2);
-    has_spare_ = true;
-    return r * std::cos(2.0 * M_PI * u2);
-  }
-
- private:
-  std::mt19937_64 engine_;
-  double spare_ = 0.0;
-  bool has_spare_ = false;
-};
-
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 // Tissue values on the [0, 1] scale before the scanner model.
 constexpr float kAir = 0.0f, kBody = 0.3f, kOrgan = 0.65f, kLesion = 0.95f, kBox = 0.45f;
@@ -82,7 +50,7 @@ Phantom make_phantom(const PhantomOptions& options, const ScannerProfile& profil
   std::array<double, 3> half{};
   for (int d = 0; d < 3; ++d) half[d] = 0.5 * static_cast<double>(g.size[d]) * g.spacing[d];
 
-  Rng shape_rng(options.seed);
+  Random shape_rng(options.seed);
   const auto ellipsoid = [&](const std::array<double, 3>& c, const std::array<double, 3>& a) {
     at::Tensor r = at::zeros_like(xyz[0]);
     for (int d = 0; d < 3; ++d) r = r + ((xyz[d] - c[d]) / a[d]).pow(2);
@@ -119,7 +87,7 @@ Phantom make_phantom(const PhantomOptions& options, const ScannerProfile& profil
   tissue.masked_fill_(box, kBox);
 
   // The scanner model draws from its own stream, so profiles never move shapes.
-  Rng scan_rng(options.seed * 0x9E3779B97F4A7C15ULL ^ fnv1a(profile.name));
+  Random scan_rng(options.seed * 0x9E3779B97F4A7C15ULL ^ fnv1a(profile.name));
   at::Tensor v = tissue;
   if (profile.invert) v = at::where(body, 1.1f - v, v);
   if (profile.gamma != 1.0) v = v.clamp_min(0.0).pow(profile.gamma);

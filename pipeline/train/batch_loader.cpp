@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "pipeline/train/random.h"
+#include "pipeline/random.h"
 
 namespace medseg::pipeline {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "pipeline/train/random.h"
+#include "pipeline/random.h"
 #include "pipeline/train/training_case.h"
 
 namespace medseg::pipeline {

@@ -1,9 +1,13 @@
 #pragma once
-// Counter-based randomness for training: every random draw is a function of
-// (seed, stream, index), never of what ran before. Batches come out the
-// same whatever the thread scheduling, and resuming needs no RNG state.
+// Portable, reproducible randomness. Training draws are counter-based: a
+// function of (seed, stream, index), never of what ran before, so batches
+// come out the same whatever the thread scheduling and resuming needs no RNG
+// state. Phantoms use the same generator, so a seed gives the same volume on
+// any standard library.
+#include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace medseg::pipeline {
 
@@ -20,6 +24,13 @@ inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream, std::
   return mix64(mix64(mix64(seed) ^ stream) ^ index);
 }
 
+/// FNV-1a hash of a string (stable across platforms, unlike std::hash).
+inline std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
 /// Portable uniform/normal draws from mt19937_64 (std distributions differ
 /// between standard libraries).
 class Random {
@@ -31,9 +42,24 @@ class Random {
   std::int64_t index(std::int64_t n) { return static_cast<std::int64_t>(uniform() * static_cast<double>(n)) % n; }
   bool chance(double p) { return uniform() < p; }
   std::uint64_t bits() { return engine_(); }
+  /// Standard normal (Box-Muller; the second value of each pair is kept).
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double u1 = 1.0 - uniform();  // (0, 1]
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = r * std::sin(2.0 * M_PI * u2);
+    has_spare_ = true;
+    return r * std::cos(2.0 * M_PI * u2);
+  }
 
  private:
   std::mt19937_64 engine_;
+  double spare_ = 0.0;
+  bool has_spare_ = false;
 };
 
 }  // namespace medseg::pipeline
