@@ -5,12 +5,17 @@
 
 #include "app/cli/command.h"
 #include "app/version.h"
+#include "models/allocator.h"
 #include "models/error.h"
 #include "models/runtime.h"
 #include "pipeline/versions.h"
 
 int main(int argc, char** argv) {
   using namespace medseg;
+  // Before any large tensor: freed tensor memory is reused instead of being
+  // page-faulted in again (several times the convolution cost here; see
+  // models/allocator.h and docs/performance.md).
+  models::reuse_freed_memory();
   CLI::App cli{"medseg: segmentation of 3D medical images (MRI, CT) on an ordinary CPU"};
   cli.name("medseg");
   cli.require_subcommand(1);
@@ -27,7 +32,9 @@ int main(int argc, char** argv) {
                                      app::add_evaluate_command(cli),
                                      app::add_synth_command(cli),
                                      app::add_samples_command(cli),
-                                     app::add_system_command(cli)};
+                                     app::add_system_command(cli),
+                                     app::add_train_command(cli),
+                                     app::add_model_command(cli)};
   try {
     cli.parse(argc, argv);
   } catch (const CLI::Success& e) {

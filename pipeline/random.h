@@ -9,6 +9,8 @@
 #include <random>
 #include <string>
 
+#include "models/hash.h"
+
 namespace medseg::pipeline {
 
 /// SplitMix64 finalizer: a well-mixed 64-bit hash.
@@ -24,12 +26,11 @@ inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream, std::
   return mix64(mix64(mix64(seed) ^ stream) ^ index);
 }
 
-/// FNV-1a hash of a string (stable across platforms, unlike std::hash).
-inline std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
+/// FNV-1a hash of a string (stable across platforms, unlike std::hash). The
+/// one implementation is models::fnv1a (bundle checksums use it too); the
+/// pipeline keeps its historic offset basis so that seeds, phantoms, fold
+/// splits and cache keys stay what they were.
+inline std::uint64_t fnv1a(const std::string& s) { return models::fnv1a(s, models::kFnv1aPipelineOffset); }
 
 /// Portable uniform/normal draws from mt19937_64 (std distributions differ
 /// between standard libraries).

@@ -19,5 +19,7 @@ Command add_evaluate_command(CLI::App& parent);
 Command add_synth_command(CLI::App& parent);
 Command add_samples_command(CLI::App& parent);
 Command add_system_command(CLI::App& parent);
+Command add_model_command(CLI::App& parent);
+Command add_train_command(CLI::App& parent);
 
 }  // namespace medseg::app

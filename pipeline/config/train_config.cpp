@@ -88,7 +88,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   c.file = file;
 
   const Fields ds = top.section("dataset");
-  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache"});
+  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache", "labels"});
   c.dataset.source = resolve(base, ds.get_string("source", ""));
   if (ds.has("synthetic")) {
     const Fields syn = ds.section("synthetic");
@@ -114,6 +114,23 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   c.dataset.fold = ds.get_int("fold", c.dataset.fold, 0, c.dataset.num_folds - 1);
   c.dataset.validation_cases = ds.get_strings("validation_cases");
   c.dataset.cache = resolve(base, ds.get_string("cache", ""));
+  if (ds.has("labels")) {
+    const YAML::Node labels = ds.node()["labels"];
+    if (!labels.IsMap()) ds.fail("labels", "expected a mapping of label value to name, e.g. {0: background, 1: brain}");
+    for (const auto& item : labels) {
+      int value = -1;
+      try {
+        value = item.first.as<int>();
+      } catch (const YAML::Exception&) {
+        ds.fail("labels", "'" + item.first.Scalar() + "' is not a label value (an integer 0..32767)");
+      }
+      if (value < 0 || value > 32767) ds.fail("labels", std::to_string(value) + " is outside 0..32767");
+      if (!item.second.IsScalar()) ds.fail("labels", "the name of label " + std::to_string(value) + " is not text");
+      c.dataset.labels[value] = item.second.Scalar();
+    }
+    if (c.dataset.labels.count(0) == 0) ds.fail("labels", "label 0 (background) is missing");
+    c.dataset.labels_location = ds.where("labels");
+  }
 
   const Fields pre = top.section("preprocessing");
   pre.allow_only({"target_spacing", "orientation", "crop_to_nonzero", "normalization", "window", "percentiles"});

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ struct DatasetConfig {
   std::vector<std::string> validation_cases;
   /// Where preprocessed cases are cached; default OUTPUT/preprocessed.
   std::filesystem::path cache;
+  /// Expected labels (value -> name, 0 = background); empty = take the
+  /// dataset's. When given, they must equal the dataset's label values.
+  std::map<int, std::string> labels;
+  /// Where `labels` was written ("'FILE', key 'dataset.labels', line N"),
+  /// for the mismatch error found once the dataset is read.
+  std::string labels_location;
 };
 
 /// Overrides of the automatic plan; unset fields keep the planned value.

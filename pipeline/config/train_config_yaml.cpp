@@ -43,6 +43,11 @@ std::string to_yaml(const TrainConfig& c) {
     out << YAML::Key << "validation_cases" << YAML::Value;
     seq(out, c.dataset.validation_cases);
   }
+  if (!c.dataset.labels.empty()) {
+    out << YAML::Key << "labels" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [value, name] : c.dataset.labels) out << YAML::Key << value << YAML::Value << name;
+    out << YAML::EndMap;
+  }
   out << YAML::Key << "cache" << YAML::Value << c.dataset.cache.string() << YAML::EndMap;
 
   const auto& p = c.preprocessing;

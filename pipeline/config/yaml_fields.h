@@ -48,12 +48,13 @@ class Fields {
 
   /// Throws ConfigError "FILE, key PATH.key, line N: what".
   [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+  /// "'FILE', key 'PATH.key', line N": for errors found after parsing.
+  std::string where(const std::string& key) const;
   const YAML::Node& node() const { return node_; }
   const std::string& path() const { return path_; }
 
  private:
   std::string key_path(const std::string& key) const;
-  std::string where(const std::string& key) const;
   YAML::Node child(const std::string& key) const;
 
   YAML::Node node_;

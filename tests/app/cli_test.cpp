@@ -2,74 +2,22 @@
 // geometry checked against nibabel (an independent reader).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <random>
-#include <sstream>
 #include <string>
+
+#include "cli_helpers.h"
 
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace medseg::test;
+using TempDir = CliTempDir;
+using medseg::test::medseg;
 
 const fs::path kSource = MEDSEG_SOURCE_DIR;
 const fs::path kSamples = kSource / "data_samples";
 const fs::path kPydicom = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
-
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("medseg_cli_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-Result run(const std::string& command) {
-  TempDir io;
-  const std::string full = command + " > '" + (io / "out").string() + "' 2> '" + (io / "err").string() + "'";
-  const int status = std::system(full.c_str());
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(io / "out");
-  r.err = slurp(io / "err");
-  return r;
-}
-
-Result medseg(const std::string& args) { return run(std::string("'") + MEDSEG_BINARY + "' " + args); }
-
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
 
 TEST(Cli, VersionAndHelp) {
   const Result v = medseg("--version");
@@ -275,6 +223,75 @@ TEST(Cli, SynthIsDeterministicAndProfilesKeepLabels) {
   EXPECT_NE(slurp(dir / "a" / "phantom_0003_clean.nii.gz"),
             slurp(dir / "a" / "phantom_0003_scanner_b.nii.gz"));
   EXPECT_EQ(medseg("synth --output " + quoted(dir / "c") + " --profile nope").exit_code, 2);
+}
+
+// A bundle's model.yaml as a person would write it (docs/models.md); `model
+// info` reads only this file.
+const char* const kModelYaml = R"(format_version: 1
+name: brain_mri_t1
+version: "2"
+architecture:
+  in_channels: 1
+  num_classes: 2
+  base_features: 4
+  max_features: 16
+  depth: 2
+  kernel_sizes: []
+  strides: []
+  norm: {kind: batch, num_groups: 8, num_domains: 2, domain_affine: false, eps: 1.0e-5,
+         momentum: 0.1, affine: true, r_max: 3.0, d_max: 5.0, renorm_warmup_steps: 100}
+  negative_slope: 0.01
+  deep_supervision: false
+  dropout: 0.0
+  upsample: pixel_shuffle
+channel_names: [t1]
+labels:
+  - {value: 0, name: background, color: [0, 0, 0]}
+  - {value: 1, name: brain, color: [255, 0, 0]}
+domains: [site_a, site_b]
+patch_size: [32, 32, 32]
+preprocessing: {target_spacing: [1.5, 1.5, 1.5]}
+provenance:
+  created: "2024-05-01T12:00:00Z"
+  medseg_version: "0.1.0"
+  metrics: {dice/brain: 0.97, epoch: 40}
+  config_yaml: ""
+weights: {file: weights.pt, fnv1a64: "0123456789abcdef", tensors: 1}
+)";
+
+TEST(Cli, ModelInfoShowsABundleAndRefusesANewerFormatInOneLine) {
+  TempDir dir;
+  fs::create_directories(dir / "bundle");
+  write_text(dir / "bundle/model.yaml", kModelYaml);
+  const Result text = medseg("model info " + quoted(dir / "bundle"));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("brain_mri_t1 (version 2)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("1=brain #ff0000"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("site_a, site_b"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("dice/brain 0.97"), std::string::npos) << text.out;
+  const Result j = medseg("model info --json " + quoted(dir / "bundle"));
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const json info = json::parse(j.out);
+  EXPECT_EQ(info["architecture"]["norm"]["eps"].get<double>(), 1e-5);
+  EXPECT_EQ(info["preprocessing"]["target_spacing"], json::parse("[1.5, 1.5, 1.5]"));
+  EXPECT_EQ(info["patch_size"], json::parse("[32, 32, 32]"));
+
+  // No weights.pt: export (which loads them) is bad input, not a crash.
+  const Result no_weights = medseg("model export " + quoted(dir / "bundle") + " " + quoted(dir / "out.pt"));
+  EXPECT_EQ(no_weights.exit_code, 2);
+  EXPECT_EQ(count_lines(no_weights.err), 1) << no_weights.err;
+  EXPECT_NE(no_weights.err.find("weights.pt: not found"), std::string::npos) << no_weights.err;
+
+  std::string newer = kModelYaml;
+  newer.replace(newer.find("format_version: 1"), 17, "format_version: 2");
+  write_text(dir / "bundle/model.yaml", newer);
+  const Result r = medseg("model info " + quoted(dir / "bundle"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("model.yaml: format version 2 is newer than this medseg supports (1); update medseg"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
 }  // namespace

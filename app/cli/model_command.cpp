@@ -1,0 +1,125 @@
+// `medseg model info BUNDLE` and `medseg model export BUNDLE OUT.pt`: what a
+// trained model is, and its weights for PyTorch users.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "app/cli/command.h"
+#include "models/bundle.h"
+#include "models/norm.h"
+
+namespace medseg::app {
+namespace {
+
+struct ModelOptions {
+  std::string bundle;
+  std::string output;
+  bool as_json = false;
+  bool verify = false;
+};
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& item : items) s += (s.empty() ? "" : ", ") + item;
+  return s.empty() ? "-" : s;
+}
+
+std::string triples(const std::vector<models::Int3>& list, const char* fallback) {
+  if (list.empty()) return fallback;
+  std::string s;
+  for (const auto& t : list) {
+    s += (s.empty() ? "" : " ") + std::to_string(t[0]) + "x" + std::to_string(t[1]) + "x" + std::to_string(t[2]);
+  }
+  return s;
+}
+
+std::string architecture_text(const models::UNet3dOptions& a) {
+  std::ostringstream s;
+  const auto& n = a.norm();
+  s << "UNet3d, " << a.in_channels() << " -> " << a.num_classes() << " channels, depth " << a.depth()
+    << ", features " << a.base_features() << ".." << a.max_features() << "\n"
+    << "             kernels " << triples(a.kernel_sizes(), "3x3x3") << ", strides "
+    << triples(a.strides(), "1x1x1 then 2x2x2") << " (i x j x k)\n"
+    << "             norm " << models::to_string(n.kind());
+  if (n.kind() == models::NormKind::kBatch || n.kind() == models::NormKind::kBatchRenorm) {
+    s << " (" << n.num_domains() << " domain" << (n.num_domains() == 1 ? "" : "s")
+      << (n.domain_affine() ? ", affine per domain" : "") << ")";
+  } else if (n.kind() == models::NormKind::kGroup) {
+    s << " (" << n.num_groups() << " groups)";
+  }
+  s << ", upsample " << (a.upsample() == models::UpsampleKind::kTransposedConv ? "transposed_conv" : "pixel_shuffle")
+    << (a.deep_supervision() ? ", deep supervision" : "") << (a.dropout() > 0 ? ", dropout " : "");
+  if (a.dropout() > 0) s << a.dropout();
+  return s.str();
+}
+
+void print_text(const models::BundleInfo& info, const std::string& path) {
+  std::cout << "bundle       " << path << "\n"
+            << "name         " << info.name << " (version " << info.version << ")\n"
+            << "labels       ";
+  for (size_t i = 0; i < info.labels.size(); ++i) {
+    const auto& l = info.labels[i];
+    char color[8];
+    std::snprintf(color, sizeof(color), "#%02x%02x%02x", l.color[0], l.color[1], l.color[2]);
+    std::cout << (i ? ", " : "") << l.value << "=" << l.name << " " << color;
+  }
+  std::cout << "\nchannels     " << joined(info.channel_names) << "\n"
+            << "domains      " << joined(info.domains) << "\n"
+            << "architecture " << architecture_text(info.architecture) << "\n"
+            << "patch        " << info.patch_size[0] << " x " << info.patch_size[1] << " x " << info.patch_size[2]
+            << " voxels\n"
+            << "created      " << (info.provenance.created.empty() ? "-" : info.provenance.created) << " by medseg "
+            << (info.provenance.medseg_version.empty() ? "-" : info.provenance.medseg_version) << "\n"
+            << "metrics      ";
+  if (info.provenance.metrics.empty()) std::cout << "-";
+  bool first = true;
+  for (const auto& [key, value] : info.provenance.metrics) {
+    std::cout << (first ? "" : ", ") << key << " " << std::setprecision(6) << value;
+    first = false;
+  }
+  std::cout << "\n";
+}
+
+int run_info(const ModelOptions& o) {
+  // --verify reads the weights too (checksum, every tensor against the architecture).
+  const models::BundleInfo info = o.verify ? models::load_bundle(o.bundle).info : models::read_bundle_info(o.bundle);
+  if (o.as_json) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(models::bundle_info_to_json(info));
+    if (o.verify) j["weights_verified"] = true;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  print_text(info, o.bundle);
+  if (o.verify) std::cout << "weights      verified (checksum, names, shapes)\n";
+  return 0;
+}
+
+int run_export(const ModelOptions& o) {
+  models::Bundle bundle = models::load_bundle(o.bundle);
+  models::export_state_dict(bundle.model, o.output);
+  const size_t tensors = bundle.model->named_parameters().size() + bundle.model->named_buffers().size();
+  std::cout << "wrote " << o.output << " (" << tensors << " tensors; in Python: torch.load(path))\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_model_command(CLI::App& parent) {
+  auto o = std::make_shared<ModelOptions>();
+  CLI::App* cli = parent.add_subcommand("model", "Show or export a trained model bundle (model.yaml + weights.pt)");
+  cli->require_subcommand(1);
+  CLI::App* info = cli->add_subcommand("info", "Print a bundle's labels, domains, architecture and provenance");
+  info->add_option("bundle", o->bundle, "Bundle folder")->required();
+  info->add_flag("--json", o->as_json, "Print JSON (the keys of model.yaml)");
+  info->add_flag("--verify", o->verify, "Also read weights.pt and check it against the architecture");
+  CLI::App* exp = cli->add_subcommand("export", "Write the weights as a PyTorch state dict (torch.load reads it)");
+  exp->add_option("bundle", o->bundle, "Bundle folder")->required();
+  exp->add_option("output", o->output, "Output .pt file")->required();
+  return {cli, [o, info] { return info->parsed() ? run_info(*o) : run_export(*o); }};
+}
+
+}  // namespace medseg::app

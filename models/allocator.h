@@ -1,0 +1,26 @@
+#pragma once
+// glibc malloc settings for programs that allocate many large tensors.
+//
+// With glibc's defaults every block above 32 MiB (and, depending on its
+// dynamic threshold, smaller ones) is a fresh mmap(), and freed memory goes
+// back to the kernel; the first write to each 4 KiB page of it is then a page
+// fault. On the development VM a page fault costs ~8 µs, so touching a fresh
+// 56 MB tensor costs ~100 ms — several times the arithmetic of the Conv3d
+// that fills it. See docs/performance.md, "U-Net and up-sampling (issue 4)".
+
+namespace medseg::models {
+
+/// Makes glibc malloc serve every allocation from its heap (no mmap per
+/// block) and never return freed heap memory to the kernel, so that freed
+/// tensor memory is reused without page faults: the same as running with
+/// MALLOC_MMAP_MAX_=0 and MALLOC_TRIM_THRESHOLD_=<huge>. Call once, early in
+/// main(), before the first large allocation.
+///
+/// Costs: the process keeps its peak heap until it exits, and the heap can
+/// grow beyond the peak working set (a freed block is not always reused for
+/// the next aligned allocation of the same size), which is then paid in page
+/// faults once more. Returns false, changing nothing, where the C library is
+/// not glibc or refuses a setting.
+bool reuse_freed_memory();
+
+}  // namespace medseg::models

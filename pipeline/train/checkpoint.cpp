@@ -1,0 +1,55 @@
+#include "pipeline/train/checkpoint.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include "models/error.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+
+void save_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::Optimizer& optimizer,
+                     const CheckpointState& state) {
+  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+  model->save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("epoch", torch::tensor(state.epoch, torch::kLong));
+  archive.write("best_mean_dice", torch::tensor(state.best_mean_dice, torch::kDouble));
+  archive.write("best_epoch", torch::tensor(state.best_epoch, torch::kLong));
+  const fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
+  try {
+    archive.save_to(temp.string());
+    fs::rename(temp, file);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw IoError("cannot write checkpoint '" + file.string() + "': " + e.what());
+  }
+}
+
+CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::Optimizer& optimizer) {
+  CheckpointState state;
+  try {
+    torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+    archive.load_from(file.string());
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    model->load(model_archive);
+    optimizer.load(optimizer_archive);
+    torch::Tensor t;
+    archive.read("epoch", t);
+    state.epoch = t.item<std::int64_t>();
+    archive.read("best_mean_dice", t);
+    state.best_mean_dice = t.item<double>();
+    archive.read("best_epoch", t);
+    state.best_epoch = t.item<std::int64_t>();
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw IoError("cannot resume from '" + file.string() + "': " + what.substr(0, what.find('\n')));
+  }
+  return state;
+}
+
+}  // namespace medseg::pipeline

@@ -1,0 +1,328 @@
+#include "pipeline/train/trainer.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "models/autocast.h"
+#include "models/bundle.h"
+#include "models/error.h"
+#include "models/losses.h"
+#include "models/runtime.h"
+#include "pipeline/preprocess/plan_json.h"
+#include "pipeline/random.h"
+#include "pipeline/train/batch_loader.h"
+#include "pipeline/train/checkpoint.h"
+#include "pipeline/train/model_options.h"
+#include "pipeline/train/training_data.h"
+#include "pipeline/train/validation.h"
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text_atomically(const fs::path& file, const std::string& text) {
+  const fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(temp);
+    out << text;
+    if (!out) throw IoError("cannot write '" + temp.string() + "'");
+  }
+  fs::rename(temp, file);
+}
+
+// The log keeps the epochs the checkpoint covers, so a resumed run's log
+// reads as if it had never stopped.
+void truncate_log(const fs::path& file, std::int64_t epochs) {
+  if (!fs::exists(file)) return;
+  std::ifstream in(file);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).at("epoch").get<std::int64_t>() <= epochs) kept += line + "\n";
+    } catch (const std::exception&) {
+      // A line cut short by a kill: dropped.
+    }
+  }
+  write_text_atomically(file, kept);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+std::string fingerprint_json(const DatasetFingerprint& fp) {
+  nlohmann::json j;
+  j["orientation"] = fp.orientation;
+  for (const auto& c : fp.cases) {
+    j["cases"].push_back({{"id", c.id}, {"spacing", c.spacing}, {"size", c.size}, {"cropped_size", c.cropped_size}});
+  }
+  for (const auto& s : fp.foreground_intensity) {
+    j["foreground_intensity"].push_back({{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max},
+                                         {"median", s.median}, {"percentile_00_5", s.percentile_00_5},
+                                         {"percentile_99_5", s.percentile_99_5}});
+  }
+  for (const auto& [label, voxels] : fp.label_voxels) j["label_voxels"][std::to_string(label)] = voxels;
+  return j.dump();
+}
+
+// ITK-SNAP's first label colours, so viewers show familiar colours.
+std::array<std::uint8_t, 3> label_colour(int value) {
+  static const std::array<std::array<std::uint8_t, 3>, 8> palette{{{255, 0, 0},
+                                                                   {0, 255, 0},
+                                                                   {0, 0, 255},
+                                                                   {255, 255, 0},
+                                                                   {0, 255, 255},
+                                                                   {255, 0, 255},
+                                                                   {255, 239, 213},
+                                                                   {0, 0, 205}}};
+  if (value == 0) return {0, 0, 0};
+  return palette[static_cast<std::size_t>(value - 1) % palette.size()];
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainingConfig& t, models::UNet3d& model) {
+  if (t.optimizer == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(
+        model->parameters(), torch::optim::AdamWOptions(t.learning_rate).weight_decay(t.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      model->parameters(),
+      torch::optim::SGDOptions(t.learning_rate).momentum(t.momentum).nesterov(true).weight_decay(t.weight_decay));
+}
+
+// nnU-Net's poly schedule: lr0 * (1 - epoch / epochs)^0.9, per epoch.
+double learning_rate(const TrainingConfig& t, std::int64_t epoch_index) {
+  if (t.lr_schedule == "constant") return t.learning_rate;
+  return t.learning_rate * std::pow(1.0 - static_cast<double>(epoch_index) / static_cast<double>(t.epochs), 0.9);
+}
+
+[[noreturn]] void diverged(const fs::path& checkpoint, std::int64_t epoch, std::int64_t iteration,
+                           const std::string& what, std::int64_t last_good_epoch) {
+  std::string kept = last_good_epoch > 0 ? "the checkpoint of epoch " + std::to_string(last_good_epoch) + " (" +
+                                               checkpoint.string() + ") is kept"
+                                         : "no epoch had completed, so there is no checkpoint";
+  throw ModelError("training diverged at epoch " + std::to_string(epoch) + ", iteration " + std::to_string(iteration) +
+                   ": " + what + "; " + kept +
+                   ". Lower training.learning_rate, keep training.gradient_clip on, or check the data");
+}
+
+}  // namespace
+
+std::string to_json_line(const EpochRecord& r) {
+  nlohmann::json j{{"epoch", r.epoch},
+                   {"train_loss", r.train_loss},
+                   {"learning_rate", r.learning_rate},
+                   {"seconds", r.seconds},
+                   {"train_seconds", r.train_seconds},
+                   {"data_wait_seconds", r.data_wait_seconds},
+                   {"patches_per_second", r.patches_per_second},
+                   {"best", r.best}};
+  if (!r.validation_dice.empty()) {
+    nlohmann::json dice = nlohmann::json::array();
+    for (double d : r.validation_dice) dice.push_back(std::isnan(d) ? nlohmann::json(nullptr) : nlohmann::json(d));
+    j["validation_dice"] = dice;
+    j["mean_validation_dice"] = r.mean_validation_dice;
+  }
+  return j.dump();
+}
+
+TrainResult train(const TrainConfig& config, const TrainOptions& options, const TrainerCallbacks& callbacks) {
+  auto log = [&](const std::string& line) {
+    if (callbacks.log) callbacks.log(line);
+  };
+  const TrainingConfig& tc = config.training;
+  // 0 keeps what the caller set (the CLI's --threads, default all cores).
+  const int threads = tc.threads > 0 ? models::configure_threads(static_cast<int>(tc.threads)) : at::get_num_threads();
+
+  // The output folder: a new run, or the one being resumed.
+  fs::create_directories(config.output);
+  const fs::path checkpoint_file = config.output / "checkpoint.pt";
+  const fs::path config_file = config.output / "config.yaml";
+  const fs::path log_file = config.output / "log.jsonl";
+  const std::string effective = to_yaml(config);
+  const bool has_checkpoint = fs::exists(checkpoint_file);
+  if (options.resume) {
+    if (!fs::exists(config_file)) {
+      throw ConfigError("--resume: '" + config.output.string() + "' holds no training run to resume");
+    }
+    if (read_text(config_file) != effective) {
+      throw ConfigError("--resume: the config differs from the one the run in '" + config.output.string() +
+                        "' started with (" + config_file.string() + "); resume with the same config and --set values");
+    }
+  } else if (has_checkpoint) {
+    throw ConfigError("'" + config.output.string() +
+                      "' already holds a training run (checkpoint.pt): pass --resume to continue it, or choose "
+                      "another output folder");
+  } else {
+    write_text_atomically(config_file, effective);
+    write_text_atomically(log_file, "");
+  }
+
+  TrainingData data = prepare_training_data(config, total_stride(config.model), log);
+  const std::int64_t num_classes = static_cast<std::int64_t>(data.dataset.labels.rbegin()->first) + 1;
+  const std::int64_t in_channels = data.training.front().image.size(0);
+  const auto& p = data.patch_size;
+  log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
+      std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + tc.precision + ", " +
+      std::to_string(data.domains.size()) + " domain(s)");
+
+  torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("init"), 0));
+  models::UNet3d model(unet_options(config.model, in_channels, num_classes,
+                                    static_cast<std::int64_t>(data.domains.size())));
+  model->train();
+  auto optimizer = make_optimizer(tc, model);
+
+  CheckpointState state;
+  if (options.resume && has_checkpoint) {
+    state = load_checkpoint(checkpoint_file, model, *optimizer);
+    truncate_log(log_file, state.epoch);
+    log("resumed after epoch " + std::to_string(state.epoch) + " from " + checkpoint_file.string());
+  } else if (options.resume) {
+    write_text_atomically(log_file, "");
+    log("no epoch had completed: starting from the beginning");
+  }
+
+  models::BundleInfo info;
+  info.name = config.file.stem().string();
+  info.version = "1";
+  info.architecture = model->options;
+  info.channel_names = data.dataset.channel_names;
+  for (int v = 0; v < num_classes; ++v) {
+    const auto it = data.dataset.labels.find(v);
+    info.labels.push_back({v, it != data.dataset.labels.end() ? it->second : "label_" + std::to_string(v),
+                           label_colour(v)});
+  }
+  info.domains = data.domains;
+  info.patch_size = data.patch_size;
+  info.preprocessing_json = plan_to_json(data.plan.preprocessing);
+  info.provenance.medseg_version = options.software_version;
+  info.provenance.config_yaml = effective;
+  info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);
+
+  const PatchSampler sampler(data.training, data.patch_size);
+  const Augmenter augmenter(config.augmentation, data.patch_size);
+  BatchLoaderOptions lo;
+  lo.batch_size = tc.batch_size;
+  lo.foreground_fraction = tc.foreground_oversampling;
+  lo.seed = static_cast<std::uint64_t>(tc.seed);
+  lo.threads = tc.loader_threads;
+  lo.prefetch = tc.prefetch;
+  const std::int64_t iterations = tc.iterations_per_epoch;
+  BatchLoader loader(sampler, augmenter, lo, state.epoch * iterations);
+  const bool bf16 = tc.precision == "bf16";
+  models::DiceCeOptions loss_options;
+
+  TrainResult result;
+  result.best_mean_dice = state.best_mean_dice;
+  result.best_epoch = state.best_epoch;
+  for (std::int64_t epoch = state.epoch + 1; epoch <= tc.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    EpochRecord record;
+    record.epoch = epoch;
+    record.learning_rate = learning_rate(tc, epoch - 1);
+    for (auto& group : optimizer->param_groups()) group.options().set_lr(record.learning_rate);
+    const double wait_before = loader.wait_seconds();
+    double loss_sum = 0.0;
+    for (std::int64_t it = 1; it <= iterations; ++it) {
+      const std::int64_t global = (epoch - 1) * iterations + (it - 1);
+      Batch batch = loader.next();
+      // Dropout and any other draw from LibTorch's generator: a function of
+      // the iteration, so a resumed run draws the same.
+      torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("iteration"),
+                                     static_cast<std::uint64_t>(global)));
+      optimizer->zero_grad();
+      std::vector<torch::Tensor> outputs;
+      {
+        models::Bf16Autocast autocast(bf16);
+        outputs = model->forward_all(batch.image, batch.domains);
+      }
+      for (auto& o : outputs) o = o.to(torch::kFloat);
+      const torch::Tensor loss = outputs.size() > 1
+                                     ? models::deep_supervision_loss(outputs, batch.labels, loss_options)
+                                     : models::dice_ce_loss(outputs.front(), batch.labels, loss_options);
+      const double value = loss.item<double>();
+      if (!std::isfinite(value)) diverged(checkpoint_file, epoch, it, "the loss is " + std::to_string(value), state.epoch);
+      loss.backward();
+      if (tc.gradient_clip > 0.0) {
+        const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), tc.gradient_clip);
+        if (!std::isfinite(norm)) diverged(checkpoint_file, epoch, it, "the gradient norm is not finite", state.epoch);
+      }
+      optimizer->step();
+      loss_sum += value;
+      if (callbacks.on_iteration) callbacks.on_iteration(epoch, it, iterations, value);
+    }
+    record.train_seconds = seconds_since(epoch_start);
+    record.data_wait_seconds = loader.wait_seconds() - wait_before;
+    record.train_loss = loss_sum / static_cast<double>(iterations);
+    record.patches_per_second = static_cast<double>(iterations * tc.batch_size) / record.train_seconds;
+
+    const bool validate = epoch % config.validation.every == 0 || epoch == tc.epochs;
+    if (validate) {
+      record.validation_dice = validation_dice(model, data.validation, num_classes, data.patch_size,
+                                               config.validation.overlap, bf16);
+      double sum = 0.0;
+      int n = 0;
+      for (double d : record.validation_dice) {
+        if (std::isnan(d)) continue;
+        sum += d;
+        ++n;
+      }
+      record.mean_validation_dice = n > 0 ? sum / n : 0.0;
+      info.provenance.created = utc_now();
+      info.provenance.metrics = {{"epoch", static_cast<double>(epoch)},
+                                 {"mean_dice", record.mean_validation_dice}};
+      for (std::size_t k = 0; k < record.validation_dice.size(); ++k) {
+        info.provenance.metrics["dice/" + info.labels[k + 1].name] = record.validation_dice[k];
+      }
+      if (record.mean_validation_dice > state.best_mean_dice) {
+        record.best = true;
+        state.best_mean_dice = record.mean_validation_dice;
+        state.best_epoch = epoch;
+        models::save_bundle(config.output / "model_best", info, model);
+      }
+    }
+    if (info.provenance.created.empty()) info.provenance.created = utc_now();
+    models::save_bundle(config.output / "model_last", info, model);
+    record.seconds = seconds_since(epoch_start);
+    // Log first, checkpoint second: a kill in between leaves a log line the
+    // resumed run drops (truncate_log), never a missing one.
+    {
+      std::ofstream out(log_file, std::ios::app);
+      out << to_json_line(record) << "\n";
+    }
+    state.epoch = epoch;
+    save_checkpoint(checkpoint_file, model, *optimizer, state);
+    result.epochs.push_back(record);
+    if (callbacks.on_epoch) callbacks.on_epoch(record);
+  }
+  result.best_mean_dice = state.best_mean_dice;
+  result.best_epoch = state.best_epoch;
+  return result;
+}
+
+}  // namespace medseg::pipeline

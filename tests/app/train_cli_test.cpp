@@ -1,0 +1,190 @@
+// `medseg train` end to end on tiny synthetic configs: an interrupted
+// (kill -9) and resumed run ends with the same weights as an uninterrupted
+// one, diverging training stops with a clear message, bad configs name the
+// key and line.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_helpers.h"
+#include "models/bundle.h"
+
+extern char** environ;
+
+namespace {
+namespace fs = std::filesystem;
+using namespace medseg::test;
+using medseg::test::medseg;
+
+// Small enough for seconds per run, big enough that every label appears.
+std::string tiny_config(const std::string& extra_training = "") {
+  return "dataset:\n"
+         "  synthetic: {count: 2, size: 16, spacing: 4.0, profiles: [scanner_a, scanner_b], seed: 1}\n"
+         "  num_folds: 2\n"
+         "model: {base_features: 4, depth: 2, deep_supervision: true}\n"
+         "training:\n"
+         "  epochs: 4\n"
+         "  iterations_per_epoch: 6\n"
+         "  batch_size: 2\n"
+         "  patch_size: [16, 16, 16]\n"
+         "  seed: 3\n"
+         "  threads: 2\n" +
+         extra_training + "validation: {every: 2}\noutput: run\n";
+}
+
+std::vector<nlohmann::json> read_log(const fs::path& file) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+pid_t spawn_medseg(const std::vector<std::string>& args, const fs::path& log) {
+  std::vector<std::string> all{MEDSEG_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, MEDSEG_BINARY, &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+void expect_same_weights(const fs::path& a, const fs::path& b) {
+  auto x = medseg::models::load_bundle(a).model;
+  auto y = medseg::models::load_bundle(b).model;
+  auto px = x->named_parameters(), py = y->named_parameters();
+  ASSERT_EQ(px.size(), py.size());
+  for (const auto& item : px) {
+    EXPECT_TRUE(torch::equal(item.value(), py[item.key()])) << item.key() << " max diff "
+        << (item.value() - py[item.key()]).abs().max().item<double>();
+  }
+  auto bx = x->named_buffers(), by = y->named_buffers();
+  for (const auto& item : bx) EXPECT_TRUE(torch::equal(item.value(), by[item.key()])) << item.key();
+}
+
+TEST(TrainCli, KilledAndResumedRunEndsWithTheSameWeights) {
+  CliTempDir a, b;
+  // Long enough epochs (~1 s) to land the kill inside one.
+  std::string config = tiny_config();
+  config.replace(config.find("iterations_per_epoch: 6"), 23, "iterations_per_epoch: 24");
+  write_text(a / "config.yaml", config);
+  write_text(b / "config.yaml", config);
+
+  const Result full = medseg("train " + quoted(a / "config.yaml"));
+  ASSERT_EQ(full.exit_code, 0) << full.out << full.err;
+  const auto full_log = read_log(a / "run/log.jsonl");
+  ASSERT_EQ(full_log.size(), 4u);
+
+  // Kill -9 in the middle of epoch 2 (after epoch 1's checkpoint).
+  const pid_t pid = spawn_medseg({"train", (b / "config.yaml").string()}, b / "first.txt");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  std::vector<nlohmann::json> log;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(b / "run/log.jsonl")) log = read_log(b / "run/log.jsonl");
+    if (!log.empty() && fs::exists(b / "run/checkpoint.pt")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(log.empty()) << slurp(b / "first.txt");
+  const double epoch_seconds = log.front().at("train_seconds").get<double>();
+  std::this_thread::sleep_for(std::chrono::duration<double>(0.5 * epoch_seconds));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  EXPECT_LT(read_log(b / "run/log.jsonl").size(), 4u);
+
+  const Result resumed = medseg("train --resume " + quoted(b / "config.yaml"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed after epoch"), std::string::npos) << resumed.out;
+  const auto resumed_log = read_log(b / "run/log.jsonl");
+  ASSERT_EQ(resumed_log.size(), 4u);
+  for (std::size_t e = 0; e < 4; ++e) {
+    EXPECT_EQ(resumed_log[e].at("epoch"), full_log[e].at("epoch"));
+    EXPECT_EQ(resumed_log[e].at("train_loss").get<double>(), full_log[e].at("train_loss").get<double>()) << e;
+  }
+  expect_same_weights(a / "run/model_last", b / "run/model_last");
+}
+
+TEST(TrainCli, RefusesToOverwriteARunAndToResumeWithAnotherConfig) {
+  CliTempDir dir;
+  write_text(dir / "config.yaml", tiny_config());
+  ASSERT_EQ(medseg("train --set training.epochs=1 " + quoted(dir / "config.yaml")).exit_code, 0);
+  const Result again = medseg("train --set training.epochs=1 " + quoted(dir / "config.yaml"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  EXPECT_EQ(count_lines(again.err), 1) << again.err;
+  const Result other = medseg("train --resume --set training.epochs=2 " + quoted(dir / "config.yaml"));
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;
+}
+
+TEST(TrainCli, DivergingTrainingStopsWithAClearMessage) {
+  CliTempDir dir;
+  write_text(dir / "config.yaml",
+             tiny_config("  learning_rate: 10.0\n  momentum: 0.9999\n  weight_decay: 1.0\n  gradient_clip: 0\n"));
+  const Result r = medseg("train " + quoted(dir / "config.yaml"));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("training diverged at epoch"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("learning_rate"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  // The last complete epoch's checkpoint survives and is the one named.
+  if (fs::exists(dir / "run/checkpoint.pt")) {
+    const auto log = read_log(dir / "run/log.jsonl");
+    ASSERT_FALSE(log.empty());
+    EXPECT_NE(r.err.find("checkpoint of epoch " + std::to_string(log.back().at("epoch").get<int>())),
+              std::string::npos)
+        << r.err;
+  }
+}
+
+TEST(TrainCli, LabelMismatchNamesTheKeyAndLine) {
+  CliTempDir dir;
+  std::string config = tiny_config();
+  config.replace(config.find("  num_folds"), 0, "  labels: {0: background, 1: organ, 2: tumour}\n");
+  write_text(dir / "config.yaml", config);
+  const Result r = medseg("train " + quoted(dir / "config.yaml"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'dataset.labels', line 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("3 box"), std::string::npos) << r.err;  // what the dataset has
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(TrainCli, BadConfigsNameTheKeyAndLine) {
+  struct Case {
+    std::string from, to, expected;
+  };
+  const std::vector<Case> cases{
+      {"  epochs: 4", "  epochz: 4", "'training.epochz', line 6"},                // unknown key
+      {"  epochs: 4", "  epochs: four", "'training.epochs', line 6"},            // wrong type
+      {"  batch_size: 2", "  batch_size: 0", "'training.batch_size', line 8"},   // out of range
+      {"  synthetic: {count: 2, size: 16, spacing: 4.0, profiles: [scanner_a, scanner_b], seed: 1}",
+       "  source: no_such_folder", "'dataset.source', line 2"},                  // missing dataset
+  };
+  for (const auto& c : cases) {
+    CliTempDir dir;
+    std::string config = tiny_config();
+    config.replace(config.find(c.from), c.from.size(), c.to);
+    write_text(dir / "config.yaml", config);
+    const Result r = medseg("train " + quoted(dir / "config.yaml"));
+    EXPECT_EQ(r.exit_code, 2) << c.to;
+    EXPECT_NE(r.err.find(c.expected), std::string::npos) << c.to << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
+}  // namespace
