@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
                                      app::add_samples_command(cli),
                                      app::add_system_command(cli),
                                      app::add_train_command(cli),
+                                     app::add_infer_command(cli),
+                                     app::add_adapt_command(cli),
                                      app::add_model_command(cli)};
   try {
     cli.parse(argc, argv);

@@ -205,6 +205,7 @@ ordered_json info_json(const BundleInfo& info) {
     provenance["fingerprint"] = parse_json_text(info.provenance.fingerprint_json, "provenance.fingerprint_json");
   }
   provenance["config_yaml"] = info.provenance.config_yaml;
+  if (!info.provenance.notes.empty()) provenance["notes"] = info.provenance.notes;
   const ordered_json preprocessing = parse_json_text(info.preprocessing_json, "preprocessing_json");
   if (!preprocessing.is_object()) throw ModelError("preprocessing_json must be a JSON object");
   return {{"format_version", info.format_version},
@@ -537,6 +538,8 @@ ParsedInfo parse_info(const Reader& r, const YAML::Node& root) {
   if (fingerprint.IsDefined() && !fingerprint.IsNull()) {
     info.provenance.fingerprint_json = canonical_json(r, fingerprint, "provenance.fingerprint");
   }
+  const YAML::Node notes = provenance["notes"];
+  if (notes.IsDefined() && !notes.IsNull()) info.provenance.notes = r.texts(provenance, pv, "notes");
   const YAML::Node metrics = r.mapping(provenance, pv, "metrics");
   for (const auto& item : metrics) {
     const std::string key = item.first.Scalar();

@@ -32,6 +32,11 @@ struct Provenance {
   std::string fingerprint_json;
   /// Validation metrics, e.g. {"dice/brain": 0.97, "epoch": 40}.
   std::map<std::string, double> metrics;
+  /// Optional free-text history after training, e.g. "domain 'ct_b' added by
+  /// AdaBN on 12 unlabeled volumes (medseg adapt, ...)". Written as
+  /// `provenance.notes` only when not empty (format version 1 readers that
+  /// predate it ignore it).
+  std::vector<std::string> notes;
 };
 
 /// Everything in model.yaml.

@@ -21,5 +21,7 @@ Command add_samples_command(CLI::App& parent);
 Command add_system_command(CLI::App& parent);
 Command add_model_command(CLI::App& parent);
 Command add_train_command(CLI::App& parent);
+Command add_infer_command(CLI::App& parent);
+Command add_adapt_command(CLI::App& parent);
 
 }  // namespace medseg::app

@@ -13,17 +13,6 @@ namespace {
 // Tissue values on the [0, 1] scale before the scanner model.
 constexpr float kAir = 0.0f, kBody = 0.3f, kOrgan = 0.65f, kLesion = 0.95f, kBox = 0.45f;
 
-at::Tensor gaussian_blur(const at::Tensor& volume, double sigma_voxels) {
-  const int radius = std::max(1, static_cast<int>(std::ceil(3.0 * sigma_voxels)));
-  at::Tensor k = at::arange(-radius, radius + 1, at::kFloat);
-  k = at::exp(-0.5 * (k / sigma_voxels).pow(2));
-  k = k / k.sum();
-  at::Tensor x = volume.unsqueeze(0).unsqueeze(0);
-  x = at::conv3d(x, k.view({1, 1, -1, 1, 1}), {}, 1, {radius, 0, 0});
-  x = at::conv3d(x, k.view({1, 1, 1, -1, 1}), {}, 1, {0, radius, 0});
-  x = at::conv3d(x, k.view({1, 1, 1, 1, -1}), {}, 1, {0, 0, radius});
-  return x.squeeze(0).squeeze(0);
-}
 
 }  // namespace
 
@@ -87,26 +76,8 @@ Phantom make_phantom(const PhantomOptions& options, const ScannerProfile& profil
   tissue.masked_fill_(box, kBox);
 
   // The scanner model draws from its own stream, so profiles never move shapes.
-  Random scan_rng(options.seed * 0x9E3779B97F4A7C15ULL ^ fnv1a(profile.name));
-  at::Tensor v = tissue;
-  if (profile.invert) v = at::where(body, 1.1f - v, v);
-  if (profile.gamma != 1.0) v = v.clamp_min(0.0).pow(profile.gamma);
-  if (profile.bias != 0.0) {
-    at::Tensor log_field = at::zeros_like(xyz[0]);
-    std::array<at::Tensor, 3> n{};
-    for (int d = 0; d < 3; ++d) n[d] = xyz[d] / half[d];
-    const std::array<at::Tensor, 6> terms{n[0], n[1], n[2], n[0] * n[1], n[1] * n[2], n[0] * n[2]};
-    for (const auto& t : terms) log_field = log_field + scan_rng.uniform(-1, 1) * t;
-    v = v * at::exp(profile.bias * log_field / 2.0).to(at::kFloat);
-  }
-  if (profile.blur_mm > 0.0) v = gaussian_blur(v, profile.blur_mm / options.spacing_mm);
-  if (profile.noise > 0.0) {
-    at::Tensor noise = at::empty(v.sizes(), at::kFloat);
-    float* p = noise.data_ptr<float>();
-    for (std::int64_t i = 0; i < noise.numel(); ++i) p[i] = static_cast<float>(scan_rng.normal());
-    v = v + static_cast<float>(profile.noise) * noise;
-  }
-  v = (v * profile.gain + profile.offset).to(at::kFloat).contiguous();
+  const at::Tensor v = simulate_scanner(tissue, body, profile, options.spacing_mm,
+                                        options.seed * 0x9E3779B97F4A7C15ULL ^ fnv1a(profile.name));
 
   Phantom phantom;
   phantom.image.geometry = g;

@@ -1,5 +1,8 @@
 #pragma once
 // How a simulated scanner turns tissue into intensities.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,5 +31,18 @@ struct ScannerProfile {
 /// polarity, bias, noise and resolution). Throws ConfigError for others.
 ScannerProfile scanner_profile(const std::string& name);
 std::vector<std::string> scanner_profile_names();
+
+/// Applies `profile` to `tissue` (float (D, H, W), values on a [0, 1] tissue
+/// scale) in the order documented on ScannerProfile; contrast inversion only
+/// inside `body` (bool, same shape). The bias field is a smooth polynomial
+/// over the volume's normalized coordinates; noise and bias draw from `seed`.
+at::Tensor simulate_scanner(const at::Tensor& tissue, const at::Tensor& body, const ScannerProfile& profile,
+                            double spacing_mm, std::uint64_t seed);
+
+/// A real scan as another scanner would show it: `image` is mapped to the
+/// [0, 1] tissue scale by its 0.5 and 99.5 percentiles (clipped), the body is
+/// where it exceeds 5 % of that range, then simulate_scanner() applies.
+at::Tensor simulate_scanner_on_image(const at::Tensor& image, const ScannerProfile& profile, double spacing_mm,
+                                     std::uint64_t seed);
 
 }  // namespace medseg::pipeline

@@ -10,26 +10,12 @@
 #include <sstream>
 #include <string>
 
+#include "../common/temp_dir.h"
+
 namespace medseg::test {
 namespace fs = std::filesystem;
 
-class CliTempDir {
- public:
-  CliTempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("medseg_cli_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~CliTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using CliTempDir = TempDir;
 
 inline std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

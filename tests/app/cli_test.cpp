@@ -295,3 +295,44 @@ TEST(Cli, ModelInfoShowsABundleAndRefusesANewerFormatInOneLine) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Cli, SynthFromARealScanKeepsItsGridAndChangesItsContrast) {
+  TempDir dir;
+  const fs::path t1 = kSamples / "mri/t1.nii.gz";
+  const Result r = medseg("synth --from " + quoted(t1) + " --profile scanner_a --profile scanner_c --output " +
+                          quoted(dir.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Result in = medseg("info --json " + quoted(t1));
+  const Result a = medseg("info --json " + quoted(dir / "t1_scanner_a.nii.gz"));
+  const Result c = medseg("info --json " + quoted(dir / "t1_scanner_c.nii.gz"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const json ji = json::parse(in.out).at(0), ja = json::parse(a.out).at(0), jc = json::parse(c.out).at(0);
+  for (const char* key : {"size", "spacing_mm", "origin_mm_lps", "direction_lps"}) {
+    EXPECT_EQ(ja[key], ji[key]) << key;
+    EXPECT_EQ(jc[key], ji[key]) << key;
+  }
+  // Independent check with nibabel: scanner_a keeps the contrast polarity
+  // (positive correlation with the source inside the head), scanner_c
+  // inverts it (negative).
+  const std::string script =
+      "import sys, nibabel as nib, numpy as np\n"
+      "src = np.asarray(nib.load(sys.argv[1]).dataobj, dtype=float)\n"
+      "m = src > np.percentile(src, 50)\n"
+      "for f in sys.argv[2:]:\n"
+      "    v = np.asarray(nib.load(f).dataobj, dtype=float)\n"
+      "    print(np.corrcoef(src[m], v[m])[0, 1])\n";
+  std::ofstream(dir / "corr.py") << script;
+  const Result corr = run("/usr/bin/python3 " + quoted(dir / "corr.py") + " " + quoted(t1) + " " +
+                          quoted(dir / "t1_scanner_a.nii.gz") + " " + quoted(dir / "t1_scanner_c.nii.gz"));
+  if (corr.exit_code != 0) GTEST_SKIP() << "nibabel unavailable: " << corr.err;
+  std::istringstream values(corr.out);
+  double corr_a = 0.0, corr_c = 0.0;
+  values >> corr_a >> corr_c;
+  EXPECT_GT(corr_a, 0.8);
+  EXPECT_LT(corr_c, -0.5);
+}
+
+}  // namespace

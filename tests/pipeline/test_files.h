@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/temp_dir.h"
+
 namespace medseg::test {
 namespace fs = std::filesystem;
 
@@ -29,26 +31,6 @@ inline fs::path nibabel_data_dir() { return "/usr/lib/python3/dist-packages/niba
                                                      << " (run scripts/setup.sh)";     \
   } while (0)
 
-/// A fresh temporary folder, removed when the object goes out of scope.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("medseg_test_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 inline void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

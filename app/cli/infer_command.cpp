@@ -1,0 +1,200 @@
+// `medseg infer --model BUNDLE INPUT... --output DIR`: label maps in the
+// input's exact geometry plus a JSON report per case, a summary at the end.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "app/cli/command.h"
+#include "app/cli/progress_bar.h"
+#include "app/version.h"
+#include "models/bundle.h"
+#include "models/error.h"
+#include "pipeline/infer/batch_inference.h"
+
+namespace medseg::app {
+namespace {
+namespace fs = std::filesystem;
+
+struct InferArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string output;
+  bool tta = false;
+  std::string precision = "bf16";
+  double overlap = 0.5;
+  bool probabilities = false;
+  std::string domain;
+  bool keep_largest = false;
+  double min_island_ml = 0.0;
+  std::int64_t windows_per_batch = 2;
+  bool overwrite = false;
+  bool json = false;
+};
+
+std::string fixed(double v, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, v);
+  return text;
+}
+
+void print_summary(const models::BundleInfo& info, const std::vector<pipeline::CaseOutcome>& outcomes) {
+  std::size_t width = 4;
+  for (const auto& o : outcomes) width = std::max(width, o.id.size());
+  std::string header = "case" + std::string(width - 4, ' ') + "  status   seconds";
+  for (std::size_t k = 1; k < info.labels.size(); ++k) header += "  " + info.labels[k].name + " mL";
+  std::cout << header << "\n";
+  for (const auto& o : outcomes) {
+    std::string line = o.id + std::string(width - o.id.size(), ' ') + "  ";
+    std::string status = pipeline::to_string(o.status);
+    line += status + std::string(9 - status.size(), ' ');
+    std::string secs = o.status == pipeline::CaseStatus::kSkipped ? "-" : fixed(o.seconds, 1);
+    line += std::string(secs.size() < 7 ? 7 - secs.size() : 0, ' ') + secs;
+    for (std::size_t k = 1; k < info.labels.size(); ++k) {
+      std::string v = "-";
+      for (const auto& l : o.labels) {
+        if (l.value == info.labels[k].value) v = fixed(l.volume_ml, 2);
+      }
+      const std::size_t w = info.labels[k].name.size() + 3;
+      line += "  " + std::string(v.size() < w ? w - v.size() : 0, ' ') + v;
+    }
+    std::cout << line << "\n";
+  }
+}
+
+nlohmann::ordered_json outcome_json(const pipeline::CaseOutcome& o) {
+  nlohmann::ordered_json j;
+  j["case"] = o.id;
+  j["input"] = o.input;
+  j["status"] = pipeline::to_string(o.status);
+  j["seconds"] = o.seconds;
+  if (!o.message.empty()) j["message"] = o.message;
+  if (o.status != pipeline::CaseStatus::kFailed) {
+    j["output"] = o.label_file.string();
+    j["report"] = o.report_file.string();
+  }
+  nlohmann::ordered_json labels = nlohmann::ordered_json::array();
+  for (const auto& l : o.labels) {
+    labels.push_back({{"value", l.value}, {"name", l.name}, {"voxels", l.voxels}, {"volume_ml", l.volume_ml}});
+  }
+  j["labels"] = labels;
+  return j;
+}
+
+int run_infer(const InferArgs& a) {
+  pipeline::SegmentOptions so;
+  so.overlap = a.overlap;
+  so.mirror = a.tta;
+  so.precision = pipeline::parse_precision(a.precision);
+  so.windows_per_batch = a.windows_per_batch;
+  so.keep_largest_component = a.keep_largest;
+  so.min_island_ml = a.min_island_ml;
+  so.probabilities = a.probabilities;
+  so.domain = a.domain;
+
+  // Everything that would fail every case is checked before the first one.
+  const pipeline::Segmenter segmenter(models::load_bundle(a.model));
+  segmenter.check(so);
+  const fs::path output = a.output;
+  pipeline::ensure_writable_folder(output);
+  std::vector<fs::path> inputs(a.inputs.begin(), a.inputs.end());
+  const auto cases = pipeline::collect_inference_cases(inputs, segmenter.info().architecture.in_channels());
+  if (cases.empty()) throw ConfigError("no input cases found in the given paths");
+
+  pipeline::CaseRunOptions options;
+  options.output_dir = output;
+  options.overwrite = a.overwrite;
+  options.segment = so;
+  options.software_version = std::string(kVersion) + " (" + kGitCommit + ")";
+  options.model_path = a.model;
+
+  const auto n = static_cast<std::int64_t>(cases.size());
+  ProgressBar bar("infer");
+  std::vector<pipeline::CaseOutcome> outcomes;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& c = cases[static_cast<std::size_t>(i)];
+    options.segment.progress = [&bar, i, n, &c](double f) {
+      bar.update(i, n, c.id + " " + std::to_string(static_cast<int>(100.0 * f)) + "%");
+      return true;
+    };
+    bar.update(i, n, c.id);
+    outcomes.push_back(pipeline::run_inference_case(segmenter, c, options));
+    const auto& o = outcomes.back();
+    bar.clear();
+    const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(n) + "] ";
+    if (o.status == pipeline::CaseStatus::kFailed) {
+      std::cerr << "medseg: error: case " << o.id << ": " << o.message << std::endl;
+    } else if (!a.json) {
+      std::cout << counter << o.id << ": "
+                << (o.status == pipeline::CaseStatus::kSkipped ? "skipped, " + o.message
+                                                               : "done in " + fixed(o.seconds, 1) + " s -> " +
+                                                                     o.label_file.string())
+                << std::endl;
+    }
+  }
+  bar.update(n, n, "");
+  bar.clear();
+  const fs::path csv = output / "summary.csv";
+  pipeline::write_text_file_atomically(csv, pipeline::inference_summary_csv(segmenter.info(), outcomes));
+
+  std::int64_t done = 0, skipped = 0, failed = 0;
+  for (const auto& o : outcomes) {
+    done += o.status == pipeline::CaseStatus::kDone;
+    skipped += o.status == pipeline::CaseStatus::kSkipped;
+    failed += o.status == pipeline::CaseStatus::kFailed;
+  }
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = {{"name", segmenter.info().name}, {"version", segmenter.info().version}, {"path", a.model}};
+    j["output_dir"] = output.string();
+    j["summary_csv"] = csv.string();
+    j["done"] = done;
+    j["skipped"] = skipped;
+    j["failed"] = failed;
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& o : outcomes) list.push_back(outcome_json(o));
+    j["cases"] = list;
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    std::cout << "\n";
+    print_summary(segmenter.info(), outcomes);
+    std::cout << "\n" << done << " done, " << skipped << " skipped, " << failed << " failed; reports and labels in "
+              << output.string() << ", summary " << csv.string() << std::endl;
+  }
+  return failed == 0 ? 0 : 2;
+}
+
+}  // namespace
+
+Command add_infer_command(CLI::App& parent) {
+  auto a = std::make_shared<InferArgs>();
+  CLI::App* cli = parent.add_subcommand(
+      "infer", "Segment volumes with a model bundle: label maps in the input's exact geometry + JSON reports");
+  cli->add_option("--model", a->model, "Model bundle folder (model.yaml + weights.pt)")->required();
+  cli->add_option("inputs", a->inputs,
+                  "Image files (.nii, .nii.gz, .nrrd, .mha, .mhd), folders of them, DICOM series folders, "
+                  "or .txt/.csv lists of paths")
+      ->required();
+  cli->add_option("--output,-o", a->output, "Output folder (created if needed)")->required();
+  cli->add_flag("--tta", a->tta, "Test-time augmentation: average over the 8 mirrorings (8x slower)");
+  cli->add_option("--precision", a->precision, "bf16 (default, fast) or fp32")
+      ->check(CLI::IsMember({"bf16", "fp32"}));
+  cli->add_option("--overlap", a->overlap, "Overlap of neighbouring windows, 0 <= overlap < 1 (default 0.5)")
+      ->check(CLI::Range(0.0, 0.99));
+  cli->add_flag("--probabilities", a->probabilities,
+                "Also write a float32 probability map per foreground label (CASE_prob_VALUE)");
+  cli->add_option("--domain", a->domain,
+                  "Scanner statistics to use: a domain name of the model, or 'auto' to adapt them to each "
+                  "volume (default: the model's first domain)");
+  cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
+  cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
+      ->check(CLI::NonNegativeNumber);
+  cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per network forward pass (default 2)")
+      ->check(CLI::PositiveNumber);
+  cli->add_flag("--overwrite", a->overwrite, "Redo cases whose outputs exist (default: skip them)");
+  cli->add_flag("--json", a->json, "Print a machine-readable summary on stdout");
+  return {cli, [a] { return run_infer(*a); }};
+}
+
+}  // namespace medseg::app

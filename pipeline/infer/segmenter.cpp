@@ -1,0 +1,228 @@
+#include "pipeline/infer/segmenter.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "models/error.h"
+#include "models/domain_batch_norm.h"
+#include "pipeline/grid_compare.h"
+#include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/postprocess.h"
+#include "pipeline/infer/predictor.h"
+#include "pipeline/preprocess/plan_json.h"
+
+namespace medseg::pipeline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string known_domains(const models::BundleInfo& info) {
+  std::string s;
+  for (const auto& d : info.domains) s += (s.empty() ? "" : ", ") + d;
+  return s.empty() ? "none named" : s;
+}
+
+// Maps a progress callback's [0, 1] onto [from, to] of an outer one.
+ProgressCallback sub_progress(const ProgressCallback& outer, double from, double to) {
+  if (!outer) return {};
+  return [outer, from, to](double f) { return outer(from + (to - from) * f); };
+}
+
+// Softmax over dim 0 of (K, D, H, W) in place (no second full-size buffer).
+void softmax_in_place(at::Tensor& logits) {
+  const at::Tensor max = std::get<0>(logits.max(0, /*keepdim=*/true));
+  logits.sub_(max).exp_();
+  logits.div_(logits.sum(0, /*keepdim=*/true));
+}
+
+}  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "bf16") return Precision::kBf16;
+  if (name == "fp32") return Precision::kFp32;
+  throw ConfigError("unknown precision '" + name + "' (expected bf16 or fp32)");
+}
+
+std::string to_string(Precision precision) { return precision == Precision::kBf16 ? "bf16" : "fp32"; }
+
+Segmenter::Segmenter(models::Bundle bundle)
+    : bundle_(std::move(bundle)), preprocessor_(plan_from_json(bundle_.info.preprocessing_json)) {
+  if (!bundle_.model) throw ModelError("segmenter: bundle '" + bundle_.info.name + "' has no model");
+  if (static_cast<std::int64_t>(preprocessor_.plan().normalization.size()) != bundle_.model->options.in_channels()) {
+    throw ConfigError("bundle '" + bundle_.info.name + "': the preprocessing plan has " +
+                      std::to_string(preprocessor_.plan().normalization.size()) +
+                      " normalization recipe(s) for " + std::to_string(bundle_.model->options.in_channels()) +
+                      " input channel(s)");
+  }
+  bundle_.model->eval();
+}
+
+std::int64_t Segmenter::domain_index(const std::string& name) const {
+  if (name.empty()) return 0;
+  const auto& domains = bundle_.info.domains;
+  for (std::size_t d = 0; d < domains.size(); ++d) {
+    if (domains[d] == name) return static_cast<std::int64_t>(d);
+  }
+  throw ConfigError("model '" + bundle_.info.name + "' has no domain '" + name + "' (its domains: " +
+                    known_domains(bundle_.info) + "; or use auto)");
+}
+
+void Segmenter::check(const SegmentOptions& o) const {
+  if (!(o.overlap >= 0.0 && o.overlap < 1.0)) {
+    throw ConfigError("overlap must be in [0, 1), got " + std::to_string(o.overlap));
+  }
+  if (o.windows_per_batch < 1) throw ConfigError("windows per batch must be at least 1");
+  if (o.min_island_ml < 0.0) throw ConfigError("minimum island volume must not be negative");
+  if (o.domain == kAutoDomain) {
+    if (!has_batch_statistics(bundle_.model->options)) {
+      throw ConfigError("--domain auto: model '" + bundle_.info.name + "' uses " +
+                        models::to_string(bundle_.model->options.norm().kind()) +
+                        " normalization, which adapts to every volume by itself; omit --domain");
+    }
+  } else {
+    domain_index(o.domain);
+  }
+}
+
+Segmentation Segmenter::segment(const std::vector<Volume>& channels, const SegmentOptions& o) const {
+  check(o);
+  const auto& info = bundle_.info;
+  const auto start = Clock::now();
+  if (static_cast<std::int64_t>(channels.size()) != bundle_.model->options.in_channels()) {
+    throw ConfigError("model '" + info.name + "' expects " + std::to_string(bundle_.model->options.in_channels()) +
+                      " input channel(s), got " + std::to_string(channels.size()));
+  }
+  Segmentation result;
+  result.precision = o.precision;
+  const bool bf16 = o.precision == Precision::kBf16;
+
+  // 1. Preprocess exactly as in training.
+  auto t = Clock::now();
+  PreprocessedCase pre = preprocessor_(channels);
+  result.timings.preprocess = seconds_since(t);
+  if (o.progress && !o.progress(0.0)) throw Cancelled("segmentation cancelled");
+
+  // 2. Choose the statistics: a stored domain, or AdaBN on this volume
+  // (a copy of the model with one more domain, so the bundle stays as it is).
+  models::UNet3d model = bundle_.model;
+  std::int64_t domain = 0;
+  const double predict_share = o.mirror ? 8.0 : 1.0;
+  double predict_from = 0.0;
+  if (o.domain == kAutoDomain) {
+    t = Clock::now();
+    model = copy_model(bundle_.model);
+    domain = models::add_domain(*model);
+    model->options.norm().num_domains(domain + 1);
+    predict_from = 1.0 / (1.0 + predict_share);
+    AdaptationOptions ao;
+    ao.overlap = o.overlap;
+    ao.windows_per_batch = o.windows_per_batch;
+    ao.bf16 = bf16;
+    ao.progress = sub_progress(o.progress, 0.0, predict_from);
+    adapt_domain(model, domain, {pre.image.data}, info.patch_size, ao);
+    model->eval();
+    result.domain = kAutoDomain;
+    result.timings.adaptation = seconds_since(t);
+  } else {
+    domain = domain_index(o.domain);
+    result.domain = domain_name(info, domain);
+  }
+
+  // 3. Sliding-window inference; the predictor is timed to split network
+  // time from blending.
+  t = Clock::now();
+  const Predictor network = network_predictor(model, domain, bf16);
+  double network_seconds = 0.0;
+  const Predictor timed = [&network, &network_seconds](const at::Tensor& input) {
+    const auto t0 = Clock::now();
+    at::Tensor out = network(input);
+    network_seconds += seconds_since(t0);
+    return out;
+  };
+  SlidingWindowOptions so;
+  so.patch_size = info.patch_size;
+  so.overlap = o.overlap;
+  so.windows_per_batch = o.windows_per_batch;
+  so.mirror = o.mirror;
+  so.progress = sub_progress(o.progress, predict_from, 0.97);
+  at::Tensor logits = sliding_window_predict(pre.image.data, timed, so);  // (K, D, H, W)
+  TORCH_CHECK(logits.size(0) == static_cast<std::int64_t>(info.labels.size()), "network returned ",
+              logits.size(0), " classes, the bundle has ", info.labels.size(), " labels");
+
+  // Argmax slab by slab into int16 label values (no int64 volume).
+  std::vector<std::int16_t> values;
+  for (const auto& l : info.labels) values.push_back(static_cast<std::int16_t>(l.value));
+  const at::Tensor lookup = at::tensor(values, at::kShort);
+  Volume labels;
+  labels.geometry = pre.image.geometry;
+  labels.source_path = pre.image.source_path;
+  labels.pixel_type = "int16";
+  labels.data = at::empty({logits.size(1), logits.size(2), logits.size(3)}, at::kShort);
+  constexpr std::int64_t kSlab = 8;
+  for (std::int64_t d = 0; d < logits.size(1); d += kSlab) {
+    const std::int64_t e = std::min(logits.size(1), d + kSlab);
+    labels.data.slice(0, d, e).copy_(lookup.index({at::argmax(logits.slice(1, d, e), 0)}));
+  }
+  std::optional<Volume> probabilities;
+  if (o.probabilities) {
+    softmax_in_place(logits);
+    Volume p = pre.image;
+    p.data = logits;
+    p.pixel_type = "float32";
+    probabilities = std::move(p);
+  }
+  logits = at::Tensor();
+  const double window_seconds = seconds_since(t);
+  result.timings.network = network_seconds;
+  result.timings.blending = window_seconds - network_seconds;
+
+  // 4. Post-processing on the preprocessed grid.
+  t = Clock::now();
+  PostprocessOptions po;
+  po.keep_largest_component = o.keep_largest_component;
+  po.min_island_ml = o.min_island_ml;
+  labels = postprocess_labels(labels, po);
+  result.timings.postprocess = seconds_since(t);
+
+  // 5. Back onto the input's exact grid.
+  t = Clock::now();
+  const Volume& input = channels.front();
+  result.labels = preprocessor_.restore(labels, pre.records, VolumeKind::kLabels);
+  const std::string diff = grid_difference(result.labels.geometry, input.geometry);
+  if (!diff.empty()) throw ModelError("restoring the input grid failed: " + diff);
+  result.labels.data = result.labels.data.to(at::kShort).contiguous();
+  // restore() lands on the input grid; keep its exact numbers (no rounding
+  // from inverting reorientation).
+  result.labels.geometry = input.geometry;
+  result.labels.source_path = input.source_path;
+  result.labels.metadata = input.metadata;
+  result.labels.pixel_type = "int16";
+  if (probabilities) {
+    Volume p = preprocessor_.restore(*probabilities, pre.records, VolumeKind::kProbabilities);
+    p.data = p.data.to(at::kFloat).contiguous();
+    p.geometry = input.geometry;
+    p.source_path = input.source_path;
+    result.probabilities = std::move(p);
+  }
+  const auto& sp = input.geometry.spacing;
+  const double voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0;
+  for (const auto& l : info.labels) {
+    LabelStatistics s;
+    s.value = l.value;
+    s.name = l.name;
+    s.voxels = (result.labels.data == l.value).sum().item<std::int64_t>();
+    s.volume_ml = static_cast<double>(s.voxels) * voxel_ml;
+    result.label_statistics.push_back(s);
+  }
+  result.timings.restore = seconds_since(t);
+  result.timings.total = seconds_since(start);
+  if (o.progress && !o.progress(1.0)) throw Cancelled("segmentation cancelled");
+  return result;
+}
+
+}  // namespace medseg::pipeline

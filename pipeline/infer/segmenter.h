@@ -1,0 +1,116 @@
+#pragma once
+// One volume in, a label map on the input's exact grid out: preprocessing
+// as planned in the bundle, sliding-window inference, argmax,
+// post-processing, and the inverse of every spatial preprocessing step.
+// Shared by `medseg infer`, `medseg adapt`'s checks and the GUI.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/bundle.h"
+#include "pipeline/infer/sliding_window.h"
+#include "pipeline/preprocess/preprocessor.h"
+#include "pipeline/volume.h"
+
+namespace medseg::pipeline {
+
+enum class Precision { kBf16, kFp32 };
+
+/// Parses "bf16" or "fp32"; throws ConfigError otherwise.
+Precision parse_precision(const std::string& name);
+std::string to_string(Precision precision);
+
+/// Domain name that adapts the statistics to the volume itself (AdaBN).
+inline constexpr const char* kAutoDomain = "auto";
+
+struct SegmentOptions {
+  /// Fraction shared by neighbouring windows, 0 <= overlap < 1.
+  double overlap = 0.5;
+  /// Test-time augmentation: average over the 8 mirrorings (8x the time).
+  bool mirror = false;
+  /// bf16 autocast is 2-5x faster here; agreement with fp32 is measured in
+  /// docs/performance.md.
+  Precision precision = Precision::kBf16;
+  std::int64_t windows_per_batch = 2;
+  bool keep_largest_component = false;
+  /// Remove islands smaller than this (mL) from every label; 0 = off.
+  double min_island_ml = 0.0;
+  /// Also return per-class probability maps (softmax) on the input grid.
+  bool probabilities = false;
+  /// A name from the bundle's domains, "auto" (AdaBN on this very volume),
+  /// or empty for the bundle's first domain.
+  std::string domain;
+  /// Fraction done (0..1) of the whole segmentation; return false to cancel
+  /// (segment() then throws medseg::Cancelled).
+  ProgressCallback progress;
+};
+
+struct LabelStatistics {
+  int value = 0;
+  std::string name;
+  std::int64_t voxels = 0;
+  /// voxels x voxel volume of the input grid, in millilitres.
+  double volume_ml = 0.0;
+};
+
+/// Wall-clock seconds per stage.
+struct SegmentTimings {
+  double preprocess = 0.0;
+  /// --domain auto: forward passes that re-estimate the statistics.
+  double adaptation = 0.0;
+  /// Inside the network's forward calls during sliding-window inference.
+  double network = 0.0;
+  /// The rest of sliding-window inference (window extraction, Gaussian
+  /// blending), softmax and argmax.
+  double blending = 0.0;
+  double postprocess = 0.0;
+  /// Back onto the input grid (labels and probabilities) and label volumes.
+  double restore = 0.0;
+  double total = 0.0;
+};
+
+struct Segmentation {
+  /// int16 (D, H, W) label values (the bundle's label values), on the input's
+  /// exact grid (size, spacing, origin, direction).
+  Volume labels;
+  /// float32 (K, D, H, W) softmax probabilities per class (bundle label
+  /// order), on the input grid; only when asked for.
+  std::optional<Volume> probabilities;
+  /// One entry per bundle label, background included.
+  std::vector<LabelStatistics> label_statistics;
+  SegmentTimings timings;
+  /// The domain whose statistics were used ("auto" when adapted).
+  std::string domain;
+  Precision precision = Precision::kBf16;
+};
+
+/// Segments volumes with one loaded bundle. segment() does not change the
+/// bundle's model (--domain auto works on a copy), so one Segmenter serves
+/// every case of a batch.
+class Segmenter {
+ public:
+  /// Throws ConfigError when the bundle's preprocessing plan is invalid.
+  explicit Segmenter(models::Bundle bundle);
+
+  /// Throws ConfigError when `options` do not fit this bundle (unknown
+  /// domain, "auto" without batch normalization, overlap out of range, ...).
+  void check(const SegmentOptions& options) const;
+
+  /// `channels`: one volume per input channel of the bundle, all on one grid.
+  /// Memory: the logits are the only full-size buffer of the preprocessed
+  /// grid (one float per class and voxel); argmax writes int16 slab by slab.
+  /// Throws IoError/ConfigError/ModelError for unusable input, Cancelled.
+  Segmentation segment(const std::vector<Volume>& channels, const SegmentOptions& options) const;
+
+  const models::BundleInfo& info() const { return bundle_.info; }
+  const PreprocessingPlan& plan() const { return preprocessor_.plan(); }
+
+ private:
+  std::int64_t domain_index(const std::string& name) const;
+
+  models::Bundle bundle_;
+  Preprocessor preprocessor_;
+};
+
+}  // namespace medseg::pipeline

@@ -1,0 +1,230 @@
+// `medseg infer` and `medseg adapt` end to end: outputs in the input's format
+// and geometry, reports, batch behaviour with bad input, exit codes.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "models/bundle.h"
+#include "pipeline/infer/segmenter.h"
+#include "pipeline/io/volume_reader.h"
+#include "pipeline/io/volume_writer.h"
+#include "tests/app/cli_helpers.h"
+#include "tests/pipeline/tiny_bundle.h"
+
+namespace medseg::test {
+namespace {
+using pipeline::Volume;
+
+const std::array<double, 9> kIdentity{1, 0, 0, 0, 1, 0, 0, 0, 1};
+
+class InferCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    save_tiny_bundle(tmp_ / "bundle");
+    oblique_ = blob_volume({13, 11, 9}, {1.1, 0.9, 1.7}, {-12.5, 30.25, 7.0}, oblique_direction());
+    fs::create_directories(tmp_ / "in");
+    pipeline::write_volume(oblique_, tmp_ / "in" / "oblique.nii.gz");
+    pipeline::write_volume(blob_volume({10, 12, 8}, {1.0, 1.2, 2.0}, {5, 6, 7}, kIdentity), tmp_ / "in" / "plain.nrrd",
+                           pipeline::PixelType::kInt16);
+  }
+  std::string infer(const std::string& args) const {
+    return "infer --model " + quoted(tmp_ / "bundle") + " --precision fp32 " + args;
+  }
+  TempDir tmp_;
+  Volume oblique_;
+};
+
+void expect_geometry(const pipeline::Geometry& a, const pipeline::Geometry& b, double tol) {
+  EXPECT_EQ(a.size, b.size);
+  for (int d = 0; d < 3; ++d) {
+    EXPECT_NEAR(a.spacing[d], b.spacing[d], tol);
+    EXPECT_NEAR(a.origin[d], b.origin[d], tol);
+  }
+  for (int d = 0; d < 9; ++d) EXPECT_NEAR(a.direction[d], b.direction[d], tol);
+}
+
+TEST_F(InferCli, FolderInputGivesLabelMapsInTheInputFormatGeometryAndReports) {
+  const Result r = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "out")));
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("2 done, 0 skipped, 0 failed"), std::string::npos) << r.out;
+  for (const char* name : {"oblique.nii.gz", "plain.nrrd"}) {
+    const fs::path in = tmp_ / "in" / name;
+    const fs::path out = tmp_ / "out" / name;
+    ASSERT_TRUE(fs::exists(out)) << out;
+    const Volume input = pipeline::read_volume(in);
+    const Volume labels = pipeline::read_label_map(out);
+    expect_geometry(labels.geometry, input.geometry, std::string(name).find(".nii") != std::string::npos ? 1e-6 : 1e-9);
+    EXPECT_EQ(labels.pixel_type, "uint8");
+    // The file holds what the Segmenter computes in memory.
+    const pipeline::Segmenter segmenter(models::load_bundle(tmp_ / "bundle"));
+    pipeline::SegmentOptions o;
+    o.precision = pipeline::Precision::kFp32;
+    const auto s = segmenter.segment({input}, o);
+    EXPECT_TRUE(torch::equal(labels.data, s.labels.data)) << name;
+
+    const std::string id = fs::path(name).stem().stem().string();
+    const auto report = nlohmann::json::parse(slurp(tmp_ / "out" / (id + ".json")));
+    EXPECT_EQ(report["case"], id);
+    EXPECT_EQ(report["input"][0], in.string());
+    EXPECT_EQ(report["output"], out.string());
+    EXPECT_EQ(report["model"]["name"], "tiny");
+    EXPECT_EQ(report["model"]["version"], "7");
+    EXPECT_EQ(report["domain"], "scanner_a");
+    EXPECT_EQ(report["precision"], "fp32");
+    ASSERT_EQ(report["labels"].size(), 2u);
+    EXPECT_EQ(report["labels"][1]["name"], "organ");
+    EXPECT_EQ(report["labels"][1]["voxels"], s.label_statistics[1].voxels);
+    EXPECT_DOUBLE_EQ(report["labels"][1]["volume_ml"].get<double>(), s.label_statistics[1].volume_ml);
+    for (const char* t : {"preprocess", "network", "blending", "postprocess", "restore", "total"}) {
+      EXPECT_TRUE(report["timings_s"].contains(t)) << t;
+    }
+    EXPECT_FALSE(report["medseg_version"].get<std::string>().empty());
+  }
+  const std::string csv = slurp(tmp_ / "out" / "summary.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "case,status,seconds,input,message,organ_ml");
+  EXPECT_EQ(count_lines(csv), 3);
+  // No temporary file is left behind.
+  for (const auto& e : fs::directory_iterator(tmp_ / "out")) {
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+  }
+}
+
+TEST_F(InferCli, ExistingOutputsAreSkippedUnlessOverwrite) {
+  const std::string args = quoted(tmp_ / "in" / "plain.nrrd") + " --output " + quoted(tmp_ / "out");
+  ASSERT_EQ(medseg(infer(args)).exit_code, 0);
+  const auto written = fs::last_write_time(tmp_ / "out" / "plain.nrrd");
+  const Result again = medseg(infer(args));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("plain: skipped"), std::string::npos) << again.out;
+  EXPECT_EQ(fs::last_write_time(tmp_ / "out" / "plain.nrrd"), written);
+  EXPECT_NE(slurp(tmp_ / "out" / "summary.csv").find("plain,skipped"), std::string::npos);
+  // A missing report means the case was not finished: it is redone.
+  fs::remove(tmp_ / "out" / "plain.json");
+  EXPECT_NE(medseg(infer(args)).out.find("plain: done"), std::string::npos);
+  const Result over = medseg(infer(args + " --overwrite"));
+  EXPECT_EQ(over.exit_code, 0);
+  EXPECT_NE(over.out.find("plain: done"), std::string::npos) << over.out;
+}
+
+TEST_F(InferCli, CorruptFileAmongGoodOnesIsReportedAndTheOthersAreWritten) {
+  write_text(tmp_ / "in" / "broken.nii.gz", "this is not a NIfTI file at all");
+  const Result r = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "out")));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("broken.nii.gz"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "broken.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "broken.json"));
+  EXPECT_NE(slurp(tmp_ / "out" / "summary.csv").find("broken,failed"), std::string::npos);
+  EXPECT_NE(r.out.find("2 done, 0 skipped, 1 failed"), std::string::npos) << r.out;
+}
+
+TEST_F(InferCli, UnwritableOutputFolderIsOneClearError) {
+  fs::path out;
+  if (::geteuid() == 0) {
+    // root ignores permissions: a folder below a regular file cannot exist.
+    write_text(tmp_ / "a_file", "x");
+    out = tmp_ / "a_file" / "out";
+  } else {
+    fs::create_directories(tmp_ / "locked");
+    ::chmod((tmp_ / "locked").c_str(), 0500);
+    out = tmp_ / "locked";
+  }
+  const Result r = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(out)));
+  ::chmod((tmp_ / "locked").c_str(), 0700);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("output folder"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(out.string()), std::string::npos) << r.err;
+}
+
+TEST_F(InferCli, BundleWithANewerFormatIsRefusedInOneLine) {
+  const fs::path yaml = tmp_ / "bundle" / "model.yaml";
+  std::string text = slurp(yaml);
+  const auto at = text.find("format_version: 1");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 17, "format_version: 2");
+  write_text(yaml, text);
+  const Result r = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "out")));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("newer"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+}
+
+TEST_F(InferCli, TextListAndJsonSummary) {
+  write_text(tmp_ / "list.txt", "# cases\nin/plain.nrrd\n\n" + (tmp_ / "in" / "oblique.nii.gz").string() +
+                                    "\nin/missing.nii.gz\n");
+  const Result r = medseg(infer(quoted(tmp_ / "list.txt") + " --json --output " + quoted(tmp_ / "out")));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("missing.nii.gz"), std::string::npos);
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["done"], 2);
+  EXPECT_EQ(j["failed"], 1);
+  ASSERT_EQ(j["cases"].size(), 3u);
+  EXPECT_EQ(j["cases"][0]["case"], "plain");
+  EXPECT_EQ(j["cases"][0]["status"], "done");
+  EXPECT_EQ(j["cases"][2]["status"], "failed");
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+}
+
+TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
+  const std::string in = quoted(tmp_ / "in" / "plain.nrrd");
+  const Result b = medseg(infer(in + " --domain scanner_b --output " + quoted(tmp_ / "b")));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp_ / "b" / "plain.json"))["domain"], "scanner_b");
+  const Result a = medseg(infer(in + " --domain auto --probabilities --output " + quoted(tmp_ / "auto")));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const auto report = nlohmann::json::parse(slurp(tmp_ / "auto" / "plain.json"));
+  EXPECT_EQ(report["domain"], "auto");
+  EXPECT_GT(report["timings_s"]["adaptation"].get<double>(), 0.0);
+  ASSERT_TRUE(fs::exists(tmp_ / "auto" / "plain_prob_1.nrrd"));
+  const Volume p = pipeline::read_volume(tmp_ / "auto" / "plain_prob_1.nrrd");
+  EXPECT_EQ(p.geometry.size, (std::array<std::int64_t, 3>{10, 12, 8}));
+  EXPECT_GE(p.data.min().item<float>(), 0.0f);
+  EXPECT_LE(p.data.max().item<float>(), 1.0f);
+  const Result bad = medseg(infer(in + " --domain scanner_z --output " + quoted(tmp_ / "z")));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("scanner_z"), std::string::npos) << bad.err;
+}
+
+TEST_F(InferCli, AdaptWritesABundleWithTheNewDomainThatInferUses) {
+  const Result r = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain scanner_c " + quoted(tmp_ / "in") +
+                          " --output " + quoted(tmp_ / "adapted"));
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const models::Bundle adapted = models::load_bundle(tmp_ / "adapted");
+  EXPECT_EQ(adapted.info.domains, (std::vector<std::string>{"scanner_a", "scanner_b", "scanner_c"}));
+  EXPECT_EQ(adapted.info.architecture.norm().num_domains(), 3);
+  ASSERT_EQ(adapted.info.provenance.notes.size(), 1u);
+  EXPECT_NE(adapted.info.provenance.notes[0].find("scanner_c"), std::string::npos);
+  EXPECT_EQ(adapted.info.provenance.metrics, models::read_bundle_info(tmp_ / "bundle").provenance.metrics);
+  const Result infer_new = medseg("infer --model " + quoted(tmp_ / "adapted") + " --domain scanner_c " +
+                                  quoted(tmp_ / "in" / "plain.nrrd") + " --output " + quoted(tmp_ / "out"));
+  EXPECT_EQ(infer_new.exit_code, 0) << infer_new.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp_ / "out" / "plain.json"))["domain"], "scanner_c");
+  // An existing name is refused before anything is read or written.
+  const Result again = medseg("adapt --model " + quoted(tmp_ / "adapted") + " --domain scanner_b " +
+                              quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted2"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_EQ(count_lines(again.err), 1) << again.err;
+  EXPECT_NE(again.err.find("already has a domain named 'scanner_b'"), std::string::npos) << again.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "adapted2"));
+}
+
+TEST_F(InferCli, AdaptRefusesInstanceNormBundles) {
+  TinyBundleSpec spec;
+  spec.norm = models::NormKind::kInstance;
+  save_tiny_bundle(tmp_ / "instance", spec);
+  const Result r = medseg("adapt --model " + quoted(tmp_ / "instance") + " --domain x " + quoted(tmp_ / "in") +
+                          " --output " + quoted(tmp_ / "adapted"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("nothing to adapt"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace medseg::test
