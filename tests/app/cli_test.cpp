@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "cli_helpers.h"
@@ -333,6 +334,53 @@ TEST(Cli, SynthFromARealScanKeepsItsGridAndChangesItsContrast) {
   values >> corr_a >> corr_c;
   EXPECT_GT(corr_a, 0.8);
   EXPECT_LT(corr_c, -0.5);
+}
+
+}  // namespace
+
+namespace {
+
+// Dice per label from `medseg evaluate`'s CSV (columns case,label,dice,...).
+std::map<int, double> evaluate_dice(const fs::path& pred, const fs::path& ref) {
+  const Result r = medseg("evaluate --pred " + quoted(pred) + " --ref " + quoted(ref) + " --csv " +
+                          quoted(pred / "eval.csv"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::map<int, double> dice;
+  std::istringstream csv(slurp(pred / "eval.csv"));
+  std::string line;
+  std::getline(csv, line);  // header
+  while (std::getline(csv, line)) {
+    std::istringstream fields(line);
+    std::string id, label, value;
+    std::getline(fields, id, ',');
+    std::getline(fields, label, ',');
+    std::getline(fields, value, ',');
+    dice[std::stoi(label)] = std::stod(value);
+  }
+  return dice;
+}
+
+// The shipped bundles do what data_samples/models/README.md says on the
+// samples they were trained on (what scripts/demo.sh shows users).
+TEST(Cli, BundledModelsSegmentTheSamples) {
+  TempDir dir;
+  fs::create_directories(dir / "mri_ref");
+  fs::create_directories(dir / "ct_ref");
+  fs::copy_file(kSamples / "mri/brain_mask.nii.gz", dir / "mri_ref/t1.nii.gz");
+  fs::copy_file(kSamples / "ct/head_ct_labels.nii.gz", dir / "ct_ref/head_ct.nii.gz");
+  const Result mri = medseg("infer --model " + quoted(kSamples / "models/brain_mri_t1") + " " +
+                            quoted(kSamples / "mri/t1.nii.gz") + " --output " + quoted(dir / "mri"));
+  ASSERT_EQ(mri.exit_code, 0) << mri.out << mri.err;
+  const Result ct = medseg("infer --model " + quoted(kSamples / "models/ct_head") + " " +
+                           quoted(kSamples / "ct/head_ct.nii.gz") + " --output " + quoted(dir / "ct"));
+  ASSERT_EQ(ct.exit_code, 0) << ct.out << ct.err;
+  fs::remove(dir / "mri/summary.csv");
+  fs::remove(dir / "ct/summary.csv");
+  const auto brain = evaluate_dice(dir / "mri", dir / "mri_ref");
+  EXPECT_GT(brain.at(1), 0.95);
+  const auto head = evaluate_dice(dir / "ct", dir / "ct_ref");
+  EXPECT_GT(head.at(1), 0.85);  // bone
+  EXPECT_GT(head.at(2), 0.93);  // other tissue
 }
 
 }  // namespace
