@@ -2,7 +2,6 @@
 // a new scanner's statistics from unlabeled volumes (AdaBN), as a new domain
 // of a new bundle.
 #include <chrono>
-#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -12,6 +11,7 @@
 #include "models/bundle.h"
 #include "models/error.h"
 #include "pipeline/infer/adaptation.h"
+#include "pipeline/io/text_file.h"
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/preprocess/plan_json.h"
@@ -29,15 +29,6 @@ struct AdaptArgs {
   double overlap = 0.5;
   std::int64_t windows_per_batch = 2;
 };
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 int run_adapt(const AdaptArgs& a) {
   std::error_code ec;
@@ -81,7 +72,7 @@ int run_adapt(const AdaptArgs& a) {
   bar.clear();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bundle.info.provenance.notes.push_back(
-      utc_now() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by AdaBN on " +
+      pipeline::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by AdaBN on " +
       std::to_string(images.size()) + " unlabeled volume(s) with medseg adapt " + kVersion + " (" + kGitCommit +
       "), " + a.precision + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
   models::save_bundle(a.output, bundle.info, bundle.model);

@@ -352,28 +352,6 @@ fs::path report_output_path(const InferenceCase& c, const fs::path& output_dir) 
   return output_dir / (c.id + ".json");
 }
 
-void write_text_file_atomically(const fs::path& path, const std::string& text) {
-  const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const fs::path temp = folder / ("." + path.filename().string() + ".partial-" + std::to_string(::getpid()));
-  {
-    std::ofstream out(temp, std::ios::binary);
-    out << text;
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(temp, ec);
-      throw IoError("cannot write '" + path.string() + "'");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    fs::remove(temp, ec);
-    throw IoError("cannot write '" + path.string() + "': " + reason);
-  }
-}
-
 void ensure_writable_folder(const fs::path& folder) {
   std::error_code ec;
   if (fs::exists(folder, ec) && !fs::is_directory(folder, ec)) {

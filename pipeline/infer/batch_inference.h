@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/infer/segmenter.h"
+#include "pipeline/io/text_file.h"
 
 namespace medseg::pipeline {
 
@@ -92,8 +93,5 @@ std::string inference_summary_csv(const models::BundleInfo& info, const std::vec
 /// Throws IoError naming the folder and the reason.
 void ensure_writable_folder(const std::filesystem::path& folder);
 
-/// Writes `text` to `path` through a temporary file in the same folder and a
-/// rename (atomic). Throws IoError.
-void write_text_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace medseg::pipeline

@@ -1,11 +1,9 @@
 #include "pipeline/train/trainer.h"
 
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,6 +13,7 @@
 #include "models/error.h"
 #include "models/losses.h"
 #include "models/runtime.h"
+#include "pipeline/io/text_file.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/random.h"
 #include "pipeline/train/batch_loader.h"
@@ -40,16 +39,6 @@ std::string read_text(const fs::path& file) {
   return ss.str();
 }
 
-void write_text_atomically(const fs::path& file, const std::string& text) {
-  const fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp);
-    out << text;
-    if (!out) throw IoError("cannot write '" + temp.string() + "'");
-  }
-  fs::rename(temp, file);
-}
-
 // The log keeps the epochs the checkpoint covers, so a resumed run's log
 // reads as if it had never stopped.
 void truncate_log(const fs::path& file, std::int64_t epochs) {
@@ -64,16 +53,7 @@ void truncate_log(const fs::path& file, std::int64_t epochs) {
       // A line cut short by a kill: dropped.
     }
   }
-  write_text_atomically(file, kept);
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
+  write_text_file_atomically(file, kept);
 }
 
 std::string fingerprint_json(const DatasetFingerprint& fp) {
@@ -179,8 +159,8 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
                       "' already holds a training run (checkpoint.pt): pass --resume to continue it, or choose "
                       "another output folder");
   } else {
-    write_text_atomically(config_file, effective);
-    write_text_atomically(log_file, "");
+    write_text_file_atomically(config_file, effective);
+    write_text_file_atomically(log_file, "");
   }
 
   TrainingData data = prepare_training_data(config, total_stride(config.model), log);
@@ -203,7 +183,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     truncate_log(log_file, state.epoch);
     log("resumed after epoch " + std::to_string(state.epoch) + " from " + checkpoint_file.string());
   } else if (options.resume) {
-    write_text_atomically(log_file, "");
+    write_text_file_atomically(log_file, "");
     log("no epoch had completed: starting from the beginning");
   }
 
@@ -293,7 +273,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
         ++n;
       }
       record.mean_validation_dice = n > 0 ? sum / n : 0.0;
-      info.provenance.created = utc_now();
+      info.provenance.created = utc_timestamp();
       info.provenance.metrics = {{"epoch", static_cast<double>(epoch)},
                                  {"mean_dice", record.mean_validation_dice}};
       for (std::size_t k = 0; k < record.validation_dice.size(); ++k) {
@@ -306,7 +286,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
         models::save_bundle(config.output / "model_best", info, model);
       }
     }
-    if (info.provenance.created.empty()) info.provenance.created = utc_now();
+    if (info.provenance.created.empty()) info.provenance.created = utc_timestamp();
     models::save_bundle(config.output / "model_last", info, model);
     record.seconds = seconds_since(epoch_start);
     // Log first, checkpoint second: a kill in between leaves a log line the
