@@ -1,10 +1,9 @@
 // `medseg synth`: deterministic labelled phantoms seen through simulated scanners.
-#include <iomanip>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "app/cli/command.h"
+#include "pipeline/eval/evaluation.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/synth/phantom.h"
@@ -27,14 +26,8 @@ struct SynthOptions {
 int run_from_image(const SynthOptions& o) {
   const pipeline::Volume image = pipeline::read_volume(o.from);
   fs::create_directories(o.output);
-  std::string stem = fs::path(o.from).filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"}) {
-    const std::string e(ext);
-    if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
-      stem.resize(stem.size() - e.size());
-      break;
-    }
-  }
+  std::string stem = pipeline::case_id_of(o.from);
+  if (stem.empty()) stem = fs::path(o.from).stem().string();
   for (const auto& name : o.profiles) {
     pipeline::Volume out = image;
     const double spacing = (image.geometry.spacing[0] + image.geometry.spacing[1] + image.geometry.spacing[2]) / 3.0;
@@ -58,11 +51,9 @@ int run_synth(const SynthOptions& o) {
     phantom_options.seed = o.seed + static_cast<std::uint64_t>(i);
     for (const auto& profile : profiles) {
       const auto phantom = pipeline::make_phantom(phantom_options, profile);
-      std::ostringstream stem;
-      stem << "phantom_" << std::setw(4) << std::setfill('0') << phantom_options.seed << "_"
-           << profile.name;
-      const fs::path image = fs::path(o.output) / (stem.str() + ".nii.gz");
-      const fs::path labels = fs::path(o.output) / (stem.str() + "_labels.nii.gz");
+      const std::string stem = pipeline::phantom_name(phantom_options.seed, profile.name);
+      const fs::path image = fs::path(o.output) / (stem + ".nii.gz");
+      const fs::path labels = fs::path(o.output) / (stem + "_labels.nii.gz");
       pipeline::write_volume(phantom.image, image, pipeline::PixelType::kFloat32);
       pipeline::write_volume(phantom.labels, labels, pipeline::PixelType::kUInt8);
       std::cout << image.string() << "\n" << labels.string() << "\n";

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 
 #include "models/error.h"
 #include "pipeline/random.h"
@@ -89,6 +91,12 @@ Phantom make_phantom(const PhantomOptions& options, const ScannerProfile& profil
   phantom.labels.data = labels.contiguous();
   phantom.labels.pixel_type = "uint8";
   return phantom;
+}
+
+std::string phantom_name(std::uint64_t seed, const std::string& profile) {
+  std::ostringstream name;
+  name << "phantom_" << std::setw(4) << std::setfill('0') << seed << "_" << profile;
+  return name.str();
 }
 
 }  // namespace medseg::pipeline

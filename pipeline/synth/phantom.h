@@ -2,6 +2,7 @@
 // Deterministic labelled phantoms for tests and demos.
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "pipeline/synth/scanner_profile.h"
 #include "pipeline/volume.h"
@@ -31,5 +32,8 @@ inline constexpr int kPhantomLabels = 3;
 /// Builds the phantom for `options.seed`. Shapes depend only on the seed
 /// and size; `profile` changes intensities only.
 Phantom make_phantom(const PhantomOptions& options, const ScannerProfile& profile);
+
+/// File stem of a phantom: "phantom_0007_scanner_a" (labels add "_labels").
+std::string phantom_name(std::uint64_t seed, const std::string& profile);
 
 }  // namespace medseg::pipeline

@@ -164,7 +164,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   }
 
   TrainingData data = prepare_training_data(config, total_stride(config.model), log);
-  const std::int64_t num_classes = static_cast<std::int64_t>(data.dataset.labels.rbegin()->first) + 1;
+  const std::int64_t num_classes = data.num_classes;
   const std::int64_t in_channels = data.training.front().image.size(0);
   const auto& p = data.patch_size;
   log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
@@ -218,8 +218,6 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   models::DiceCeOptions loss_options;
 
   TrainResult result;
-  result.best_mean_dice = state.best_mean_dice;
-  result.best_epoch = state.best_epoch;
   for (std::int64_t epoch = state.epoch + 1; epoch <= tc.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     EpochRecord record;

@@ -1,14 +1,13 @@
 #include "pipeline/train/training_data.h"
 
 #include <algorithm>
-#include <fstream>
-#include <iomanip>
 #include <set>
 #include <sstream>
 
 #include "models/error.h"
 #include "pipeline/data/dataset_check.h"
 #include "pipeline/data/preprocessed_cache.h"
+#include "pipeline/io/text_file.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/random.h"
 #include "pipeline/synth/phantom.h"
@@ -101,27 +100,20 @@ fs::path write_synthetic_dataset(const SyntheticDatasetConfig& config, const fs:
     options.seed = static_cast<std::uint64_t>(config.seed + i);
     for (const auto& name : config.profiles) {
       const ScannerProfile profile = scanner_profile(name);
-      std::ostringstream id;
-      id << "phantom_" << std::setw(4) << std::setfill('0') << options.seed << "_" << name;
-      const fs::path image = folder / (id.str() + ".nii.gz");
-      const fs::path labels = folder / (id.str() + "_labels.nii.gz");
+      const std::string id = phantom_name(options.seed, name);
+      const fs::path image = folder / (id + ".nii.gz");
+      const fs::path labels = folder / (id + "_labels.nii.gz");
       if (!fs::exists(image) || !fs::exists(labels)) {
         const Phantom phantom = make_phantom(options, profile);
         write_volume(phantom.image, image, PixelType::kFloat32);
         write_volume(phantom.labels, labels, PixelType::kUInt8);
       }
-      list << "  - {id: " << id.str() << ", image: " << image.filename().string()
+      list << "  - {id: " << id << ", image: " << image.filename().string()
            << ", label: " << labels.filename().string() << ", domain: " << name << "}\n";
     }
   }
   const fs::path yaml = folder / "cases.yaml";
-  const fs::path temp = folder / "cases.yaml.tmp";
-  {
-    std::ofstream out(temp);
-    out << list.str();
-    if (!out) throw IoError("cannot write '" + temp.string() + "'");
-  }
-  fs::rename(temp, yaml);
+  write_text_file_atomically(yaml, list.str());
   return yaml;
 }
 
@@ -207,12 +199,13 @@ TrainingData prepare_training_data(const TrainConfig& config, const std::array<s
                       "validation case; none is left for training");
   }
 
-  const std::int64_t num_classes = static_cast<std::int64_t>(ds.labels.rbegin()->first) + 1;
+  data.num_classes = static_cast<std::int64_t>(ds.labels.rbegin()->first) + 1;
   const Preprocessor preprocessor(data.plan.preprocessing);
   const PreprocessedCache cache(config.dataset.cache, data.plan.preprocessing);
   for (const auto& entry : ds.cases) {
     const std::int64_t domain = domain_of(entry);
-    TrainingCase c = to_training_case(entry, cache.get_or_compute(entry, preprocessor), domain, num_classes);
+    TrainingCase c = to_training_case(entry, cache.get_or_compute(entry, preprocessor), domain,
+                                     data.num_classes);
     const bool is_validation = validation.count(entry.id) != 0;
     if (is_validation) data.validation.push_back(c);
     if (!is_validation || single) data.training.push_back(std::move(c));

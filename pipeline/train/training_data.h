@@ -24,6 +24,8 @@ struct TrainingData {
   DatasetPlan plan;
   /// Patch size used for training and validation (i, j, k).
   std::array<std::int64_t, 3> patch_size{};
+  /// Output classes of the network: largest label value + 1 (background included).
+  std::int64_t num_classes = 0;
   /// Domain names; case.domain indexes this list.
   std::vector<std::string> domains;
   std::vector<TrainingCase> training;
