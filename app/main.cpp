@@ -12,10 +12,12 @@
 
 int main(int argc, char** argv) {
   using namespace medseg;
-  // Before any large tensor: freed tensor memory is reused instead of being
-  // page-faulted in again (several times the convolution cost here; see
+  // Before any large tensor: freed memory is reused instead of being
+  // page-faulted in again, and large tensors fault in 2 MiB at a time
+  // (page faults cost several times the convolutions here; see
   // models/allocator.h and docs/performance.md).
   models::reuse_freed_memory();
+  models::use_huge_page_tensor_allocator();
   CLI::App cli{"medseg: segmentation of 3D medical images (MRI, CT) on an ordinary CPU"};
   cli.name("medseg");
   cli.require_subcommand(1);

@@ -8,6 +8,8 @@
 // 56 MB tensor costs ~100 ms — several times the arithmetic of the Conv3d
 // that fills it. See docs/performance.md, "U-Net and up-sampling (issue 4)".
 
+#include <cstddef>
+
 namespace medseg::models {
 
 /// Makes glibc malloc serve every allocation from its heap (no mmap per
@@ -22,5 +24,22 @@ namespace medseg::models {
 /// faults once more. Returns false, changing nothing, where the C library is
 /// not glibc or refuses a setting.
 bool reuse_freed_memory();
+
+/// Makes LibTorch allocate CPU tensors of 4 MiB and more as 2 MiB-aligned
+/// anonymous mappings advised for transparent huge pages (MADV_HUGEPAGE),
+/// and keep freed ones for the next tensor of the same rounded size (up to
+/// `cache_bytes` in all; beyond that they go back to the kernel). Smaller
+/// tensors keep LibTorch's allocator.
+///
+/// Why: on this VM first touching 314 MB (one float copy of a 512x512x300
+/// CT) costs ~0.9 s in 4 KiB page faults and ~0.02-0.25 s in 2 MiB ones
+/// (docs/performance.md); reuse_freed_memory() alone only helps the second
+/// time a size is needed. Where the kernel has no huge page to give, the
+/// mapping falls back to small pages: still correct, just slower.
+/// Call once, early in main(). Returns false if LibTorch refused it.
+bool use_huge_page_tensor_allocator(std::size_t cache_bytes = std::size_t{2} << 30);
+
+/// Bytes currently kept for reuse by that allocator (for tests).
+std::size_t huge_page_cache_bytes();
 
 }  // namespace medseg::models

@@ -9,7 +9,7 @@ PACKAGES=(
   # libraries (libgdcm-tools: GDCM's CMake config, pulled in by ITK, expects them)
   libgdcm-tools
   libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libdeflate-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # real data (see data_samples/README.md) and independent reference readers

@@ -8,6 +8,7 @@
 #include "models/domain_batch_norm.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/label_kernels.h"
 #include "pipeline/infer/postprocess.h"
 #include "pipeline/infer/predictor.h"
 #include "pipeline/preprocess/plan_json.h"
@@ -154,20 +155,13 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
   TORCH_CHECK(logits.size(0) == static_cast<std::int64_t>(info.labels.size()), "network returned ",
               logits.size(0), " classes, the bundle has ", info.labels.size(), " labels");
 
-  // Argmax slab by slab into int16 label values (no int64 volume).
   std::vector<std::int16_t> values;
   for (const auto& l : info.labels) values.push_back(static_cast<std::int16_t>(l.value));
-  const at::Tensor lookup = at::tensor(values, at::kShort);
   Volume labels;
   labels.geometry = pre.image.geometry;
   labels.source_path = pre.image.source_path;
   labels.pixel_type = "int16";
-  labels.data = at::empty({logits.size(1), logits.size(2), logits.size(3)}, at::kShort);
-  constexpr std::int64_t kSlab = 8;
-  for (std::int64_t d = 0; d < logits.size(1); d += kSlab) {
-    const std::int64_t e = std::min(logits.size(1), d + kSlab);
-    labels.data.slice(0, d, e).copy_(lookup.index({at::argmax(logits.slice(1, d, e), 0)}));
-  }
+  labels.data = argmax_labels(logits, values);
   std::optional<Volume> probabilities;
   if (o.probabilities) {
     softmax_in_place(logits);
@@ -211,11 +205,13 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
   }
   const auto& sp = input.geometry.spacing;
   const double voxel_ml = sp[0] * sp[1] * sp[2] / 1000.0;
-  for (const auto& l : info.labels) {
+  const std::vector<std::int64_t> counts = count_values(result.labels.data, values);
+  for (std::size_t k = 0; k < info.labels.size(); ++k) {
+    const auto& l = info.labels[k];
     LabelStatistics s;
     s.value = l.value;
     s.name = l.name;
-    s.voxels = (result.labels.data == l.value).sum().item<std::int64_t>();
+    s.voxels = counts[k];
     s.volume_ml = static_cast<double>(s.voxels) * voxel_ml;
     result.label_statistics.push_back(s);
   }

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "models/error.h"
@@ -171,7 +172,8 @@ std::string size_string(const itk::ImageIOBase& io) {
 
 Volume read_file(const fs::path& path) {
   if (fs::file_size(path) == 0) fail(path, "file is empty");
-  if (is_nifti_path(path)) check_nifti_file(path);
+  const bool nifti = is_nifti_path(path);
+  if (nifti) check_nifti_header(path);  // before ITK turns a zero spacing into 1 mm
   itk::ImageIOBase::Pointer io;
   try {
     io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
@@ -211,6 +213,19 @@ Volume read_file(const fs::path& path) {
   }
   check_geometry(path, header);
 
+  if (nifti) {
+    // ITK's geometry, our one-pass voxel reader (see nifti_check.h).
+    if (std::optional<at::Tensor> voxels = read_nifti_voxels(path, header.size)) {
+      for (unsigned d = 0; d < 3; ++d) header.origin[d] = io->GetOrigin(d);
+      Volume v;
+      v.geometry = header;
+      v.data = *std::move(voxels);
+      v.source_path = path.string();
+      v.pixel_type = pixel_type_name(io->GetComponentType());
+      return v;
+    }
+    check_nifti_file(path);  // a voxel type only ITK converts
+  }
   auto reader = itk::ImageFileReader<FloatImage>::New();
   reader->SetFileName(path.string());
   reader->SetImageIO(io);

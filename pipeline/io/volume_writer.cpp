@@ -37,17 +37,30 @@ void write_typed(const Volume& volume, const fs::path& path) {
   auto image = Image::New();
   itk_bridge::apply_geometry(volume.geometry, *image);
   image->Allocate();
-  at::Tensor data = volume.data.to(at::kDouble);
-  if constexpr (std::numeric_limits<T>::is_integer) {
-    data = data.round().clamp(static_cast<double>(std::numeric_limits<T>::lowest()),
-                              static_cast<double>(std::numeric_limits<T>::max()));
-  }
   const at::ScalarType st = std::is_same_v<T, std::uint8_t>    ? at::kByte
                             : std::is_same_v<T, std::int16_t>  ? at::kShort
                             : std::is_same_v<T, std::int32_t>  ? at::kInt
                             : std::is_same_v<T, std::uint16_t> ? at::kInt  // no uint16 in ATen
                                                                : at::kFloat;
-  at::Tensor converted = data.to(st).contiguous();
+  at::Tensor converted;
+  if (volume.data.scalar_type() == st && !std::is_same_v<T, std::uint16_t>) {
+    converted = volume.data.contiguous();
+  } else if (std::numeric_limits<T>::is_integer && at::isIntegralType(volume.data.scalar_type(), false)) {
+    // Integer to integer (a label map): clamp in int32, no double copy of
+    // a full-size volume.
+    converted = volume.data.to(at::kInt)
+                    .clamp(static_cast<std::int64_t>(std::numeric_limits<T>::lowest()),
+                           static_cast<std::int64_t>(std::numeric_limits<T>::max()))
+                    .to(st)
+                    .contiguous();
+  } else {
+    at::Tensor data = volume.data.to(at::kDouble);
+    if constexpr (std::numeric_limits<T>::is_integer) {
+      data = data.round().clamp(static_cast<double>(std::numeric_limits<T>::lowest()),
+                                static_cast<double>(std::numeric_limits<T>::max()));
+    }
+    converted = data.to(st).contiguous();
+  }
   const auto n = static_cast<std::size_t>(volume.geometry.num_voxels());
   if constexpr (std::is_same_v<T, std::uint16_t>) {
     const auto* src = converted.data_ptr<std::int32_t>();

@@ -4,6 +4,11 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <cstring>
+
+#include <c10/core/CPUAllocator.h>
+
 namespace medseg::models {
 namespace {
 
@@ -29,6 +34,38 @@ TEST(Allocator, RepeatedConvolutionsReuseFreedMemory) {
   const long faults = minor_faults() - before;
   EXPECT_LT(faults, 2000) << "3 Conv3d forwards on 96^3 caused " << faults
                           << " page faults (>= 13824 each without reuse)";
+}
+
+// Large tensors come from 2 MiB-aligned blocks (huge pages back only aligned
+// ranges); a freed one is reused for the next tensor of the same rounded
+// size without a single page fault; small tensors keep LibTorch's allocator.
+TEST(Allocator, LargeTensorsUseAlignedBlocksThatAreReused) {
+  ASSERT_TRUE(use_huge_page_tensor_allocator());
+  const std::size_t cached_before = huge_page_cache_bytes();
+  void* first = nullptr;
+  {
+    torch::Tensor a = torch::empty({5 << 20}, torch::kFloat);  // 20 MiB
+    first = a.data_ptr();
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % (2u << 20), 0u);
+    a.fill_(1.0f);
+  }
+  EXPECT_EQ(huge_page_cache_bytes(), cached_before + (20u << 20));
+  const long before = minor_faults();
+  torch::Tensor b = torch::empty({(5 << 20) - 100}, torch::kFloat);  // same 2 MiB-rounded size
+  b.fill_(2.0f);
+  EXPECT_LT(minor_faults() - before, 50);
+  EXPECT_EQ(b.data_ptr(), first);
+  EXPECT_EQ(huge_page_cache_bytes(), cached_before);
+  EXPECT_EQ(b.sum().item<double>(), 2.0 * static_cast<double>((5 << 20) - 100));
+  // Small tensors and raw allocations still work.
+  torch::Tensor small = torch::ones({100});
+  EXPECT_EQ(small.sum().item<float>(), 100.0f);
+  c10::Allocator* allocator = c10::GetCPUAllocator();
+  for (std::size_t n : {std::size_t{64}, std::size_t{8} << 20}) {
+    void* raw = allocator->raw_allocate(n);
+    std::memset(raw, 0, n);
+    allocator->raw_deallocate(raw);
+  }
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <itkImage.h>
+#include <itkImageFileReader.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "models/error.h"
 #include "pipeline/io/volume_writer.h"
@@ -13,6 +16,11 @@ namespace medseg::pipeline {
 namespace {
 using test::TempDir;
 namespace fs = std::filesystem;
+
+bool is_nifti_name(const fs::path& p) {
+  const std::string n = p.filename().string();
+  return n.size() > 4 && (n.substr(n.size() - 4) == ".nii" || (n.size() > 7 && n.substr(n.size() - 7) == ".nii.gz"));
+}
 
 void expect_near_array(const std::array<double, 3>& actual, const std::array<double, 3>& expected,
                        double tol) {
@@ -156,6 +164,114 @@ TEST(VolumeReader, ObliqueNiftiSformBecomesLpsGeometry) {
 
 // ---- bad input: one test per kind the issue lists ----
 
+// medseg reads NIfTI voxels itself, in one pass (pipeline/io/nifti_check.h);
+// ITK's own reader is the reference for both geometry and every voxel.
+void expect_same_as_itk_reader(const fs::path& path) {
+  SCOPED_TRACE(path.string());
+  const Volume ours = read_volume(path);
+  using Image = itk::Image<float, 3>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetFileName(path.string());
+  reader->Update();
+  const Image* itk_image = reader->GetOutput();
+  const auto size = itk_image->GetLargestPossibleRegion().GetSize();
+  for (unsigned d = 0; d < 3; ++d) {
+    EXPECT_EQ(ours.geometry.size[d], static_cast<std::int64_t>(size[d]));
+    EXPECT_EQ(ours.geometry.spacing[d], itk_image->GetSpacing()[d]);
+    EXPECT_EQ(ours.geometry.origin[d], itk_image->GetOrigin()[d]);
+    for (unsigned c = 0; c < 3; ++c) EXPECT_EQ(ours.geometry.direction[d * 3 + c], itk_image->GetDirection()[d][c]);
+  }
+  const at::Tensor expected =
+      at::from_blob(const_cast<float*>(itk_image->GetBufferPointer()),
+                    {static_cast<std::int64_t>(size[2]), static_cast<std::int64_t>(size[1]),
+                     static_cast<std::int64_t>(size[0])},
+                    at::kFloat);
+  ASSERT_EQ(ours.data.sizes(), expected.sizes());
+  EXPECT_TRUE(at::equal(ours.data, expected)) << "largest difference "
+                                              << (ours.data - expected).abs().max().item<float>();
+}
+
+TEST(NiftiVoxelReader, MatchesItkOnSamplesAndNibabelFiles) {
+  // Our samples (uint8 MRI, int16 CT), nibabel's test files: big-endian int16
+  // and float32 with NaN scl_slope, little-endian uint8.
+  std::vector<fs::path> files{test::samples_dir() / "mri/t1.nii.gz", test::samples_dir() / "ct/head_ct.nii.gz"};
+  for (const char* name : {"anatomical.nii", "reoriented_anat_moved.nii", "standard.nii.gz"}) {
+    const fs::path file = test::nibabel_data_dir() / name;
+    MEDSEG_REQUIRE_FILE(file);
+    files.push_back(file);
+  }
+  for (const auto& file : files) expect_same_as_itk_reader(file);
+}
+
+TEST(NiftiVoxelReader, MatchesItkOnEveryTypeWithScaling) {
+  MEDSEG_REQUIRE_FILE(test::nibabel_data_dir());
+  TempDir dir;
+  // nibabel writes the files (an independent writer); scl_slope/scl_inter
+  // are patched into the header afterwards so the stored values stay raw.
+  const std::string script = R"(
+import struct, sys
+import numpy as np, nibabel as nib
+out = sys.argv[1]
+rng = np.random.default_rng(7)
+base = rng.integers(-120, 3000, size=(5, 6, 7))
+a = 0.3  # an oblique rotation about z, anisotropic voxels
+affine = np.eye(4)
+affine[:3, :3] = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]]) @ np.diag([0.9, 1.1, 2.0])
+affine[:3, 3] = [-20, 10, -5]
+cases = [("u1", np.uint8, 1.0, 0.0), ("i1", np.int8, 0.25, 3.0), ("i2s", np.int16, 0.5, -10.0),
+         ("u2", np.uint16, 1.0, 0.0), ("i4", np.int32, 3.0, 0.0), ("u4", np.uint32, 1.0, 1024.0),
+         ("i8", np.int64, 1.0, 0.0), ("f4s", np.float32, 1.5, -2.25), ("f8", np.float64, 1.0, 0.0),
+         ("f8s", np.float64, 0.1, 0.3), ("i2z", np.int16, 0.0, 5.0)]
+for name, dtype, slope, inter in cases:
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    data = base if info is None else np.clip(base, info.min, info.max)
+    data = (data * 1.37 if info is None else data).astype(dtype)
+    path = f"{out}/{name}.nii" + (".gz" if name.endswith("s") else "")
+    img = nib.Nifti1Image(data, affine, dtype=dtype)
+    nib.save(img, path)
+    if slope != 1.0 or inter != 0.0:
+        import gzip
+        opener = gzip.open if path.endswith(".gz") else open
+        raw = bytearray(opener(path, "rb").read())
+        raw[112:120] = struct.pack("<ff", slope, inter)
+        with opener(path, "wb") as f:
+            f.write(raw)
+    # nibabel's own reading, scaled, in ITK's memory order (i fastest).
+    values = nib.load(path).get_fdata(dtype=np.float64).astype(np.float32)
+    open(f"{out}/{name}.f32", "wb").write(values.tobytes(order="F"))
+bad = (base * 1.0).astype(np.float64)
+bad[1, 2, 3] = np.nan
+nib.save(nib.Nifti1Image(bad, affine), f"{out}/bad/nan64.nii.gz")
+)";
+  test::write_text(dir / "make.py", script);
+  fs::create_directory(dir / "bad");
+  const std::string command = "/usr/bin/python3 " + (dir / "make.py").string() + " " + dir.path().string();
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    if (!is_nifti_name(entry.path())) continue;
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    // nibabel, the NIfTI standard's reading: scl_slope 0 means no scaling.
+    const Volume ours = read_volume(entry.path());
+    std::ifstream in(dir / (name.substr(0, name.find('.')) + ".f32"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(bytes.size(), static_cast<std::size_t>(ours.data.numel()) * 4);
+    const at::Tensor nibabel = at::from_blob(bytes.data(), ours.data.sizes(), at::kFloat);
+    EXPECT_TRUE(at::allclose(ours.data, nibabel, 1e-6, 1e-6)) << (ours.data - nibabel).abs().max().item<float>();
+    // ITK, bit for bit, except that ITK 5.2 adds scl_inter when scl_slope is
+    // 0 (the standard says to ignore both; we follow it).
+    if (name != "i2z.nii") expect_same_as_itk_reader(entry.path());
+    ++files;
+  }
+  EXPECT_EQ(files, 11);
+  // The scaling was applied (and is not the identity).
+  const Volume scaled = read_volume(dir / "i2s.nii.gz");
+  const Volume raw = read_volume(dir / "i2z.nii");  // slope 0: no scaling
+  EXPECT_TRUE(at::allclose(scaled.data, raw.data * 0.5 - 10.0));
+  expect_read_error(dir / "bad/nan64.nii.gz", "1 voxel(s) are NaN or infinite");
+}
+
 TEST(VolumeReaderBadInput, MissingPath) {
   expect_read_error("/nonexistent/medseg/volume.nii.gz", "no such file or folder");
 }
@@ -178,6 +294,18 @@ TEST(VolumeReaderBadInput, TruncatedNiftiGz) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   test::write_text(dir / "truncated.nii.gz", bytes.substr(0, bytes.size() / 3));
   expect_read_error(dir / "truncated.nii.gz", "truncated");
+}
+
+TEST(VolumeReaderBadInput, TruncatedFloatNifti) {
+  TempDir dir;
+  Volume v;
+  v.geometry.size = {8, 7, 6};
+  v.data = at::rand({6, 7, 8});
+  write_volume(v, dir / "whole.nii");
+  std::ifstream in(dir / "whole.nii", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  test::write_text(dir / "truncated.nii", bytes.substr(0, bytes.size() - 100));
+  expect_read_error(dir / "truncated.nii", "file is truncated: header announces 1344 bytes of voxel data, found 1244");
 }
 
 TEST(VolumeReaderBadInput, TextFileRenamedNii) {

@@ -1,0 +1,52 @@
+#pragma once
+// The inner loop of resample_labels() for grids that share one direction
+// (resampling to a spacing and back, the case inference restores every
+// volume through). All labels are scored in one pass over the target grid,
+// on every thread, instead of one full-size ITK resampling per label: for a
+// 512x512x300 CT that is the difference between ~6 s and well under 1 s.
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "pipeline/volume.h"
+
+namespace medseg::pipeline {
+
+/// Linear interpolation taps along one axis: target voxel t reads source
+/// voxels lo[t] and hi[t] with weights 1 - w[t] and w[t]. Targets outside the
+/// source field of view (ITK's rule: continuous index outside
+/// [-0.5, size - 0.5)) have inside[t] == 0.
+struct AxisTaps {
+  std::vector<std::int64_t> lo, hi;
+  std::vector<double> w;
+  std::vector<std::uint8_t> inside;
+};
+
+/// Taps for target voxels at continuous source indices first + t * step,
+/// t = 0..count-1, on a source axis of `size` voxels, clamped at the borders
+/// like itk::LinearInterpolateImageFunction.
+AxisTaps linear_taps(double first, double step, std::int64_t count, std::int64_t size);
+
+/// Label numbers (uint8) of an int16 label volume: voxel value values[k]
+/// becomes k. `values` is sorted, holds every value present, at most 256.
+at::Tensor label_indices(const at::Tensor& labels, const std::vector<std::int16_t>& values);
+
+/// `index` (D, H, W) uint8 holds label numbers 0..values.size()-1. Returns the
+/// target volume (taps[2] x taps[1] x taps[0] voxels, int16): each voxel gets
+/// values[k] for the label k whose linearly interpolated indicator is
+/// largest (the first on ties), and `outside` where any axis is outside.
+at::Tensor resample_label_indices(const at::Tensor& index, const std::array<AxisTaps, 3>& taps,
+                                  const std::vector<std::int16_t>& values, std::int16_t outside);
+
+/// resample_labels() with per-label linear interpolation, when `target` has
+/// the direction of `labels.geometry` (then each target axis maps onto one
+/// source axis and the interpolation is separable) and there are at most 256
+/// label values in int16 range; nothing otherwise (the caller uses ITK).
+/// Labels agree with the ITK path except on near-ties, where rounding
+/// differs (tested).
+std::optional<Volume> resample_labels_same_direction(const Volume& labels, const Geometry& target);
+
+}  // namespace medseg::pipeline
