@@ -1,7 +1,6 @@
 #include "pipeline/io/nifti_check.h"
 
 #include <ATen/ATen.h>
-#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "models/error.h"
+#include "pipeline/io/gzip_file.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -215,40 +215,6 @@ bool is_gzip(const fs::path& path) {
   return magic[0] == 0x1f && magic[1] == 0x8b;
 }
 
-// The whole decompressed .nii.gz (header included) when it holds exactly
-// `bytes` bytes; nothing for anything else (truncated, corrupt, trailing
-// data): the streaming zlib path then says precisely what is wrong.
-// libdeflate inflates this 2-3x faster than zlib, but needs the whole input
-// and output in memory.
-std::optional<at::Tensor> inflate_whole_file(const fs::path& path, std::uint64_t bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  const auto compressed_size = static_cast<std::uint64_t>(in.tellg());
-  at::Tensor compressed = at::empty({static_cast<std::int64_t>(compressed_size)}, at::kByte);
-  in.seekg(0);
-  if (!in.read(reinterpret_cast<char*>(compressed.data_ptr()), static_cast<std::streamsize>(compressed_size))) {
-    return std::nullopt;
-  }
-  at::Tensor out = at::empty({static_cast<std::int64_t>(bytes)}, at::kByte);
-  std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> inflater(
-      libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
-  if (!inflater) return std::nullopt;
-  const auto* src = compressed.data_ptr<std::uint8_t>();
-  auto* dst = out.data_ptr<std::uint8_t>();
-  std::uint64_t consumed = 0, produced = 0;
-  // A .gz may hold several members one after the other.
-  while (consumed < compressed_size) {
-    std::size_t in_used = 0, out_used = 0;
-    const libdeflate_result r =
-        libdeflate_gzip_decompress_ex(inflater.get(), src + consumed, compressed_size - consumed, dst + produced,
-                                      bytes - produced, &in_used, &out_used);
-    if (r != LIBDEFLATE_SUCCESS) return std::nullopt;
-    consumed += in_used;
-    produced += out_used;
-  }
-  if (produced != bytes) return std::nullopt;
-  return out;
-}
-
 }  // namespace
 
 bool is_nifti_path(const fs::path& path) {
@@ -297,8 +263,10 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
   at::Tensor out = at::empty({size[2], size[1], size[0]}, at::kFloat);
   float* dst = out.data_ptr<float>();
   const Scaling scaling = scaling_of(*h);
+  // .nii.gz: inflated whole by libdeflate; if that fails (truncated, corrupt,
+  // trailing bytes) the streaming zlib path below says what is wrong.
   if (is_gzip(path)) {
-    if (std::optional<at::Tensor> whole = inflate_whole_file(path, h->data_start + h->data_bytes())) {
+    if (std::optional<at::Tensor> whole = inflate_gzip_file(path, h->data_start + h->data_bytes())) {
       const std::uint8_t* voxels = whole->data_ptr<std::uint8_t>() + h->data_start;
       const std::optional<at::ScalarType> type = aten_type(*h);
       if (type && !h->swap && !scaling.rescale) {

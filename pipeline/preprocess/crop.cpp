@@ -76,6 +76,12 @@ Volume CropToNonzero::inverse(const Volume& volume, const Geometry& original, do
       throw ModelError("cannot undo crop: the volume does not lie inside the original grid");
     }
   }
+  if (offset == std::array<std::int64_t, 3>{0, 0, 0} && volume.geometry.size == original.size) {
+    // Nothing was cropped (a CT whose air is not 0, say): no full-size copy.
+    Volume same = volume;
+    same.geometry = original;
+    return same;
+  }
   const std::int64_t lead = volume.data.dim() - 3;
   std::vector<std::int64_t> shape;
   for (std::int64_t d = 0; d < lead; ++d) shape.push_back(volume.data.size(d));

@@ -99,6 +99,20 @@ TEST(Crop, CroppedVoxelsKeepWorldPositionAndInverseRestores) {
   EXPECT_EQ(back.geometry.origin, v.geometry.origin);
 }
 
+TEST(CropToNonzero, InverseOfAFullBoxKeepsTheVoxelsWithoutCopying) {
+  Volume v;
+  v.geometry.size = {4, 3, 2};
+  v.geometry.spacing = {0.5, 1.0, 2.0};
+  v.geometry.origin = {1.0, 2.0, 3.0};
+  v.data = at::arange(24, at::kFloat).reshape({2, 3, 4}) + 1.0f;  // no zero: nothing to crop
+  const Volume c = crop(v, nonzero_bounding_box(v.data));
+  const Volume back = CropToNonzero::inverse(c, v.geometry);
+  EXPECT_TRUE(at::equal(back.data, v.data));
+  EXPECT_EQ(back.data.data_ptr(), c.data.data_ptr());
+  EXPECT_EQ(back.geometry.origin, v.geometry.origin);
+  EXPECT_EQ(back.geometry.size, v.geometry.size);
+}
+
 TEST(Crop, InverseRefusesAVolumeOffTheOriginalLattice) {
   Volume v = permuted_oblique_volume();
   Volume c = crop(v, {{1, 1, 1}, {3, 3, 2}});

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <itkImage.h>
+#include <itkImageFileReader.h>
 
 #include <cmath>
 
@@ -60,6 +62,39 @@ TEST(VolumeWriter, IntegerTypesRoundAndClamp) {
   // Rounded half away from zero would give 1 for 0.5; ATen rounds half to even.
   const at::Tensor expected = at::tensor({0.0f, 0.0f, 0.0f, 1.0f, 255.0f, 255.0f}).reshape({1, 2, 3});
   EXPECT_TRUE(at::equal(back.data, expected)) << back.data;
+}
+
+TEST(VolumeWriter, IntegerLabelsConvertAndClampWithoutFloat) {
+  TempDir dir;
+  Volume v = oblique_volume();
+  v.geometry.size = {3, 2, 1};
+  v.data = at::tensor({0, 1, 2, 255, 7, 3}, at::kShort).reshape({1, 2, 3});  // all within uint8
+  write_volume(v, dir / "in_range.nii.gz", PixelType::kUInt8);
+  EXPECT_TRUE(at::equal(read_volume(dir / "in_range.nii.gz").data, v.data.to(at::kFloat)));
+  v.data = at::tensor({-5, 0, 300, 255, 1, 32767}, at::kShort).reshape({1, 2, 3});
+  write_volume(v, dir / "clamped.nii.gz", PixelType::kUInt8);
+  EXPECT_TRUE(at::equal(read_volume(dir / "clamped.nii.gz").data,
+                        at::tensor({0.0f, 0.0f, 255.0f, 255.0f, 1.0f, 255.0f}).reshape({1, 2, 3})));
+  v.data = at::tensor({-1, 0, 70000, 65535, 40000, 5}, at::kInt).reshape({1, 2, 3});
+  write_volume(v, dir / "u16.nrrd", PixelType::kUInt16);
+  const Volume back = read_volume(dir / "u16.nrrd");
+  EXPECT_EQ(back.pixel_type, "uint16");
+  EXPECT_TRUE(at::equal(back.data, at::tensor({0.0f, 0.0f, 65535.0f, 65535.0f, 40000.0f, 5.0f}).reshape({1, 2, 3})));
+}
+
+TEST(VolumeWriter, CompressedNiftiIsReadByItksOwnReader) {
+  // .nii.gz is compressed by libdeflate, not ITK: ITK (zlib) must read it.
+  TempDir dir;
+  const Volume original = oblique_volume();
+  write_volume(original, dir / "v.nii.gz", PixelType::kFloat32);
+  auto reader = itk::ImageFileReader<itk::Image<float, 3>>::New();
+  reader->SetFileName((dir / "v.nii.gz").string());
+  reader->Update();
+  const auto* image = reader->GetOutput();
+  ASSERT_EQ(static_cast<std::int64_t>(image->GetLargestPossibleRegion().GetNumberOfPixels()), original.data.numel());
+  const at::Tensor itk_voxels = at::from_blob(const_cast<float*>(image->GetBufferPointer()), original.data.sizes());
+  EXPECT_TRUE(at::equal(itk_voxels, original.data));
+  for (unsigned d = 0; d < 3; ++d) EXPECT_NEAR(image->GetOrigin()[d], original.geometry.origin[d], 1e-4);
 }
 
 TEST(VolumeWriter, LeavesNoTemporaryFileBehind) {
