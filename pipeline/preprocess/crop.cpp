@@ -15,25 +15,41 @@ bool BoundingBox::empty() const {
   return false;
 }
 
-BoundingBox nonzero_bounding_box(const at::Tensor& data) {
-  at::Tensor mask = data != 0;
-  if (mask.dim() == 4) mask = mask.any(0);
+BoundingBox nonzero_bounding_box(const at::Tensor& data_in) {
+  // One read of the voxels, no mask volume: for a 512x512x300 CT the ATen
+  // version (a bool mask plus three reductions) took ~0.1-0.4 s.
+  TORCH_CHECK(data_in.dim() == 3 || data_in.dim() == 4, "nonzero_bounding_box expects (D, H, W) or (C, D, H, W)");
+  const at::Tensor data = (data_in.dim() == 3 ? data_in.unsqueeze(0) : data_in).to(at::kFloat).contiguous();
+  const std::int64_t channels = data.size(0), depth = data.size(1), height = data.size(2), width = data.size(3);
+  std::array<std::int64_t, 3> lo{width, height, depth}, hi{-1, -1, -1};
+  const float* voxels = data.data_ptr<float>();
+  for (std::int64_t c = 0; c < channels; ++c) {
+    for (std::int64_t z = 0; z < depth; ++z) {
+      for (std::int64_t y = 0; y < height; ++y) {
+        const float* row = voxels + ((c * depth + z) * height + y) * width;
+        std::int64_t first = 0;
+        while (first < width && row[first] == 0.0f) ++first;
+        if (first == width) continue;
+        std::int64_t last = width - 1;
+        while (row[last] == 0.0f) --last;
+        lo[0] = std::min(lo[0], first);
+        hi[0] = std::max(hi[0], last);
+        lo[1] = std::min(lo[1], y);
+        hi[1] = std::max(hi[1], y);
+        lo[2] = std::min(lo[2], z);
+        hi[2] = std::max(hi[2], z);
+      }
+    }
+  }
   BoundingBox box;
+  if (hi[0] < 0) {  // nothing nonzero: keep everything
+    box.start = {0, 0, 0};
+    box.stop = {width, height, depth};
+    return box;
+  }
   for (int axis = 0; axis < 3; ++axis) {
-    const std::int64_t dim = 2 - axis;  // i is the last tensor dimension
-    std::vector<std::int64_t> others;
-    for (std::int64_t d = 0; d < 3; ++d) {
-      if (d != dim) others.push_back(d);
-    }
-    const at::Tensor profile = mask.amax(others);
-    const at::Tensor hits = profile.nonzero();
-    if (hits.numel() == 0) {
-      box.start = {0, 0, 0};
-      box.stop = {mask.size(2), mask.size(1), mask.size(0)};
-      return box;
-    }
-    box.start[axis] = hits.min().item<std::int64_t>();
-    box.stop[axis] = hits.max().item<std::int64_t>() + 1;
+    box.start[axis] = lo[axis];
+    box.stop[axis] = hi[axis] + 1;
   }
   return box;
 }

@@ -84,6 +84,28 @@ TEST(Crop, BoundingBoxOfNonzeroVoxels) {
   EXPECT_EQ(all.stop, (std::array<std::int64_t, 3>{4, 3, 2}));
 }
 
+TEST(Crop, BoundingBoxMatchesNonzeroIndicesOnRandomSparseVolumes) {
+  at::manual_seed(9);
+  for (int trial = 0; trial < 20; ++trial) {
+    // 3 channels, a few scattered nonzero voxels (one channel may be empty).
+    at::Tensor data = at::zeros({3, 9, 10, 11});
+    const at::Tensor where = at::rand({3, 9, 10, 11}) < 0.002 * (trial % 4);
+    data.masked_fill_(where, -1.5);
+    const BoundingBox box = nonzero_bounding_box(data);
+    const at::Tensor hits = data.ne(0).any(0).nonzero();  // (n, 3) as (k, j, i)
+    if (hits.size(0) == 0) {
+      EXPECT_EQ(box.start, (std::array<std::int64_t, 3>{0, 0, 0}));
+      EXPECT_EQ(box.stop, (std::array<std::int64_t, 3>{11, 10, 9}));
+      continue;
+    }
+    for (int axis = 0; axis < 3; ++axis) {
+      const at::Tensor column = hits.select(1, 2 - axis);
+      EXPECT_EQ(box.start[axis], column.min().item<std::int64_t>()) << "trial " << trial << " axis " << axis;
+      EXPECT_EQ(box.stop[axis], column.max().item<std::int64_t>() + 1) << "trial " << trial << " axis " << axis;
+    }
+  }
+}
+
 TEST(Crop, CroppedVoxelsKeepWorldPositionAndInverseRestores) {
   Volume v = permuted_oblique_volume();
   v.data.zero_();
