@@ -40,12 +40,13 @@ class HugePageAllocator final : public c10::Allocator {
   c10::DataPtr allocate(std::size_t nbytes) const override {
     if (nbytes < kMinBytes) return fallback_->allocate(nbytes);
     const std::size_t size = (nbytes + kHugePage - 1) / kHugePage * kHugePage;
-    void* block = take_cached(size);
+    std::size_t block_size = size;
+    void* block = take_cached(size, block_size);
     if (block == nullptr) block = map_block(size);
     if (block == nullptr) return fallback_->allocate(nbytes);
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      live_[block] = size;
+      live_[block] = block_size;
     }
     return {block, block, &release, c10::Device(c10::DeviceType::CPU)};
   }
@@ -77,13 +78,17 @@ class HugePageAllocator final : public c10::Allocator {
     return block;
   }
 
-  void* take_cached(std::size_t size) const {
+  // The smallest cached block of at least `size` bytes, if it is at most
+  // twice that: memory already faulted in beats a fresh mapping (e.g. the
+  // int16 label volume of a case reuses a freed float image of it).
+  void* take_cached(std::size_t size, std::size_t& block_size) const {
     const std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = free_.find(size);
-    if (it == free_.end()) return nullptr;
+    const auto it = free_.lower_bound(size);
+    if (it == free_.end() || it->first > 2 * size) return nullptr;
     void* block = it->second;
+    block_size = it->first;
     free_.erase(it);
-    cached_ -= size;
+    cached_ -= block_size;
     return block;
   }
 

@@ -27,9 +27,10 @@ bool reuse_freed_memory();
 
 /// Makes LibTorch allocate CPU tensors of 4 MiB and more as 2 MiB-aligned
 /// anonymous mappings advised for transparent huge pages (MADV_HUGEPAGE),
-/// and keep freed ones for the next tensor of the same rounded size (up to
-/// `cache_bytes` in all; beyond that they go back to the kernel). Smaller
-/// tensors keep LibTorch's allocator.
+/// and keep freed ones for later tensors (up to `cache_bytes` in all; beyond
+/// that they go back to the kernel): a request takes the smallest cached
+/// block that fits if it is at most twice the size. Smaller tensors keep
+/// LibTorch's allocator.
 ///
 /// Why: on this VM first touching 314 MB (one float copy of a 512x512x300
 /// CT) costs ~0.9 s in 4 KiB page faults and ~0.02-0.25 s in 2 MiB ones

@@ -9,7 +9,7 @@
 
 namespace medseg::pipeline {
 
-AxisTaps linear_taps(double first, double step, std::int64_t count, std::int64_t size) {
+AxisTaps linear_taps(double first, double step, std::int64_t count, std::int64_t size, std::int64_t stride) {
   AxisTaps taps;
   taps.lo.resize(static_cast<std::size_t>(count));
   taps.hi.resize(static_cast<std::size_t>(count));
@@ -23,8 +23,8 @@ AxisTaps linear_taps(double first, double step, std::int64_t count, std::int64_t
     const std::int64_t lo = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::floor(c)), 0, size - 1);
     const double w = c - static_cast<double>(lo);
     const bool single = w <= 0.0 || lo + 1 > size - 1;
-    taps.lo[u] = lo;
-    taps.hi[u] = single ? lo : lo + 1;
+    taps.lo[u] = lo * stride;
+    taps.hi[u] = (single ? lo : lo + 1) * stride;
     taps.w[u] = single ? 0.0 : w;
   }
   return taps;
@@ -50,7 +50,6 @@ at::Tensor resample_label_indices(const at::Tensor& index_in, const std::array<A
   TORCH_CHECK(index_in.dim() == 3 && index_in.scalar_type() == at::kByte, "label indices must be uint8 (D, H, W)");
   TORCH_CHECK(!values.empty() && values.size() <= 256, "1 to 256 labels expected, got ", values.size());
   const at::Tensor index = index_in.contiguous();
-  const std::int64_t sx = index.size(2), sy = index.size(1);
   const auto nx = static_cast<std::int64_t>(taps[0].lo.size());
   const auto ny = static_cast<std::int64_t>(taps[1].lo.size());
   const auto nz = static_cast<std::int64_t>(taps[2].lo.size());
@@ -60,6 +59,24 @@ at::Tensor resample_label_indices(const at::Tensor& index_in, const std::array<A
   const auto& tx = taps[0];
   const auto& ty = taps[1];
   const auto& tz = taps[2];
+
+  // Target voxels along x come in runs that read the same two source
+  // columns; where the 8 source labels agree (most of a volume) the whole run
+  // takes that label without scoring.
+  struct Run {
+    std::int64_t begin, end, lo, hi;
+    bool inside;
+  };
+  std::vector<Run> runs;
+  for (std::int64_t x = 0; x < nx; ++x) {
+    const auto ux = static_cast<std::size_t>(x);
+    const bool inside = tx.inside[ux] != 0;
+    if (runs.empty() || runs.back().lo != tx.lo[ux] || runs.back().hi != tx.hi[ux] || runs.back().inside != inside) {
+      runs.push_back({x, x + 1, tx.lo[ux], tx.hi[ux], inside});
+    } else {
+      runs.back().end = x + 1;
+    }
+  }
 
   // One slab of target slices per thread; every voxel is written once.
   at::parallel_for(0, nz, 1, [&](std::int64_t z_begin, std::int64_t z_end) {
@@ -80,41 +97,41 @@ at::Tensor resample_label_indices(const at::Tensor& index_in, const std::array<A
           continue;
         }
         const double wy = ty.w[uy];
-        const std::uint8_t* r00 = src + (tz.lo[uz] * sy + ty.lo[uy]) * sx;
-        const std::uint8_t* r01 = src + (tz.lo[uz] * sy + ty.hi[uy]) * sx;
-        const std::uint8_t* r10 = src + (tz.hi[uz] * sy + ty.lo[uy]) * sx;
-        const std::uint8_t* r11 = src + (tz.hi[uz] * sy + ty.hi[uy]) * sx;
+        const std::uint8_t* r00 = src + tz.lo[uz] + ty.lo[uy];
+        const std::uint8_t* r01 = src + tz.lo[uz] + ty.hi[uy];
+        const std::uint8_t* r10 = src + tz.hi[uz] + ty.lo[uy];
+        const std::uint8_t* r11 = src + tz.hi[uz] + ty.hi[uy];
         const double w00 = (1.0 - wz) * (1.0 - wy), w01 = (1.0 - wz) * wy;
         const double w10 = wz * (1.0 - wy), w11 = wz * wy;
-        for (std::int64_t x = 0; x < nx; ++x) {
-          const auto ux = static_cast<std::size_t>(x);
-          if (!tx.inside[ux]) {
-            row[x] = outside;
+        for (const Run& run : runs) {
+          if (!run.inside) {
+            std::fill(row + run.begin, row + run.end, outside);
             continue;
           }
-          const std::int64_t x0 = tx.lo[ux], x1 = tx.hi[ux];
+          const std::int64_t x0 = run.lo, x1 = run.hi;
           const std::uint8_t l[8] = {r00[x0], r00[x1], r01[x0], r01[x1], r10[x0], r10[x1], r11[x0], r11[x1]};
-          // Inside a region all eight neighbours agree: no scoring needed.
           if (l[0] == l[1] && l[0] == l[2] && l[0] == l[3] && l[0] == l[4] && l[0] == l[5] && l[0] == l[6] &&
               l[0] == l[7]) {
-            row[x] = values[l[0]];
+            std::fill(row + run.begin, row + run.end, values[l[0]]);
             continue;
           }
-          const double wx = tx.w[ux];
-          std::fill(score.begin(), score.end(), 0.0);
-          score[l[0]] += w00 * (1.0 - wx);
-          score[l[1]] += w00 * wx;
-          score[l[2]] += w01 * (1.0 - wx);
-          score[l[3]] += w01 * wx;
-          score[l[4]] += w10 * (1.0 - wx);
-          score[l[5]] += w10 * wx;
-          score[l[6]] += w11 * (1.0 - wx);
-          score[l[7]] += w11 * wx;
-          std::size_t best = 0;
-          for (std::size_t k = 1; k < score.size(); ++k) {
-            if (score[k] > score[best]) best = k;
+          for (std::int64_t x = run.begin; x < run.end; ++x) {
+            const double wx = tx.w[static_cast<std::size_t>(x)];
+            std::fill(score.begin(), score.end(), 0.0);
+            score[l[0]] += w00 * (1.0 - wx);
+            score[l[1]] += w00 * wx;
+            score[l[2]] += w01 * (1.0 - wx);
+            score[l[3]] += w01 * wx;
+            score[l[4]] += w10 * (1.0 - wx);
+            score[l[5]] += w10 * wx;
+            score[l[6]] += w11 * (1.0 - wx);
+            score[l[7]] += w11 * wx;
+            std::size_t best = 0;
+            for (std::size_t k = 1; k < score.size(); ++k) {
+              if (score[k] > score[best]) best = k;
+            }
+            row[x] = values[best];
           }
-          row[x] = values[best];
         }
       }
     }
@@ -155,9 +172,26 @@ std::vector<std::int16_t> present_values(const at::Tensor& labels_in) {
 
 }  // namespace
 
-std::optional<Volume> resample_labels_same_direction(const Volume& labels, const Geometry& target) {
+std::optional<Volume> resample_labels_axis_aligned(const Volume& labels, const Geometry& target) {
   const Geometry& source = labels.geometry;
-  if (source.direction != target.direction) return std::nullopt;
+  // Which source axis each target axis runs along, and which way: exact
+  // comparisons, since a reorientation only permutes and negates columns.
+  std::array<int, 3> axis_of{-1, -1, -1};
+  std::array<double, 3> sign_of{0, 0, 0};
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 3 && axis_of[a] < 0; ++b) {
+      for (const double sign : {1.0, -1.0}) {
+        bool same = true;
+        for (int r = 0; r < 3; ++r) same = same && target.direction_at(r, a) == sign * source.direction_at(r, b);
+        if (same) {
+          axis_of[a] = b;
+          sign_of[a] = sign;
+          break;
+        }
+      }
+    }
+    if (axis_of[a] < 0) return std::nullopt;
+  }
   // Label values as int16 (those outside its range take the ITK path).
   at::Tensor as_int16 = labels.data;
   if (labels.data.scalar_type() != at::kShort) {
@@ -175,11 +209,14 @@ std::optional<Volume> resample_labels_same_direction(const Volume& labels, const
     for (int c = 0; c < 3; ++c) scaled[r * 3 + c] *= source.spacing[c];
   }
   const std::array<double, 9> to_index = inverse3(scaled);
+  const std::array<std::int64_t, 3> stride{1, source.size[0], source.size[0] * source.size[1]};
   std::array<AxisTaps, 3> taps;
-  for (int d = 0; d < 3; ++d) {
+  for (int a = 0; a < 3; ++a) {
+    const int b = axis_of[a];
     double first = 0.0;
-    for (int r = 0; r < 3; ++r) first += to_index[d * 3 + r] * (target.origin[r] - source.origin[r]);
-    taps[d] = linear_taps(first, target.spacing[d] / source.spacing[d], target.size[d], source.size[d]);
+    for (int r = 0; r < 3; ++r) first += to_index[b * 3 + r] * (target.origin[r] - source.origin[r]);
+    taps[a] = linear_taps(first, sign_of[a] * target.spacing[a] / source.spacing[b], target.size[a], source.size[b],
+                          stride[b]);
   }
   // Label numbers 0..K-1 in the order of `values` (sorted), so ties go to
   // the smallest value as in the per-label path.

@@ -92,7 +92,7 @@ Volume resample_labels(const Volume& labels, const Geometry& target,
     out.data = out.data.to(labels.data.scalar_type());
     return out;
   }
-  if (auto fast = resample_labels_same_direction(labels, target)) return *std::move(fast);
+  if (auto fast = resample_labels_axis_aligned(labels, target)) return *std::move(fast);
   const at::Tensor values = std::get<0>(at::_unique(labels.data.to(at::kFloat).round()));
   at::Tensor best_score = at::full({target.size[2], target.size[1], target.size[0]}, -1.0f);
   at::Tensor best_label = at::zeros_like(best_score);

@@ -57,6 +57,15 @@ TEST(Allocator, LargeTensorsUseAlignedBlocksThatAreReused) {
   EXPECT_EQ(b.data_ptr(), first);
   EXPECT_EQ(huge_page_cache_bytes(), cached_before);
   EXPECT_EQ(b.sum().item<double>(), 2.0 * static_cast<double>((5 << 20) - 100));
+  // A smaller request reuses a cached block up to twice its size, not more.
+  b = torch::Tensor();
+  torch::Tensor c = torch::empty({3 << 20}, torch::kFloat);  // 12 MiB from the 20 MiB block
+  EXPECT_EQ(c.data_ptr(), first);
+  torch::Tensor d = torch::empty({1 << 20}, torch::kFloat);  // 4 MiB: a block of its own
+  EXPECT_NE(d.data_ptr(), first);
+  c = torch::Tensor();
+  EXPECT_EQ(huge_page_cache_bytes(), cached_before + (20u << 20));
+  d = torch::Tensor();
   // Small tensors and raw allocations still work.
   torch::Tensor small = torch::ones({100});
   EXPECT_EQ(small.sum().item<float>(), 100.0f);

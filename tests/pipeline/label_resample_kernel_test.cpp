@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "pipeline/preprocess/reorient.h"
 #include "pipeline/preprocess/resample.h"
 
 namespace medseg::pipeline {
@@ -63,7 +64,7 @@ Volume blob_labels(const std::vector<float>& values, std::uint64_t seed) {
 }
 
 void expect_matches_itk(const Volume& labels, const Geometry& target) {
-  const auto fast = resample_labels_same_direction(labels, target);
+  const auto fast = resample_labels_axis_aligned(labels, target);
   ASSERT_TRUE(fast.has_value());
   EXPECT_EQ(fast->data.scalar_type(), labels.data.scalar_type());
   ASSERT_EQ(fast->data.sizes(), (at::IntArrayRef{target.size[2], target.size[1], target.size[0]}));
@@ -123,7 +124,7 @@ TEST(LabelResampleKernel, MatchesItkWherePartOfTheTargetIsOutside) {
       target.origin[r] += 4.0 * (target.direction_at(r, 0) + target.direction_at(r, 1));
     }
     target.size[0] += 4;
-    const auto fast = resample_labels_same_direction(labels, target);
+    const auto fast = resample_labels_axis_aligned(labels, target);
     ASSERT_TRUE(fast.has_value());
     // Outside the field of view is background (0), with or without a 0 label.
     EXPECT_EQ(fast->data[0][0][target.size[0] - 1].item<float>(), 0.0f);
@@ -133,11 +134,28 @@ TEST(LabelResampleKernel, MatchesItkWherePartOfTheTargetIsOutside) {
   }
 }
 
+TEST(LabelResampleKernel, MatchesItkOntoAReorientedGrid) {
+  // Undoing a reorientation: target axes permuted and flipped relative to
+  // the source's (what restoring an LPS input from an RAS plan does).
+  const Volume labels = blob_labels({0, 1, 2}, 21);
+  int reoriented = 0;
+  for (const char* code : {"RAS", "LPS", "SRA", "IPL"}) {
+    SCOPED_TRACE(code);
+    Volume grid;
+    grid.geometry = grid_with_spacing(labels.geometry, {0.6, 0.7, 1.3});
+    grid.data = at::zeros({grid.geometry.size[2], grid.geometry.size[1], grid.geometry.size[0]});
+    const Geometry target = Reorient(code)(grid).geometry;
+    reoriented += target.direction != labels.geometry.direction ? 1 : 0;
+    expect_matches_itk(labels, target);
+  }
+  EXPECT_GE(reoriented, 3);
+}
+
 TEST(LabelResampleKernel, DeclinesGridsWithAnotherDirection) {
   const Volume labels = blob_labels({0, 1}, 3);
   Geometry target = labels.geometry;
   target.direction = {1, 0, 0, 0, 1, 0, 0, 0, 1};
-  EXPECT_FALSE(resample_labels_same_direction(labels, target).has_value());
+  EXPECT_FALSE(resample_labels_axis_aligned(labels, target).has_value());
 }
 
 }  // namespace
