@@ -60,43 +60,47 @@ IntensityStats intensity_stats(const at::Tensor& values) {
 Normalize::Normalize(NormalizationRecipe recipe) : recipe_(std::move(recipe)) { validate(recipe_); }
 
 Volume Normalize::operator()(const Volume& volume) const {
+  // float32 voxels (a 512x512x300 CT would need 630 MB in float64); the
+  // statistics are reduced to double scalars.
+  Volume out = volume;
+  out.data = volume.data.to(at::kFloat).clone(at::MemoryFormat::Contiguous);
+  in_place(out.data);
+  return out;
+}
+
+void Normalize::in_place(at::Tensor x) const {
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "normalization works on float32 voxels");
   const NormalizationRecipe& r = recipe_;
-  // float32 voxels (a 512x512x300 CT would need 630 MB in float64);
-  // the statistics are reduced to double scalars.
-  const at::Tensor x = volume.data.to(at::kFloat);
-  at::Tensor y;
-  if (r.kind == "none") {
-    y = x;
-  } else if (r.kind == "ct") {
-    // In place after the first op: a 512x512x300 CT is 315 MB per temporary.
-    y = x.clamp(r.stats.percentile_00_5, r.stats.percentile_99_5)
-            .sub_(r.stats.mean)
-            .div_(std::max(r.stats.std, kMinStd));
+  if (r.kind == "none") return;
+  if (r.kind == "ct") {
+    x.clamp_(r.stats.percentile_00_5, r.stats.percentile_99_5).sub_(r.stats.mean).div_(std::max(r.stats.std, kMinStd));
   } else if (r.kind == "zscore") {
     if (r.use_nonzero_mask) {
       const at::Tensor mask = x != 0;
       const at::Tensor inside = x.masked_select(mask);
       if (inside.numel() == 0) {
-        y = at::zeros_like(x);
-      } else {
-        const double mean = inside.mean().item<double>();
-        const double std = inside.std(false).item<double>();
-        y = at::where(mask, (x - mean) / std::max(std, kMinStd), at::zeros_like(x));
+        x.zero_();
+        return;
       }
+      const double mean = inside.mean().item<double>();
+      const double std = inside.std(false).item<double>();
+      x.sub_(mean).div_(std::max(std, kMinStd)).masked_fill_(mask.logical_not(), 0.0);
     } else {
       const double mean = x.mean().item<double>();
-      y = (x - mean).div_(std::max(x.std(false).item<double>(), kMinStd));
+      const double std = x.std(false).item<double>();
+      x.sub_(mean).div_(std::max(std, kMinStd));
     }
   } else if (r.kind == "window") {
-    y = x.clamp(r.window_low, r.window_high).sub_(r.window_low).div_(r.window_high - r.window_low);
+    x.clamp_(r.window_low, r.window_high).sub_(r.window_low).div_(r.window_high - r.window_low);
   } else {  // percentile
     const double lo = percentile(x, r.percentile_low);
     const double hi = percentile(x, r.percentile_high);
-    y = hi > lo ? x.clamp(lo, hi).sub_(lo).div_(hi - lo) : at::zeros_like(x);
+    if (hi > lo) {
+      x.clamp_(lo, hi).sub_(lo).div_(hi - lo);
+    } else {
+      x.zero_();
+    }
   }
-  Volume out = volume;
-  out.data = y.to(at::kFloat).contiguous();
-  return out;
 }
 
 }  // namespace medseg::pipeline

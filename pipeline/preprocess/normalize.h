@@ -52,6 +52,9 @@ class Normalize {
   explicit Normalize(NormalizationRecipe recipe);
   /// Returns a float32 volume on the same grid.
   Volume operator()(const Volume& volume) const;
+  /// The same, overwriting `voxels` (float32) instead of allocating a
+  /// full-size result: for a 512x512x300 CT that is 315 MB less fresh memory.
+  void in_place(at::Tensor voxels) const;
   const NormalizationRecipe& recipe() const { return recipe_; }
 
  private:

@@ -70,13 +70,14 @@ PreprocessedCase Preprocessor::operator()(const std::vector<Volume>& channels,
     image = crop(image, box);
     if (lab) lab = crop(*lab, box);
   }
-  std::vector<at::Tensor> normalized;
+  // Normalize in place when reorienting or cropping already made our own
+  // copy of the voxels (never the caller's volumes).
+  bool owned = true;
+  for (const auto& c : channels) owned = owned && !image.data.is_alias_of(c.data);
+  if (!owned) image.data = image.data.clone(at::MemoryFormat::Contiguous);
   for (std::size_t c = 0; c < plan_.normalization.size(); ++c) {
-    Volume channel = image;
-    channel.data = image.data[static_cast<std::int64_t>(c)];
-    normalized.push_back(Normalize(plan_.normalization[c])(channel).data);
+    Normalize(plan_.normalization[c]).in_place(image.data[static_cast<std::int64_t>(c)]);
   }
-  image.data = normalized.size() == 1 ? normalized.front().unsqueeze(0) : at::stack(normalized);
   const auto& s = plan_.target_spacing;
   if (!(s[0] == 0.0 && s[1] == 0.0 && s[2] == 0.0)) {
     out.records.push_back({SpatialStep::kResample, image.geometry});

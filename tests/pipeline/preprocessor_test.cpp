@@ -34,6 +34,23 @@ PreprocessingPlan plan(std::array<double, 3> spacing, const char* norm = "zscore
   return p;
 }
 
+TEST(Preprocessor, NeverWritesIntoTheCallersVoxels) {
+  // Normalization runs in place on the preprocessor's own copy; without a
+  // reorientation or crop to make that copy, it must make one itself.
+  Volume v;
+  v.geometry.size = {6, 5, 4};
+  v.data = at::arange(120, at::kFloat).reshape({4, 5, 6}) + 1.0f;
+  const at::Tensor before = v.data.clone();
+  for (const char* orientation : {"", "LPS", "RAS"}) {
+    PreprocessingPlan p = plan({0.0, 0.0, 0.0});
+    p.orientation = orientation;
+    p.crop_to_nonzero = true;
+    const PreprocessedCase c = Preprocessor(p)({v});
+    EXPECT_TRUE(at::equal(v.data, before)) << "orientation '" << orientation << "'";
+    EXPECT_NEAR(c.image.data.mean().item<double>(), 0.0, 1e-5);  // z-scored
+  }
+}
+
 TEST(Preprocessor, CtSampleRoundTripIsExactWhenResamplingIsIdentity) {
   const Volume ct = read_volume(test::samples_dir() / "ct/head_ct.nii.gz");
   const Volume labels = read_volume(test::samples_dir() / "ct/head_ct_labels.nii.gz");
