@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "app/cli/command.h"
-#include "pipeline/eval/evaluation.h"
+#include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/synth/phantom.h"

@@ -9,21 +9,11 @@
 #include <sstream>
 
 #include "models/error.h"
+#include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
-
-std::string case_id_of(const fs::path& file) {
-  std::string name = file.filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"}) {
-    const std::string e = ext;
-    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
-      return name.substr(0, name.size() - e.size());
-    }
-  }
-  return {};
-}
 
 namespace {
 
@@ -32,8 +22,10 @@ std::map<std::string, fs::path> files_by_id(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) throw IoError("cannot read '" + dir.string() + "': not a folder");
   std::map<std::string, fs::path> out;
   for (const auto& entry : fs::directory_iterator(dir)) {
+    // Single DICOM files are slices, not label maps: a reference folder of
+    // them would otherwise turn into one "case" per slice.
     const std::string id = case_id_of(entry.path());
-    if (!id.empty() && entry.is_regular_file()) out[id] = entry.path();
+    if (!id.empty() && image_extension(entry.path()) != ".dcm" && entry.is_regular_file()) out[id] = entry.path();
   }
   return out;
 }

@@ -26,9 +26,6 @@ struct Evaluation {
   std::vector<int> labels;
 };
 
-/// Case id of a file: its name without .nii.gz/.nii/.nrrd/.mha (and a
-/// trailing "_seg"/"_label(s)" stays part of the id: name files alike).
-std::string case_id_of(const std::filesystem::path& file);
 
 /// Matches files by case id and computes metrics for `labels` (empty = every
 /// nonzero label found in the references).

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "models/error.h"
+#include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 
@@ -36,22 +37,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Image extensions read as one file, and the extension of the label map
-// written for them (same format; MetaImage headers + raw become .mha).
+// The extension of the label map written for each image extension
+// (pipeline/io/image_files.h): the same format; MetaImage headers + raw
+// become .mha, DICOM becomes NIfTI.
 const std::vector<std::pair<std::string, std::string>>& image_extensions() {
   static const std::vector<std::pair<std::string, std::string>> kExtensions{
       {".nii.gz", ".nii.gz"}, {".nii", ".nii"}, {".nrrd", ".nrrd"}, {".nhdr", ".nrrd"},
       {".mha", ".mha"},       {".mhd", ".mha"}, {".dcm", ".nii.gz"}};
   return kExtensions;
-}
-
-// The extension of an image file ("" when not an image we read as a file).
-std::string image_extension(const fs::path& path) {
-  const std::string name = lower(path.filename().string());
-  for (const auto& [ext, out] : image_extensions()) {
-    if (ends_with(name, ext)) return ext;
-  }
-  return {};
 }
 
 std::string output_extension_for(const std::string& input_extension) {
@@ -64,11 +57,6 @@ std::string output_extension_for(const std::string& input_extension) {
 bool is_list_file(const fs::path& path) {
   const std::string name = lower(path.filename().string());
   return ends_with(name, ".txt") || ends_with(name, ".csv");
-}
-
-std::string stem_of(const fs::path& path) {
-  const std::string name = path.filename().string();
-  return name.substr(0, name.size() - image_extension(path).size());
 }
 
 std::string trim(const std::string& s) {
@@ -177,7 +165,7 @@ struct Collector {
       first = false;
       if (header || entry.empty()) continue;
       if (is_list_file(p)) {
-        error(p, stem_of(p), "lists inside lists are not supported");
+        error(p, case_id_of(p), "lists inside lists are not supported");
         continue;
       }
       add(p);
@@ -187,7 +175,7 @@ struct Collector {
   void add(const fs::path& path) {
     std::error_code ec;
     if (!fs::exists(path, ec)) {
-      error(path, image_extension(path).empty() ? path.filename().string() : stem_of(path), "no such file or folder");
+      error(path, image_extension(path).empty() ? path.filename().string() : case_id_of(path), "no such file or folder");
     } else if (fs::is_directory(path, ec)) {
       add_folder(path);
     } else if (is_list_file(path)) {
@@ -207,7 +195,7 @@ struct Collector {
     std::vector<InferenceCase> result;
     std::map<std::string, std::size_t> by_id;
     for (const auto& f : files) {
-      const std::string stem = stem_of(f.path);
+      const std::string stem = case_id_of(f.path);
       std::smatch m;
       const bool nnunet = std::regex_match(stem, m, kChannel);
       if (in_channels == 1) {

@@ -226,5 +226,29 @@ TEST_F(InferCli, AdaptRefusesInstanceNormBundles) {
   EXPECT_NE(r.err.find("nothing to adapt"), std::string::npos) << r.err;
 }
 
+// A reference saved as a detached NRRD (.nhdr header + gzip'd data file, as
+// 3D Slicer and ITK-SNAP can write) is matched to its prediction by case id.
+TEST(EvaluateCli, MatchesDetachedNrrdReferencesByCaseId) {
+  CliTempDir dir;
+  fs::create_directories(dir / "pred");
+  fs::create_directories(dir / "ref");
+  Volume labels = blob_volume({10, 12, 8}, {1.0, 1.2, 2.0}, {5, 6, 7}, kIdentity);
+  labels.data = (labels.data > labels.data.mean()).to(at::kFloat);
+  pipeline::write_volume(labels, dir / "pred/case7.nii.gz", pipeline::PixelType::kUInt8);
+  pipeline::write_volume(labels, dir / "attached.nrrd", pipeline::PixelType::kUInt8);
+  // Our .nrrd is header, blank line, gzip'd voxels: split it in two files.
+  const std::string nrrd = slurp(dir / "attached.nrrd");
+  const std::size_t end = nrrd.find("\n\n");
+  ASSERT_NE(end, std::string::npos);
+  write_text(dir / "ref/case7.nhdr", nrrd.substr(0, end + 1) + "data file: case7.raw.gz\n");
+  write_text(dir / "ref/case7.raw.gz", nrrd.substr(end + 2));
+  ASSERT_TRUE(at::equal(pipeline::read_volume(dir / "ref/case7.nhdr").data, labels.data));
+  const Result r = medseg("evaluate --pred " + quoted(dir / "pred") + " --ref " + quoted(dir / "ref"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("no prediction"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("no reference"), std::string::npos) << r.out;
+  EXPECT_NE(slurp(dir / "pred/evaluation.csv").find("case7,1,1,"), std::string::npos);  // Dice 1
+}
+
 }  // namespace
 }  // namespace medseg::test
