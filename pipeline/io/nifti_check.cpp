@@ -267,11 +267,12 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
   // trailing bytes) the streaming zlib path below says what is wrong.
   if (is_gzip(path)) {
     if (std::optional<at::Tensor> whole = inflate_gzip_file(path, h->data_start + h->data_bytes())) {
-      const std::uint8_t* voxels = whole->data_ptr<std::uint8_t>() + h->data_start;
+      const std::uint8_t* raw = whole->data_ptr<std::uint8_t>() + h->data_start;
       const std::optional<at::ScalarType> type = aten_type(*h);
-      if (type && !h->swap && !scaling.rescale) {
+      const bool aligned = reinterpret_cast<std::uintptr_t>(raw) % static_cast<std::uintptr_t>(h->bitpix / 8) == 0;
+      if (type && aligned && !h->swap && !scaling.rescale) {
         // A plain cast, as ITK's reader does, on every thread.
-        out.copy_(at::from_blob(const_cast<std::uint8_t*>(voxels), out.sizes(), *type));
+        out.copy_(at::from_blob(const_cast<std::uint8_t*>(raw), out.sizes(), *type));
         if (at::isFloatingType(*type)) {
           const auto [lo, hi] = at::aminmax(out);  // propagates NaN, exposes +-Inf
           if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
@@ -281,7 +282,7 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
         return out;
       }
       const std::uint64_t non_finite =
-          convert_chunk(voxels, static_cast<std::size_t>(h->voxels), h->swap, scaling, dst);
+          convert_chunk(raw, static_cast<std::size_t>(h->voxels), h->swap, scaling, dst);
       if (non_finite > 0) fail_non_finite(path, non_finite);
       return out;
     }
