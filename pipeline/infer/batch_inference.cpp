@@ -165,7 +165,7 @@ struct Collector {
       first = false;
       if (header || entry.empty()) continue;
       if (is_list_file(p)) {
-        error(p, case_id_of(p), "lists inside lists are not supported");
+        error(p, p.filename().string(), "lists inside lists are not supported");
         continue;
       }
       add(p);

@@ -172,6 +172,20 @@ TEST_F(InferCli, TextListAndJsonSummary) {
   EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
 }
 
+TEST_F(InferCli, AListInsideAListIsAFailedCaseNamedAfterIt) {
+  write_text(tmp_ / "inner.txt", "in/plain.nrrd\n");
+  write_text(tmp_ / "outer.txt", "in/plain.nrrd\ninner.txt\n");
+  const Result r = medseg(infer(quoted(tmp_ / "outer.txt") + " --json --output " + quoted(tmp_ / "out")));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("lists inside lists are not supported"), std::string::npos) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["done"], 1);
+  EXPECT_EQ(j["failed"], 1);
+  bool named = false;
+  for (const auto& c : j["cases"]) named = named || (c["case"] == "inner.txt" && c["status"] == "failed");
+  EXPECT_TRUE(named) << r.out;
+}
+
 TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   const std::string in = quoted(tmp_ / "in" / "plain.nrrd");
   const Result b = medseg(infer(in + " --domain scanner_b --output " + quoted(tmp_ / "b")));
