@@ -66,7 +66,6 @@ std::uint64_t read_bytes(gzFile_s* file, void* destination, std::uint64_t bytes)
 
 struct Header {
   bool swap = false;
-  std::int16_t dim[8]{};
   std::int16_t datatype = 0;
   std::int16_t bitpix = 0;
   float scl_slope = 0.0f, scl_inter = 0.0f;
@@ -86,7 +85,8 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   const auto size_swapped = field<std::int32_t>(raw, 0, true);
   if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) return std::nullopt;
   h.swap = size_native != kNifti1HeaderSize;
-  for (int i = 0; i < 8; ++i) h.dim[i] = field<std::int16_t>(raw, 40 + 2 * i, h.swap);
+  std::int16_t dim[8];
+  for (int i = 0; i < 8; ++i) dim[i] = field<std::int16_t>(raw, 40 + 2 * i, h.swap);
   h.datatype = field<std::int16_t>(raw, 70, h.swap);
   h.bitpix = field<std::int16_t>(raw, 72, h.swap);
   float pixdim[8];
@@ -95,9 +95,9 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   h.scl_slope = field<float>(raw, 112, h.swap);
   h.scl_inter = field<float>(raw, 116, h.swap);
 
-  if (h.dim[0] < 1 || h.dim[0] > 7) fail(path, "invalid NIfTI dim[0] = " + std::to_string(h.dim[0]));
+  if (dim[0] < 1 || dim[0] > 7) fail(path, "invalid NIfTI dim[0] = " + std::to_string(dim[0]));
   static const char* kAxis[3] = {"i", "j", "k"};
-  for (int d = 1; d <= std::min<int>(h.dim[0], 3); ++d) {
+  for (int d = 1; d <= std::min<int>(dim[0], 3); ++d) {
     if (!std::isfinite(pixdim[d]) || pixdim[d] <= 0.0f) {
       std::ostringstream msg;
       msg << "spacing along " << kAxis[d - 1] << " is " << pixdim[d] << " mm (NIfTI pixdim[" << d
@@ -105,9 +105,9 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
       fail(path, msg.str());
     }
   }
-  for (int d = 1; d <= h.dim[0]; ++d) {
-    if (h.dim[d] < 1) fail(path, "invalid NIfTI dim[" + std::to_string(d) + "] = " + std::to_string(h.dim[d]));
-    h.voxels *= static_cast<std::uint64_t>(h.dim[d]);
+  for (int d = 1; d <= dim[0]; ++d) {
+    if (dim[d] < 1) fail(path, "invalid NIfTI dim[" + std::to_string(d) + "] = " + std::to_string(dim[d]));
+    h.voxels *= static_cast<std::uint64_t>(dim[d]);
   }
   if (h.bitpix <= 0 || h.bitpix % 8 != 0) fail(path, "invalid NIfTI bitpix " + std::to_string(h.bitpix));
   h.data_start = static_cast<std::uint64_t>(std::max(vox_offset, 352.0f));
@@ -217,6 +217,14 @@ bool is_gzip(const fs::path& path) {
 
 }  // namespace
 
+void refuse_non_finite(const fs::path& path, const at::Tensor& voxels) {
+  // min/max propagate NaN and expose +-Inf: one cheap pass, a count only on failure.
+  const auto [lo, hi] = at::aminmax(voxels);
+  if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
+    fail_non_finite(path, static_cast<std::uint64_t>((~at::isfinite(voxels)).sum().item<std::int64_t>()));
+  }
+}
+
 bool is_nifti_path(const fs::path& path) {
   const std::string name = path.filename().string();
   const auto ends_with = [&](const std::string& suffix) {
@@ -274,10 +282,7 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
         // A plain cast, as ITK's reader does, on every thread.
         out.copy_(at::from_blob(const_cast<std::uint8_t*>(raw), out.sizes(), *type));
         if (at::isFloatingType(*type)) {
-          const auto [lo, hi] = at::aminmax(out);  // propagates NaN, exposes +-Inf
-          if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
-            fail_non_finite(path, static_cast<std::uint64_t>((~at::isfinite(out)).sum().item<std::int64_t>()));
-          }
+          refuse_non_finite(path, out);
         }
         return out;
       }
@@ -294,10 +299,7 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
     // Stored as native float32: decompress straight into the result.
     available = read_bytes(file.get(), dst, expected);
     if (available < expected) fail_truncated(path, expected, available);
-    const auto [lo, hi] = at::aminmax(out);  // propagates NaN, exposes +-Inf
-    if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
-      fail_non_finite(path, static_cast<std::uint64_t>((~at::isfinite(out)).sum().item<std::int64_t>()));
-    }
+    refuse_non_finite(path, out);
     return out;
   }
   std::vector<unsigned char> chunk(kChunkBytes);

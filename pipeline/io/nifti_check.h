@@ -14,6 +14,11 @@
 
 namespace medseg::pipeline {
 
+/// Throws IoError naming `path` and counting the voxels if any of the float
+/// `voxels` is NaN or infinite (for every reader: ITK's replace NaN by 0 or
+/// pass it on silently).
+void refuse_non_finite(const std::filesystem::path& path, const at::Tensor& voxels);
+
 /// True for names ending in .nii or .nii.gz.
 bool is_nifti_path(const std::filesystem::path& path);
 

@@ -83,12 +83,7 @@ Volume take_output(FloatImage::Pointer image, const fs::path& path, const std::s
   Volume v = itk_bridge::from_itk(image);
   v.source_path = path.string();
   v.pixel_type = pixel_type;
-  // min/max propagate NaN and expose +-Inf: one cheap pass, a count only on failure.
-  const auto [lo, hi] = at::aminmax(v.data);
-  if (!std::isfinite(lo.item<float>()) || !std::isfinite(hi.item<float>())) {
-    const auto non_finite = (~at::isfinite(v.data)).sum().item<std::int64_t>();
-    fail(path, std::to_string(non_finite) + " voxel(s) are NaN or infinite");
-  }
+  refuse_non_finite(path, v.data);
   return v;
 }
 
