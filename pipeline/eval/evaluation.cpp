@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "models/error.h"
 #include "pipeline/io/image_files.h"
@@ -103,6 +104,42 @@ std::string evaluation_csv(const Evaluation& e) {
           << m.mean_surface_distance_mm << "," << m.surface_dice << "," << m.volume_pred_ml << ","
           << m.volume_ref_ml << "," << m.volume_difference_ml << "\n";
     }
+  }
+  return out.str();
+}
+
+std::vector<SummaryRow> summary_rows(const Evaluation& e) {
+  using Field = double LabelMetrics::*;
+  static const std::pair<const char*, Field> kMetrics[] = {
+      {"dice", &LabelMetrics::dice},
+      {"iou", &LabelMetrics::iou},
+      {"hd95_mm", &LabelMetrics::hd95_mm},
+      {"msd_mm", &LabelMetrics::mean_surface_distance_mm},
+      {"nsd", &LabelMetrics::surface_dice},
+      {"volume_diff_ml", &LabelMetrics::volume_difference_ml},
+  };
+  std::vector<SummaryRow> rows;
+  for (int label : e.labels) {
+    for (const auto& [name, field] : kMetrics) {
+      std::vector<double> values;
+      for (const auto& c : e.cases) {
+        for (const auto& m : c.labels) {
+          if (m.label == label) values.push_back(m.*field);
+        }
+      }
+      rows.push_back({label, name, summarize(values)});
+    }
+  }
+  return rows;
+}
+
+std::string summary_csv(const std::vector<SummaryRow>& rows) {
+  std::ostringstream out;
+  out.precision(10);
+  out << "label,metric,mean,median,std,n\n";
+  for (const auto& r : rows) {
+    out << r.label << "," << r.metric << "," << r.stat.mean << "," << r.stat.median << "," << r.stat.std << ","
+        << r.stat.count << "\n";
   }
   return out.str();
 }

@@ -209,6 +209,15 @@ TEST(Cli, EvaluateMatchesCasesByIdAndWritesCsv) {
   EXPECT_NE(csv.find("a,1,1,1,0,0,1,"), std::string::npos) << csv;  // identical: dice 1, hd95 0, nsd 1
   EXPECT_EQ(count_lines(csv), 1 + 2 * 3);                             // header + 2 cases x 3 labels
   EXPECT_NE(csv.find("\nb,2,"), std::string::npos) << csv;
+  // The summary's label-1 Dice is the mean of the two per-case values.
+  const std::size_t b1 = csv.find("\nb,1,") + 5;
+  const double dice_b = std::stod(csv.substr(b1, csv.find(',', b1) - b1));
+  const std::string summary = slurp(dir / "pred/evaluation_summary.csv");
+  const std::size_t row = summary.find("\n1,dice,");
+  ASSERT_NE(row, std::string::npos) << summary;
+  EXPECT_NEAR(std::stod(summary.substr(row + 8)), (1.0 + dice_b) / 2, 1e-9) << summary;
+  EXPECT_NE(summary.find("\n3,volume_diff_ml,"), std::string::npos) << summary;
+  EXPECT_NE(r.out.find("2 case(s) evaluated, 1 reference(s) without prediction"), std::string::npos) << r.out;
 }
 
 TEST(Cli, SynthIsDeterministicAndProfilesKeepLabels) {
