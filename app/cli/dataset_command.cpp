@@ -23,14 +23,17 @@ struct DatasetOptions {
 
 int run_dataset(const DatasetOptions& o) {
   const pipeline::Dataset d = pipeline::read_dataset(o.path);
-  const auto problems = pipeline::check_dataset(d);
+  // One reading of every file: the check measures each sound case on the way.
+  pipeline::FingerprintBuilder fingerprint(d);
+  const auto problems = pipeline::check_dataset(
+      d, {}, [&](const auto& c, const auto& labels, const auto& images) { fingerprint.add(c, labels, images); });
   if (!problems.empty()) {
     std::cerr << "medseg: error: dataset '" << d.name << "' (" << d.source.string() << ") has "
               << problems.size() << " problem(s):\n"
               << pipeline::format_problems(problems);
     return 2;
   }
-  const auto fp = pipeline::compute_fingerprint(d);
+  const auto fp = fingerprint.finish();
   pipeline::PlanOptions plan_options;
   plan_options.memory_budget_bytes = static_cast<std::int64_t>(o.budget_gib * (1LL << 30));
   const auto plan = pipeline::plan_dataset(d, fp, plan_options);

@@ -4,9 +4,11 @@
 
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "models/error.h"
 #include "pipeline/io/volume_reader.h"
+#include "pipeline/label_kernels.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -15,10 +17,12 @@ namespace {
 
 class CaseChecker {
  public:
-  CaseChecker(const Dataset& d, const DatasetCheckOptions& o, std::vector<DatasetProblem>& out)
-      : dataset_(d), options_(o), problems_(out) {}
+  CaseChecker(const Dataset& d, const DatasetCheckOptions& o, const SoundCaseVisitor& visitor,
+              std::vector<DatasetProblem>& out)
+      : dataset_(d), options_(o), visitor_(visitor), problems_(out) {}
 
   void check(const CaseEntry& c) {
+    const std::size_t problems_before = problems_.size();
     if (c.images.size() != dataset_.channel_names.size()) {
       report(c, c.images.empty() ? fs::path() : c.images.front(),
              std::to_string(c.images.size()) + " image(s), the dataset has " +
@@ -26,13 +30,10 @@ class CaseChecker {
     }
     std::optional<Geometry> reference;
     fs::path reference_file;
+    std::vector<Volume> images;
     for (const auto& file : c.images) {
-      const auto v = read(c, file, false);
+      auto v = read(c, file, false);
       if (!v) continue;
-      if (!at::isfinite(v->data).all().item<bool>()) {
-        const auto bad = (~at::isfinite(v->data)).sum().item<std::int64_t>();
-        report(c, file, std::to_string(bad) + " voxel(s) are NaN or infinite");
-      }
       if (!reference) {
         reference = v->geometry;
         reference_file = file;
@@ -40,6 +41,7 @@ class CaseChecker {
         const std::string diff = grid_difference(v->geometry, *reference, options_.tolerance);
         if (!diff.empty()) report(c, file, "grid differs from '" + reference_file.string() + "': " + diff);
       }
+      if (visitor_) images.push_back(std::move(*v));
     }
     if (c.label.empty()) {
       if (options_.require_labels) report(c, {}, "no label file given");
@@ -58,18 +60,25 @@ class CaseChecker {
         report(c, c.label, "label grid differs from image '" + reference_file.string() + "': " + diff);
       }
     }
-    const at::Tensor values = std::get<0>(at::_unique(labels->data));
+    const auto histogram = value_histogram(labels->data);
     std::string unknown;
-    for (std::int64_t i = 0; i < values.numel(); ++i) {
-      const int value = values[i].item<int>();
+    bool foreground = false;
+    for (const auto& [value, count] : histogram) {
       if (dataset_.labels.count(value) == 0) unknown += (unknown.empty() ? "" : ", ") + std::to_string(value);
+      foreground = foreground || value != 0;
     }
     if (!unknown.empty()) {
       std::string known;
       for (const auto& [value, name] : dataset_.labels) known += (known.empty() ? "" : ", ") + std::to_string(value);
       report(c, c.label, "label value(s) " + unknown + " are not in the dataset's labels (" + known + ")");
     }
-    if (!(labels->data != 0).any().item<bool>()) report(c, c.label, "label map has no foreground");
+    if (!foreground) report(c, c.label, "label map has no foreground");
+    if (!visitor_ || problems_.size() != problems_before) return;
+    try {
+      visitor_(c, *labels, images);
+    } catch (const Error& e) {
+      report(c, {}, e.what());
+    }
   }
 
  private:
@@ -88,12 +97,14 @@ class CaseChecker {
 
   const Dataset& dataset_;
   const DatasetCheckOptions& options_;
+  const SoundCaseVisitor& visitor_;
   std::vector<DatasetProblem>& problems_;
 };
 
 }  // namespace
 
-std::vector<DatasetProblem> check_dataset(const Dataset& dataset, const DatasetCheckOptions& options) {
+std::vector<DatasetProblem> check_dataset(const Dataset& dataset, const DatasetCheckOptions& options,
+                                          const SoundCaseVisitor& on_sound_case) {
   std::vector<DatasetProblem> problems;
   std::map<std::string, int> seen;
   for (const auto& c : dataset.cases) {
@@ -101,7 +112,7 @@ std::vector<DatasetProblem> check_dataset(const Dataset& dataset, const DatasetC
       problems.push_back({c.id, dataset.source, "case id appears more than once"});
     }
   }
-  CaseChecker checker(dataset, options, problems);
+  CaseChecker checker(dataset, options, on_sound_case, problems);
   for (const auto& c : dataset.cases) checker.check(c);
   return problems;
 }

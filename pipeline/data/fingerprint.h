@@ -4,11 +4,13 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "pipeline/data/dataset.h"
 #include "pipeline/preprocess/normalize.h"
+#include "pipeline/volume.h"
 
 namespace medseg::pipeline {
 
@@ -39,8 +41,34 @@ struct FingerprintOptions {
   std::int64_t max_foreground_samples_per_case = 100000;
 };
 
+/// Measures cases one at a time, so that a pass that reads every case for
+/// another reason (check_dataset()) can fingerprint them on the way instead
+/// of reading the dataset a second time.
+class FingerprintBuilder {
+ public:
+  FingerprintBuilder(const Dataset& dataset, const FingerprintOptions& options = {});
+  ~FingerprintBuilder();
+  FingerprintBuilder(const FingerprintBuilder&) = delete;
+  FingerprintBuilder& operator=(const FingerprintBuilder&) = delete;
+
+  /// One case as read from its files (any orientation). Throws IoError when
+  /// the number of images or their sizes disagree with the labels.
+  void add(const CaseEntry& c, const Volume& labels, const std::vector<Volume>& images);
+
+  /// The fingerprint of the cases added. Throws IoError when none of them
+  /// has a foreground voxel.
+  DatasetFingerprint finish();
+
+ private:
+  struct State;
+  const Dataset& dataset_;
+  FingerprintOptions options_;
+  std::unique_ptr<State> state_;
+};
+
 /// Reads every case (labels required) and measures it. Throws IoError for
-/// unreadable files; run check_dataset() first for a full report.
+/// unreadable files; run check_dataset() first for a full report (or pass a
+/// FingerprintBuilder to it to do both in one reading).
 DatasetFingerprint compute_fingerprint(const Dataset& dataset, const FingerprintOptions& options = {});
 
 }  // namespace medseg::pipeline

@@ -8,7 +8,7 @@
 #include "models/domain_batch_norm.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
-#include "pipeline/infer/label_kernels.h"
+#include "pipeline/label_kernels.h"
 #include "pipeline/infer/postprocess.h"
 #include "pipeline/infer/predictor.h"
 #include "pipeline/preprocess/plan_json.h"

@@ -10,6 +10,8 @@
 #include "pipeline/data/planner.h"
 #include "pipeline/data/preprocessed_cache.h"
 #include "pipeline/io/volume_writer.h"
+#include "pipeline/preprocess/crop.h"
+#include "pipeline/preprocess/reorient.h"
 #include "pipeline/synth/phantom.h"
 #include "test_files.h"
 
@@ -187,6 +189,24 @@ TEST(DatasetCheck, ReportsEveryProblemWithCaseAndFile) {
   if (fs::exists(four_d.images[0])) expect_problem("fourd", "example4d", "4D image");
   for (const auto& p : problems) EXPECT_NE(p.case_id, "") << text;
   EXPECT_THROW(throw_if_problems(d, problems), IoError);
+
+  // A visitor sees only the cases without a problem of their own (both
+  // entries of the duplicate id "ok"), with the volumes as read; what it
+  // throws becomes a problem of that case.
+  std::vector<std::string> visited;
+  const auto same = check_dataset(d, {}, [&](const CaseEntry& c, const Volume& labels, const std::vector<Volume>& images) {
+    visited.push_back(c.id);
+    EXPECT_TRUE(at::equal(labels.data, good.labels.data));
+    ASSERT_EQ(images.size(), 1u);
+    EXPECT_TRUE(at::allclose(images[0].data, good.image.data));
+    throw IoError("measured badly");
+  });
+  EXPECT_EQ(visited, (std::vector<std::string>{"ok", "ok"}));
+  EXPECT_EQ(same.size(), problems.size() + 2);
+  const std::string same_text = format_problems(same);
+  const std::size_t first = same_text.find("case ok: measured badly\n");
+  EXPECT_NE(first, std::string::npos) << same_text;
+  EXPECT_NE(same_text.find("case ok: measured badly\n", first + 1), std::string::npos) << same_text;
 }
 
 TEST(Fingerprint, ForegroundStatisticsAndSpacingsByHand) {
@@ -206,15 +226,108 @@ TEST(Fingerprint, ForegroundStatisticsAndSpacingsByHand) {
     n2 += (p.labels.data == 2).sum().item<std::int64_t>();
     n3 += (p.labels.data == 3).sum().item<std::int64_t>();
   }
-  const DatasetFingerprint fp = compute_fingerprint(d);
-  ASSERT_EQ(fp.cases.size(), 2u);
-  EXPECT_EQ(fp.cases[0].spacing, (std::array<double, 3>{4.0, 4.0, 4.0}));
-  EXPECT_EQ(fp.label_voxels.at(2), n2);
-  // The clean profile gives organ 0.65, lesion 0.95, box 0.45 exactly.
-  const double mean = (0.65 * n1 + 0.95 * n2 + 0.45 * n3) / double(n1 + n2 + n3);
-  EXPECT_NEAR(fp.foreground_intensity[0].mean, mean, 1e-5);
-  EXPECT_NEAR(fp.foreground_intensity[0].max, 0.95, 1e-6);
-  EXPECT_NEAR(fp.foreground_intensity[0].min, 0.45, 1e-6);
+  // Read by compute_fingerprint(), and measured by check_dataset() on its
+  // one reading: both give the hand-computed values.
+  FingerprintBuilder builder(d);
+  ASSERT_TRUE(check_dataset(d, {}, [&](const CaseEntry& c, const Volume& labels, const std::vector<Volume>& images) {
+                builder.add(c, labels, images);
+              }).empty());
+  for (const DatasetFingerprint& fp : {compute_fingerprint(d), builder.finish()}) {
+    ASSERT_EQ(fp.cases.size(), 2u);
+    EXPECT_EQ(fp.cases[1].id, "c1");
+    EXPECT_EQ(fp.cases[0].spacing, (std::array<double, 3>{4.0, 4.0, 4.0}));
+    EXPECT_EQ(fp.label_voxels.at(2), n2);
+    // The clean profile gives organ 0.65, lesion 0.95, box 0.45 exactly.
+    const double mean = (0.65 * n1 + 0.95 * n2 + 0.45 * n3) / double(n1 + n2 + n3);
+    EXPECT_NEAR(fp.foreground_intensity[0].mean, mean, 1e-5);
+    EXPECT_NEAR(fp.foreground_intensity[0].max, 0.95, 1e-6);
+    EXPECT_NEAR(fp.foreground_intensity[0].min, 0.45, 1e-6);
+  }
+}
+
+// The fingerprint reads sizes, spacings and foreground samples off the
+// volumes as they are; the reference reorients copies (Reorient) and takes
+// masked_select + a strided slice of them. Grids whose axes are permuted and
+// flipped against RAS, and a sample stride > 1, so that order matters.
+TEST(Fingerprint, MatchesReorientedCopiesForAnyAxisOrder) {
+  at::manual_seed(11);
+  Dataset d;
+  d.name = "axes";
+  d.channel_names = {"t1", "t2"};
+  FingerprintOptions options;
+  options.max_foreground_samples_per_case = 97;
+  for (const auto& direction : std::vector<std::array<double, 9>>{{1, 0, 0, 0, 1, 0, 0, 0, 1},
+                                                                   {-1, 0, 0, 0, -1, 0, 0, 0, 1},
+                                                                   {0, 0, 1, -1, 0, 0, 0, -1, 0},
+                                                                   {0, -1, 0, 0, 0, -1, 1, 0, 0}}) {
+    Volume labels;
+    labels.geometry.size = {13, 9, 7};
+    labels.geometry.spacing = {0.5, 1.5, 3.0};
+    labels.geometry.direction = direction;
+    labels.data = at::randint(-1, 3, {7, 9, 13}).to(at::kShort);
+    labels.data.slice(2, 0, 2).zero_();  // a border the crop box leaves out
+    std::vector<Volume> images(2, labels);
+    for (auto& image : images) {
+      image.data = at::randn({7, 9, 13});
+      image.data.slice(2, 0, 1).zero_();
+    }
+    const CaseEntry c{"c", {"t1.nii.gz", "t2.nii.gz"}, "seg.nii.gz", ""};
+    for (const char* code : {"RAS", "LPI", "SAR"}) {
+      options.orientation = code;
+      FingerprintBuilder builder(d, options);
+      builder.add(c, labels, images);
+      const DatasetFingerprint fp = builder.finish();
+
+      const Reorient reorient(code);
+      const Volume ref_labels = reorient(labels);
+      EXPECT_EQ(fp.cases[0].size, ref_labels.geometry.size) << code;
+      EXPECT_EQ(fp.cases[0].spacing, ref_labels.geometry.spacing) << code;
+      const at::Tensor ref_channels = at::stack({reorient(images[0]).data, reorient(images[1]).data});
+      const BoundingBox box = nonzero_bounding_box(ref_channels);
+      for (int a = 0; a < 3; ++a) EXPECT_EQ(fp.cases[0].cropped_size[a], box.stop[a] - box.start[a]) << code;
+      const at::Tensor fg = ref_labels.data > 0;
+      const std::int64_t n = fg.sum().item<std::int64_t>();
+      const std::int64_t stride = (n + 96) / 97;
+      ASSERT_GT(stride, 1);
+      for (int ch = 0; ch < 2; ++ch) {
+        const IntensityStats expected = intensity_stats(ref_channels[ch].masked_select(fg).slice(0, 0, n, stride));
+        const IntensityStats& got = fp.foreground_intensity[static_cast<std::size_t>(ch)];
+        EXPECT_EQ(got.mean, expected.mean) << code << " channel " << ch;
+        EXPECT_EQ(got.std, expected.std) << code;
+        EXPECT_EQ(got.median, expected.median) << code;
+        EXPECT_EQ(got.percentile_00_5, expected.percentile_00_5) << code;
+        EXPECT_EQ(got.percentile_99_5, expected.percentile_99_5) << code;
+      }
+      for (int value = -1; value < 3; ++value) {
+        EXPECT_EQ(fp.label_voxels.at(value), (labels.data == value).sum().item<std::int64_t>()) << value;
+      }
+    }
+  }
+}
+
+// A case whose image and labels differ in size, or with another number of
+// images than the dataset has channels, is refused by name, not by a
+// LibTorch error from stacking them.
+TEST(Fingerprint, MismatchedCasesAreRefusedByName) {
+  Dataset d;
+  d.name = "fp";
+  d.channel_names = {"image"};
+  const Phantom p = small_phantom(4);
+  const CaseEntry c{"c0", {"c0.nii.gz"}, "c0_seg.nii.gz", ""};
+  FingerprintBuilder builder(d);
+  Volume smaller = p.image;
+  smaller.data = p.image.data.slice(0, 0, 5).contiguous();
+  smaller.geometry.size[2] = 5;
+  try {
+    builder.add(c, p.labels, {smaller});
+    ADD_FAILURE() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("case c0: image 'c0.nii.gz' and label 'c0_seg.nii.gz' differ in size"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(builder.add(c, p.labels, {p.image, p.image}), IoError);
+  EXPECT_THROW(builder.finish(), IoError);  // nothing was added
 }
 
 TEST(Planner, MedianSpacingForIsotropicData) {

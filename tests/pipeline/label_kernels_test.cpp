@@ -1,7 +1,8 @@
-// The inference label kernels against ATen's own argmax and comparisons.
-#include "pipeline/infer/label_kernels.h"
+// The label kernels against ATen's own argmax and comparisons.
+#include "pipeline/label_kernels.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 namespace medseg::pipeline {
@@ -32,6 +33,30 @@ TEST(LabelKernels, CountsMatchComparisons) {
     EXPECT_EQ(counts[k], (labels == values[k]).sum().item<std::int64_t>()) << "value " << values[k];
   }
   EXPECT_EQ(counts[3], 0);
+}
+
+TEST(LabelKernels, HistogramMatchesAtenUnique) {
+  at::manual_seed(5);
+  // Two threads and more voxels than one chunk of the kernel (4 Mi), so
+  // chunks are merged; the extreme int16 values and negatives land in their
+  // own slots.
+  at::set_num_threads(2);
+  at::Tensor labels = at::randint(-3, 6, {160, 160, 200}).to(at::kShort);
+  labels[0][0][0] = 32767;
+  labels[1][2][3] = -32768;
+  labels[159][159][199] = 32767;
+  const auto histogram = value_histogram(labels);
+  const auto [values, inverse, counts] = at::_unique2(labels, /*sorted=*/true, false, /*return_counts=*/true);
+  ASSERT_EQ(histogram.size(), static_cast<std::size_t>(values.numel()));
+  std::size_t i = 0;
+  for (const auto& [value, count] : histogram) {
+    EXPECT_EQ(value, values[static_cast<std::int64_t>(i)].item<std::int16_t>());
+    EXPECT_EQ(count, counts[static_cast<std::int64_t>(i)].item<std::int64_t>()) << "value " << value;
+    ++i;
+  }
+  EXPECT_EQ(histogram.at(32767), 2);
+  EXPECT_EQ(histogram.at(-32768), 1);
+  EXPECT_TRUE(value_histogram(at::zeros({0}, at::kShort)).empty());
 }
 
 }  // namespace

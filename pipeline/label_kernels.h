@@ -1,10 +1,12 @@
 #pragma once
-// Whole-volume label passes of inference as single threaded-over-slices
-// loops: ATen's argmax over the class dimension and one comparison + sum per
-// label took ~1 s and ~1.4 s on a 512x512x300 CT; these take tens of ms.
+// Whole-volume label passes as single loops threaded over the volume: ATen's
+// argmax over the class dimension and one comparison + sum per label took
+// ~1 s and ~1.4 s on a 512x512x300 CT in inference; these take tens of ms.
+// Dataset checks and fingerprints count label values the same way.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 namespace medseg::pipeline {
@@ -16,5 +18,9 @@ at::Tensor argmax_labels(const at::Tensor& scores, const std::vector<std::int16_
 
 /// How many voxels of an int16 volume hold each of `values`.
 std::vector<std::int64_t> count_values(const at::Tensor& labels, const std::vector<std::int16_t>& values);
+
+/// Every value an int16 volume holds, with its voxel count (what
+/// at::_unique + at::bincount give, without sorting or an int64 copy).
+std::map<std::int16_t, std::int64_t> value_histogram(const at::Tensor& labels);
 
 }  // namespace medseg::pipeline

@@ -1,4 +1,4 @@
-#include "pipeline/infer/label_kernels.h"
+#include "pipeline/label_kernels.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -51,6 +51,26 @@ std::vector<std::int64_t> count_values(const at::Tensor& labels_in, const std::v
   });
   counts.pop_back();
   return counts;
+}
+
+std::map<std::int16_t, std::int64_t> value_histogram(const at::Tensor& labels_in) {
+  TORCH_CHECK(labels_in.scalar_type() == at::kShort, "labels must be int16");
+  const at::Tensor labels = labels_in.contiguous();
+  std::vector<std::int64_t> counts(65536, 0);
+  std::mutex merge;
+  const std::int16_t* src = labels.data_ptr<std::int16_t>();
+  // A large grain: every chunk zeroes and merges a 512 KiB table.
+  at::parallel_for(0, labels.numel(), 1 << 22, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<std::int64_t> local(65536, 0);
+    for (std::int64_t i = begin; i < end; ++i) ++local[static_cast<std::uint16_t>(src[i])];
+    const std::lock_guard<std::mutex> lock(merge);
+    for (std::size_t k = 0; k < local.size(); ++k) counts[k] += local[k];
+  });
+  std::map<std::int16_t, std::int64_t> out;
+  for (std::size_t k = 0; k < counts.size(); ++k) {
+    if (counts[k] > 0) out[static_cast<std::int16_t>(static_cast<std::uint16_t>(k))] = counts[k];
+  }
+  return out;
 }
 
 }  // namespace medseg::pipeline
