@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -54,6 +55,28 @@ void truncate_log(const fs::path& file, std::int64_t epochs) {
     }
   }
   write_text_file_atomically(file, kept);
+}
+
+// A bundle's metrics are those of the latest validation. A resumed run
+// takes them from the (truncated) log, so that model_last between the resume
+// and the next validation says what an uninterrupted run's would.
+std::map<std::string, double> last_validation_metrics(const fs::path& log_file, const models::BundleInfo& info) {
+  std::ifstream in(log_file);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("validation_dice")) last = j;
+  }
+  std::map<std::string, double> metrics;
+  if (last.is_null()) return metrics;
+  metrics["epoch"] = last.at("epoch").get<double>();
+  metrics["mean_dice"] = last.at("mean_validation_dice").get<double>();
+  const auto& dice = last.at("validation_dice");
+  for (std::size_t k = 0; k < dice.size() && k + 1 < info.labels.size(); ++k) {
+    metrics["dice/" + info.labels[k + 1].name] = dice[k].is_null() ? std::nan("") : dice[k].get<double>();
+  }
+  return metrics;
 }
 
 std::string fingerprint_json(const DatasetFingerprint& fp) {
@@ -203,6 +226,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   info.provenance.medseg_version = options.software_version;
   info.provenance.config_yaml = effective;
   info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);
+  if (state.epoch > 0) info.provenance.metrics = last_validation_metrics(log_file, info);
 
   const PatchSampler sampler(data.training, data.patch_size);
   const Augmenter augmenter(config.augmentation, data.patch_size);
