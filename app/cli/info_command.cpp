@@ -121,6 +121,10 @@ int run_info(const InfoOptions& options) {
           results.push_back(describe_series_list(path, series));
           continue;
         }
+        if (series.size() == 1) {  // read it without listing the folder again
+          results.push_back(describe(pipeline::read_dicom_series(path, series.front())));
+          continue;
+        }
       }
       pipeline::ReadOptions read_options;
       read_options.series_uid = options.series_uid;

@@ -27,6 +27,11 @@ struct DicomSeriesInfo {
 /// Throws IoError when the folder is missing or empty.
 std::vector<DicomSeriesInfo> list_dicom_series(const std::filesystem::path& folder);
 
+/// Reads one series that list_dicom_series() returned for `folder`, without
+/// listing the folder again; like read_volume() on the folder otherwise.
+/// The slices are decoded on up to at::get_num_threads() threads.
+Volume read_dicom_series(const std::filesystem::path& folder, const DicomSeriesInfo& series);
+
 /// Reads a 3D volume as float32 with its exact geometry (LPS). `path` is a
 /// NIfTI (.nii, .nii.gz), NRRD, MetaImage (.mha/.mhd) or single DICOM file,
 /// or a folder holding a DICOM series. A 4D file with one time point is read

@@ -1,7 +1,12 @@
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+
+#include <itkGDCMImageIO.h>
+#include <itkGDCMSeriesFileNames.h>
+#include <itkImageSeriesReader.h>
 
 #include "dicom_series_writer.h"
 #include "models/error.h"
@@ -46,6 +51,79 @@ TEST(DicomSeries, ObliqueSeriesGeometryAndSliceOrder) {
   // Slice k holds 100 k + index.
   EXPECT_EQ(v.data[3][0][0].item<float>(), 300.0f);
   EXPECT_EQ(v.data[1][2][3].item<float>(), 100.0f + 2 * 6 + 3);
+}
+
+// The slices are decoded on several threads; ITK's own series reader (over
+// the file order of ITK's own GDCMSeriesFileNames) is the reference for
+// every voxel and the geometry.
+void expect_same_as_itk_series_reader(const std::filesystem::path& folder, const Volume& v) {
+  using Image = itk::Image<float, 3>;
+  auto names = itk::GDCMSeriesFileNames::New();
+  names->SetDirectory(folder.string());
+  const auto uids = names->GetSeriesUIDs();
+  ASSERT_EQ(uids.size(), 1u);
+  auto reader = itk::ImageSeriesReader<Image>::New();
+  reader->SetImageIO(itk::GDCMImageIO::New());
+  reader->SetFileNames(names->GetFileNames(uids.front()));
+  reader->Update();
+  const Image* ref = reader->GetOutput();
+  const auto size = ref->GetLargestPossibleRegion().GetSize();
+  ASSERT_EQ(v.geometry.size, (std::array<std::int64_t, 3>{static_cast<std::int64_t>(size[0]),
+                                                          static_cast<std::int64_t>(size[1]),
+                                                          static_cast<std::int64_t>(size[2])}));
+  for (int d = 0; d < 3; ++d) {
+    EXPECT_DOUBLE_EQ(v.geometry.spacing[d], ref->GetSpacing()[d]);
+    EXPECT_DOUBLE_EQ(v.geometry.origin[d], ref->GetOrigin()[d]);
+    for (int c = 0; c < 3; ++c) EXPECT_DOUBLE_EQ(v.geometry.direction_at(d, c), ref->GetDirection()[d][c]);
+  }
+  const at::Tensor expected =
+      at::from_blob(const_cast<float*>(ref->GetBufferPointer()),
+                    {static_cast<std::int64_t>(size[2]), static_cast<std::int64_t>(size[1]),
+                     static_cast<std::int64_t>(size[0])},
+                    at::kFloat);
+  EXPECT_TRUE(at::equal(v.data, expected));
+}
+
+TEST(DicomSeries, SlicesReadOnSeveralThreadsMatchItkSeriesReader) {
+  at::set_num_threads(2);
+  test::TempDir dir;
+  DicomSeriesSpec spec = oblique_series(7);
+  spec.columns = 40;
+  spec.rows = 30;
+  test::write_dicom_series(dir / "s", spec);
+  const Volume v = read_volume(dir / "s");
+  expect_same_as_itk_series_reader(dir / "s", v);
+  // Slice k holds 100 k + index (the writer's pattern), in position order.
+  EXPECT_EQ(v.data[6][29][39].item<float>(), 600.0f + 29 * 40 + 39);
+  // Reading a series listed beforehand gives the same volume.
+  const auto series = list_dicom_series(dir / "s");
+  ASSERT_EQ(series.size(), 1u);
+  const Volume listed = read_dicom_series(dir / "s", series.front());
+  EXPECT_TRUE(at::equal(listed.data, v.data));
+  EXPECT_EQ(listed.geometry.origin, v.geometry.origin);
+}
+
+TEST(DicomSeries, RealTwoSliceSeriesMatchesItkSeriesReader) {
+  const std::filesystem::path a = test::nibabel_data_dir() / "0.dcm";
+  MEDSEG_REQUIRE_FILE(a);
+  at::set_num_threads(2);
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "s");
+  std::filesystem::copy_file(a, dir / "s/0.dcm");
+  std::filesystem::copy_file(test::nibabel_data_dir() / "1.dcm", dir / "s/1.dcm");
+  expect_same_as_itk_series_reader(dir / "s", read_volume(dir / "s"));
+}
+
+TEST(DicomSeries, ASliceOfAnotherSizeIsRefused) {
+  test::TempDir dir;
+  DicomSeriesSpec spec = oblique_series(4);
+  test::write_dicom_series(dir / "s", spec);
+  DicomSeriesSpec odd = oblique_series(5);
+  odd.positions.erase(odd.positions.begin(), odd.positions.begin() + 4);  // the fifth position
+  odd.columns = 7;
+  test::write_dicom_series(dir / "odd", odd);
+  std::filesystem::rename(dir / "odd/slice1.dcm", dir / "s/slice5.dcm");
+  expect_read_error(dir / "s", "slice5.dcm' is not a 6x5 slice like the first one");
 }
 
 TEST(DicomSeries, MissingSliceIsRefused) {
