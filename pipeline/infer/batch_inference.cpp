@@ -115,6 +115,7 @@ struct Collector {
       c.id = folder_name(folder) + (series.size() > 1 ? "_series" + std::to_string(s + 1) : "");
       c.channels = {folder};
       if (series.size() > 1) c.series_uid = series[s].uid;
+      c.dicom_series = series[s];
       c.output_extension = ".nii.gz";
       cases.push_back(std::move(c));
     }
@@ -412,7 +413,11 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     std::vector<Volume> channels;
     ReadOptions ro;
     ro.series_uid = c.series_uid;
-    for (const auto& p : c.channels) channels.push_back(read_volume(p, ro));
+    if (!c.dicom_series.files.empty()) {
+      channels.push_back(read_dicom_series(c.channels.front(), c.dicom_series));
+    } else {
+      for (const auto& p : c.channels) channels.push_back(read_volume(p, ro));
+    }
     const Segmentation s = segmenter.segment(channels, options.segment);
 
     int max_value = 0;

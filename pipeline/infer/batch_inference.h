@@ -8,6 +8,7 @@
 
 #include "pipeline/infer/segmenter.h"
 #include "pipeline/io/text_file.h"
+#include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {
 
@@ -19,6 +20,9 @@ struct InferenceCase {
   std::vector<std::filesystem::path> channels;
   /// SeriesInstanceUID when `channels` is a DICOM folder with several series.
   std::string series_uid;
+  /// The series as listed when `channels` is a DICOM folder, so reading it
+  /// does not list the folder again (GDCM parses every file to list it).
+  DicomSeriesInfo dicom_series;
   /// Extension of the label map: the input's format (".nii.gz", ".nii",
   /// ".nrrd", ".mha"), ".nii.gz" for DICOM input.
   std::string output_extension = ".nii.gz";
