@@ -98,7 +98,7 @@ Dataset read_nnunet_dataset(const fs::path& folder) {
     CaseEntry c;
     c.id = id;
     for (std::size_t ch = 0; ch < d.channel_names.size(); ++ch) {
-      char suffix[8];
+      char suffix[24];  // "_%04zu" of any size_t
       std::snprintf(suffix, sizeof(suffix), "_%04zu", ch);
       c.images.push_back(images / (id + suffix + ending));
     }

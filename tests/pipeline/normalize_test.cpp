@@ -10,6 +10,12 @@
 namespace medseg::pipeline {
 namespace {
 
+NormalizationRecipe recipe(const std::string& kind) {
+  NormalizationRecipe r;
+  r.kind = kind;
+  return r;
+}
+
 Volume volume_of(std::vector<float> values) {
   Volume v;
   const auto n = static_cast<std::int64_t>(values.size());
@@ -36,7 +42,7 @@ TEST(Percentile, MatchesNumpyLinearInterpolation) {
 
 TEST(Normalize, ZscoreByHand) {
   // values 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population std 2.
-  const Volume out = Normalize({"zscore"})(volume_of({2, 4, 4, 4, 5, 5, 7, 9}));
+  const Volume out = Normalize(recipe("zscore"))(volume_of({2, 4, 4, 4, 5, 5, 7, 9}));
   const std::vector<float> expected{-1.5f, -0.5f, -0.5f, -0.5f, 0.0f, 0.0f, 1.0f, 2.0f};
   const auto got = values_of(out);
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << i;
@@ -94,7 +100,7 @@ TEST(Normalize, PercentileUsesThisVolumesPercentiles) {
 }
 
 TEST(Normalize, InvalidRecipesAreConfigErrors) {
-  EXPECT_THROW(Normalize({"minmax"}), ConfigError);
+  EXPECT_THROW(Normalize(recipe("minmax")), ConfigError);
   NormalizationRecipe w;
   w.kind = "window";
   w.window_low = 5;

@@ -45,7 +45,9 @@ TEST(Phantom, ProfilesChangeIntensitiesNeverLabels) {
     SCOPED_TRACE(name);
     const Phantom p = make_phantom(small(11), scanner_profile(name));
     EXPECT_TRUE(at::equal(p.labels.data, clean.labels.data));
-    if (name != "clean") EXPECT_FALSE(at::allclose(p.image.data, clean.image.data));
+    if (name != "clean") {
+      EXPECT_FALSE(at::allclose(p.image.data, clean.image.data));
+    }
   }
 }
 

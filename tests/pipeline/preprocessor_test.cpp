@@ -12,6 +12,12 @@
 
 namespace medseg::pipeline {
 namespace {
+
+NormalizationRecipe recipe(const std::string& kind) {
+  NormalizationRecipe r;
+  r.kind = kind;
+  return r;
+}
 namespace fs = std::filesystem;
 
 void expect_exact_grid(const Geometry& a, const Geometry& b) {
@@ -30,7 +36,7 @@ PreprocessingPlan plan(std::array<double, 3> spacing, const char* norm = "zscore
   PreprocessingPlan p;
   p.orientation = "RAS";
   p.target_spacing = spacing;
-  p.normalization = {NormalizationRecipe{norm}};
+  p.normalization = {recipe(norm)};
   return p;
 }
 
@@ -109,7 +115,7 @@ TEST(Preprocessor, MultiChannelCasesAreStackedAndNormalizedPerChannel) {
   Volume scaled = t1;
   scaled.data = t1.data * 3.0f + 100.0f;
   PreprocessingPlan p = plan({0.0, 0.0, 0.0});
-  p.normalization = {NormalizationRecipe{"zscore"}, NormalizationRecipe{"zscore"}};
+  p.normalization = {recipe("zscore"), recipe("zscore")};
   const PreprocessedCase c = Preprocessor(p)({t1, scaled});
   ASSERT_EQ(c.image.data.size(0), 2);
   // z-score removes gain and offset: both channels end up identical.
