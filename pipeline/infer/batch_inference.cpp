@@ -384,9 +384,10 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   j["geometry"] = {{"size", g.size}, {"spacing", g.spacing}, {"origin", g.origin}, {"direction", g.direction}};
   j["labels"] = labels_json(s.label_statistics);
   const auto& t = s.timings;
-  j["timings_s"] = {{"preprocess", t.preprocess},   {"adaptation", t.adaptation}, {"network", t.network},
-                    {"blending", t.blending},       {"postprocess", t.postprocess}, {"restore", t.restore},
-                    {"segmentation", t.total},      {"total", outcome.seconds}};
+  j["timings_s"] = {{"read", outcome.read_seconds}, {"preprocess", t.preprocess},   {"adaptation", t.adaptation},
+                    {"network", t.network},         {"blending", t.blending},       {"postprocess", t.postprocess},
+                    {"restore", t.restore},         {"segmentation", t.total},      {"write", outcome.write_seconds},
+                    {"total", outcome.seconds}};
   j["medseg_version"] = options.software_version;
   return j.dump(2) + "\n";
 }
@@ -409,6 +410,7 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     out.labels = labels_from_report(out.report_file);
     return out;
   }
+  const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   try {
     std::vector<Volume> channels;
     ReadOptions ro;
@@ -418,7 +420,9 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     } else {
       for (const auto& p : c.channels) channels.push_back(read_volume(p, ro));
     }
+    out.read_seconds = seconds_since(start);
     const Segmentation s = segmenter.segment(channels, options.segment);
+    const auto write_start = Clock::now();
 
     int max_value = 0;
     for (const auto& l : segmenter.info().labels) max_value = std::max(max_value, l.value);
@@ -434,9 +438,10 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
         out.probability_files.push_back(file);
       }
     }
+    out.write_seconds = seconds_since(write_start);
     out.labels = s.label_statistics;
     out.status = CaseStatus::kDone;
-    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    out.seconds = seconds_since(start);
     // The report last: a case counts as done (and is skipped next time) only
     // once it is there.
     write_text_file_atomically(out.report_file, inference_report_json(segmenter, c, options, s, out));

@@ -66,6 +66,10 @@ struct CaseOutcome {
   /// The error (failed), or why skipped.
   std::string message;
   double seconds = 0.0;
+  /// Of `seconds`: reading the inputs, and writing the label map (and
+  /// probability maps) before the report.
+  double read_seconds = 0.0;
+  double write_seconds = 0.0;
   std::filesystem::path label_file;
   std::filesystem::path report_file;
   std::vector<std::filesystem::path> probability_files;

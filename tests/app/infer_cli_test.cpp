@@ -76,9 +76,15 @@ TEST_F(InferCli, FolderInputGivesLabelMapsInTheInputFormatGeometryAndReports) {
     EXPECT_EQ(report["labels"][1]["name"], "organ");
     EXPECT_EQ(report["labels"][1]["voxels"], s.label_statistics[1].voxels);
     EXPECT_DOUBLE_EQ(report["labels"][1]["volume_ml"].get<double>(), s.label_statistics[1].volume_ml);
-    for (const char* t : {"preprocess", "network", "blending", "postprocess", "restore", "total"}) {
+    for (const char* t : {"read", "preprocess", "network", "blending", "postprocess", "restore", "write", "total"}) {
       EXPECT_TRUE(report["timings_s"].contains(t)) << t;
     }
+    // Reading, segmentation and writing are consecutive parts of the total.
+    const auto& t = report["timings_s"];
+    EXPECT_GT(t["read"].get<double>(), 0.0);
+    EXPECT_GT(t["write"].get<double>(), 0.0);
+    EXPECT_LE(t["read"].get<double>() + t["segmentation"].get<double>() + t["write"].get<double>(),
+              t["total"].get<double>());
     EXPECT_FALSE(report["medseg_version"].get<std::string>().empty());
   }
   const std::string csv = slurp(tmp_ / "out" / "summary.csv");
