@@ -9,7 +9,10 @@
 #include <itkImageSeriesReader.h>
 #include <itkMetaDataObject.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -19,7 +22,9 @@
 
 #include "models/error.h"
 #include "pipeline/io/itk_image.h"
+#include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/dicom_slice_check.h"
+#include "pipeline/io/image_files.h"
 #include "pipeline/io/itk_messages.h"
 #include "pipeline/io/nifti_check.h"
 
@@ -236,6 +241,11 @@ Volume read_file(const fs::path& path) {
   if (fs::file_size(path) == 0) fail(path, "file is empty");
   const bool nifti = is_nifti_path(path);
   if (nifti) check_nifti_header(path);  // before ITK turns a zero spacing into 1 mm
+  const std::string ext = image_extension(path);
+  if (ext.empty() || ext == ".dcm") {  // may be DICOM: screened before ITK's GDCM sees it
+    const std::string reason = gdcm_crash_reason(path.string());
+    if (!reason.empty()) fail(path, "is " + reason);
+  }
   itk::ImageIOBase::Pointer io;
   try {
     io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
@@ -301,6 +311,49 @@ Volume read_file(const fs::path& path) {
   return v;
 }
 
+// GDCM scans a whole folder to list its series, so a file it cannot be
+// handed (gdcm_crash_reason) is kept out by listing a private folder of
+// links to the other files instead; the paths returned are the real ones.
+class ScreenedFolder {
+ public:
+  explicit ScreenedFolder(const fs::path& folder) : folder_(folder) {
+    std::vector<fs::path> safe;
+    bool excluded = false;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+      if (!entry.is_regular_file(ec)) continue;
+      if (gdcm_crash_reason(entry.path().string()).empty()) {
+        safe.push_back(entry.path());
+      } else {
+        excluded = true;
+      }
+    }
+    if (!excluded) return;
+    static std::atomic<int> counter{0};
+    links_ = fs::temp_directory_path() /
+             ("medseg_dicom_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::create_directories(links_);
+    for (const auto& file : safe) fs::create_symlink(fs::absolute(file), links_ / file.filename());
+  }
+  ~ScreenedFolder() {
+    std::error_code ec;
+    if (!links_.empty()) fs::remove_all(links_, ec);
+  }
+  ScreenedFolder(const ScreenedFolder&) = delete;
+  ScreenedFolder& operator=(const ScreenedFolder&) = delete;
+
+  /// The folder GDCM should scan.
+  const fs::path& scan() const { return links_.empty() ? folder_ : links_; }
+  /// A path GDCM returned, as a path in the real folder.
+  std::string real(const std::string& scanned) const {
+    return links_.empty() ? scanned : (folder_ / fs::path(scanned).filename()).string();
+  }
+
+ private:
+  fs::path folder_;
+  fs::path links_;
+};
+
 }  // namespace
 
 std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
@@ -310,14 +363,15 @@ std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
   if (fs::is_empty(folder, ec)) fail(folder, "folder is empty");
   std::vector<DicomSeriesInfo> result;
   try {
+    const ScreenedFolder screened(folder);
     auto names = itk::GDCMSeriesFileNames::New();
     names->SetUseSeriesDetails(false);
     names->SetRecursive(false);
-    names->SetDirectory(folder.string());
+    names->SetDirectory(screened.scan().string());
     for (const auto& uid : names->GetSeriesUIDs()) {
       DicomSeriesInfo info;
       info.uid = uid;
-      info.files = names->GetFileNames(uid);
+      for (const auto& file : names->GetFileNames(uid)) info.files.push_back(screened.real(file));
       if (info.files.empty()) continue;
       const VolumeMetadata meta = read_dicom_metadata(info.files.front());
       info.description = meta.series_description;
@@ -326,6 +380,8 @@ std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
     }
   } catch (const itk::ExceptionObject& e) {
     fail(folder, itk_messages::one_line(e));
+  } catch (const fs::filesystem_error& e) {
+    fail(folder, e.what());
   }
   return result;
 }

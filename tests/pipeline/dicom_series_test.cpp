@@ -10,6 +10,7 @@
 
 #include "dicom_series_writer.h"
 #include "models/error.h"
+#include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/volume_reader.h"
 #include "test_files.h"
 
@@ -124,6 +125,36 @@ TEST(DicomSeries, ASliceOfAnotherSizeIsRefused) {
   test::write_dicom_series(dir / "odd", odd);
   std::filesystem::rename(dir / "odd/slice1.dcm", dir / "s/slice5.dcm");
   expect_read_error(dir / "s", "slice5.dcm' is not a 6x5 slice like the first one");
+}
+
+// pydicom's single-frame RT Dose files lack Number of Frames (0028,0008);
+// Debian's GDCM aborts the process on them (an assert). They are refused by
+// name, alone or in a folder, where the other files still form a series. (A
+// regression aborts this test binary instead of failing one expectation.)
+TEST(DicomScreen, RtDoseWithoutNumberOfFramesIsRefusedNotAborted) {
+  const std::filesystem::path dose = test::pydicom_dir() / "rtdose_1frame.dcm";
+  MEDSEG_REQUIRE_FILE(dose);
+  EXPECT_NE(gdcm_crash_reason(dose.string()), "");
+  // pydicom reads Number of Frames '15' in rtdose.dcm: GDCM reads it fine.
+  EXPECT_EQ(gdcm_crash_reason((test::pydicom_dir() / "rtdose.dcm").string()), "");
+  EXPECT_EQ(gdcm_crash_reason((test::pydicom_dir() / "CT_small.dcm").string()), "");
+  EXPECT_EQ(gdcm_crash_reason((test::samples_dir() / "ct/head_ct.nii.gz").string()), "");  // not DICOM
+  test::TempDir dir;
+  std::filesystem::copy_file(dose, dir / "dose.dcm");
+  std::filesystem::copy_file(dose, dir / "dose_without_extension");
+  expect_read_error(dir / "dose.dcm", "RT Dose without Number of Frames (0028,0008)");
+  expect_read_error(dir / "dose_without_extension", "RT Dose without Number of Frames (0028,0008)");
+
+  test::write_dicom_series(dir / "s", oblique_series(4));
+  std::filesystem::copy_file(dose, dir / "s/dose.dcm");
+  const auto series = list_dicom_series(dir / "s");
+  ASSERT_EQ(series.size(), 1u);
+  ASSERT_EQ(series.front().files.size(), 4u);
+  for (const auto& file : series.front().files) {
+    EXPECT_EQ(std::filesystem::path(file).parent_path(), dir / "s") << file;
+    EXPECT_EQ(std::filesystem::path(file).filename().string().rfind("slice", 0), 0u) << file;
+  }
+  EXPECT_EQ(read_volume(dir / "s").geometry.size, (std::array<std::int64_t, 3>{6, 5, 4}));
 }
 
 TEST(DicomSeries, MissingSliceIsRefused) {
