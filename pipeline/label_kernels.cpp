@@ -34,25 +34,6 @@ at::Tensor argmax_labels(const at::Tensor& scores_in, const std::vector<std::int
   return out;
 }
 
-std::vector<std::int64_t> count_values(const at::Tensor& labels_in, const std::vector<std::int16_t>& values) {
-  TORCH_CHECK(labels_in.scalar_type() == at::kShort, "labels must be int16");
-  const at::Tensor labels = labels_in.contiguous();
-  // Each int16 value's slot in `values`, or the extra slot for others.
-  std::vector<std::size_t> slot(65536, values.size());
-  for (std::size_t k = 0; k < values.size(); ++k) slot[static_cast<std::uint16_t>(values[k])] = k;
-  std::vector<std::int64_t> counts(values.size() + 1, 0);
-  std::mutex merge;
-  const std::int16_t* src = labels.data_ptr<std::int16_t>();
-  at::parallel_for(0, labels.numel(), 1 << 16, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<std::int64_t> local(values.size() + 1, 0);
-    for (std::int64_t i = begin; i < end; ++i) ++local[slot[static_cast<std::uint16_t>(src[i])]];
-    const std::lock_guard<std::mutex> lock(merge);
-    for (std::size_t k = 0; k < local.size(); ++k) counts[k] += local[k];
-  });
-  counts.pop_back();
-  return counts;
-}
-
 std::map<std::int16_t, std::int64_t> value_histogram(const at::Tensor& labels_in) {
   TORCH_CHECK(labels_in.scalar_type() == at::kShort, "labels must be int16");
   const at::Tensor labels = labels_in.contiguous();
@@ -71,6 +52,16 @@ std::map<std::int16_t, std::int64_t> value_histogram(const at::Tensor& labels_in
     if (counts[k] > 0) out[static_cast<std::int16_t>(static_cast<std::uint16_t>(k))] = counts[k];
   }
   return out;
+}
+
+std::vector<std::int64_t> count_values(const at::Tensor& labels, const std::vector<std::int16_t>& values) {
+  const auto histogram = value_histogram(labels);
+  std::vector<std::int64_t> counts;
+  for (const std::int16_t value : values) {
+    const auto it = histogram.find(value);
+    counts.push_back(it == histogram.end() ? 0 : it->second);
+  }
+  return counts;
 }
 
 }  // namespace medseg::pipeline

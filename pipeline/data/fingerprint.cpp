@@ -70,7 +70,7 @@ at::Tensor sample_foreground(const at::Tensor& image_in, const at::Tensor& label
 }  // namespace
 
 void FingerprintBuilder::add(const CaseEntry& c, const Volume& label_map, const std::vector<Volume>& images) {
-  if (images.size() != dataset_.channel_names.size()) {
+  if (images.empty() || images.size() != dataset_.channel_names.size()) {
     throw IoError("case " + c.id + ": " + std::to_string(images.size()) + " image(s), the dataset has " +
                   std::to_string(dataset_.channel_names.size()) + " channel(s)");
   }
@@ -87,12 +87,13 @@ void FingerprintBuilder::add(const CaseEntry& c, const Volume& label_map, const 
   const at::Tensor labels = label_map.data.to(at::kShort).contiguous();
   CaseFingerprint cf;
   cf.id = c.id;
-  const BoundingBox box =
-      nonzero_bounding_box(images.size() == 1 ? images[0].data : at::stack([&] {
-        std::vector<at::Tensor> channels;
-        for (const auto& image : images) channels.push_back(image.data);
-        return channels;
-      }()));
+  at::Tensor channels = images[0].data;  // no stacked copy for one channel
+  if (images.size() > 1) {
+    std::vector<at::Tensor> all;
+    for (const auto& image : images) all.push_back(image.data);
+    channels = at::stack(all);
+  }
+  const BoundingBox box = nonzero_bounding_box(channels);
   for (int a = 0; a < 3; ++a) {
     const int s = m.source[a];
     cf.spacing[a] = label_map.geometry.spacing[s];

@@ -413,12 +413,10 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
   const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   try {
     std::vector<Volume> channels;
-    ReadOptions ro;
-    ro.series_uid = c.series_uid;
     if (!c.dicom_series.files.empty()) {
       channels.push_back(read_dicom_series(c.channels.front(), c.dicom_series));
     } else {
-      for (const auto& p : c.channels) channels.push_back(read_volume(p, ro));
+      for (const auto& p : c.channels) channels.push_back(read_volume(p));
     }
     out.read_seconds = seconds_since(start);
     const Segmentation s = segmenter.segment(channels, options.segment);
