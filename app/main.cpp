@@ -6,7 +6,8 @@
 #include "app/cli/command.h"
 #include "app/version.h"
 #include "models/allocator.h"
-#include "models/error.h"
+#include "core/error.h"
+#include "core/error_message.h"
 #include "models/runtime.h"
 #include "pipeline/versions.h"
 
@@ -55,10 +56,10 @@ int main(int argc, char** argv) {
     }
     return 2;
   } catch (const Error& e) {
-    std::cerr << "medseg: error: " << e.what() << "\n";
+    std::cerr << "medseg: error: " << core::one_line(e) << "\n";
     return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "medseg: internal error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "medseg: internal error: " << core::current_exception_line() << "\n";
     return 1;
   }
 }

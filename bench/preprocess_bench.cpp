@@ -27,7 +27,7 @@ PreprocessingPlan ct_plan(std::array<double, 3> spacing) {
   p.orientation = "RAS";
   p.target_spacing = spacing;
   NormalizationRecipe r;
-  r.kind = "ct";
+  r.kind = NormalizationKind::kCt;
   r.stats = {40.0, 80.0, -1024.0, 3000.0, 45.0, -100.0, 1200.0};
   p.normalization = {r};
   return p;
@@ -91,7 +91,7 @@ void BM_LargeCtStage(benchmark::State& state) {
   const Volume input = read_volume(file);
   const PreprocessingPlan plan = ct_plan({1.0, 1.0, 1.0});
   NormalizationRecipe none;
-  none.kind = "none";
+  none.kind = NormalizationKind::kNone;
   const Preprocessor reorient_only(PreprocessingPlan{"RAS", false, {0, 0, 0}, Interpolation::kLinear,
                                                      LabelInterpolation::kPerLabelLinear, {none}});
   for (auto _ : state) {

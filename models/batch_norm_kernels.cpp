@@ -12,7 +12,7 @@
 #include <sstream>
 #include <type_traits>
 
-#include "models/error.h"
+#include "core/error.h"
 
 // GCC on x86-64: compile the marked functions for several instruction sets
 // and pick one at load time (ifunc). The arithmetic is spelled out with GCC

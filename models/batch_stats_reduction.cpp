@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::models {
 

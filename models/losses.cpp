@@ -3,15 +3,17 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/torch.h>
 
+#include "models/check.h"
+
 namespace medseg::models {
 
 torch::Tensor soft_dice(const torch::Tensor& logits, const torch::Tensor& target, const DiceCeOptions& o) {
-  TORCH_CHECK(logits.dim() == 5 && target.dim() == 4 && logits.size(0) == target.size(0) &&
+  MEDSEG_CHECK(logits.dim() == 5 && target.dim() == 4 && logits.size(0) == target.size(0) &&
                   logits.sizes().slice(2) == target.sizes().slice(1),
               "soft_dice expects logits (N, K, D, H, W) and target (N, D, H, W), got ", logits.sizes(), " and ",
               target.sizes());
   const int64_t k = logits.size(1);
-  TORCH_CHECK(k >= 2, "soft_dice needs at least 2 classes (background + foreground), got ", k);
+  MEDSEG_CHECK(k >= 2, "soft_dice needs at least 2 classes (background + foreground), got ", k);
   const torch::Tensor probs = torch::softmax(logits.to(torch::kFloat), 1);
   torch::Tensor t = target;
   torch::Tensor valid;
@@ -56,7 +58,7 @@ std::vector<double> deep_supervision_weights(int64_t n) {
 
 torch::Tensor deep_supervision_loss(const std::vector<torch::Tensor>& outputs, const torch::Tensor& target,
                                     const DiceCeOptions& o) {
-  TORCH_CHECK(!outputs.empty(), "deep_supervision_loss needs at least one output");
+  MEDSEG_CHECK(!outputs.empty(), "deep_supervision_loss needs at least one output");
   const auto weights = deep_supervision_weights(static_cast<int64_t>(outputs.size()));
   torch::Tensor total;
   for (size_t i = 0; i < outputs.size(); ++i) {

@@ -5,14 +5,19 @@
 #include <sstream>
 
 #include "models/domain_batch_norm.h"
-#include "models/error.h"
+#include "core/enum_names.h"
+#include "core/error.h"
 
 namespace medseg::models {
 
 namespace {
 
-constexpr NormKind kAllKinds[] = {NormKind::kBatch, NormKind::kInstance, NormKind::kGroup,
-                                  NormKind::kBatchRenorm, NormKind::kNone};
+constexpr core::EnumNames<NormKind, 5> kNames{"normalization",
+                                             {{{NormKind::kBatch, "batch"},
+                                               {NormKind::kInstance, "instance"},
+                                               {NormKind::kGroup, "group"},
+                                               {NormKind::kBatchRenorm, "batch_renorm"},
+                                               {NormKind::kNone, "none"}}}};
 
 DomainBatchNormOptions batch_options(const NormOptions& o, int64_t num_features, bool renorm) {
   return DomainBatchNormOptions(num_features)
@@ -31,30 +36,9 @@ DomainBatchNormOptions batch_options(const NormOptions& o, int64_t num_features,
 
 NormOptions::NormOptions(NormKind kind) : kind_(kind) {}
 
-NormKind parse_norm_kind(std::string_view name) {
-  for (const NormKind kind : kAllKinds) {
-    if (name == to_string(kind)) return kind;
-  }
-  std::ostringstream message;
-  message << "norm: unknown normalization '" << name << "'; expected one of";
-  const char* separator = " ";
-  for (const NormKind kind : kAllKinds) {
-    message << separator << to_string(kind);
-    separator = ", ";
-  }
-  throw ConfigError(message.str());
-}
+NormKind parse_norm_kind(std::string_view name) { return kNames.parse(name); }
 
-std::string to_string(NormKind kind) {
-  switch (kind) {
-    case NormKind::kBatch: return "batch";
-    case NormKind::kInstance: return "instance";
-    case NormKind::kGroup: return "group";
-    case NormKind::kBatchRenorm: return "batch_renorm";
-    case NormKind::kNone: return "none";
-  }
-  return "unknown";
-}
+std::string to_string(NormKind kind) { return kNames.name(kind); }
 
 torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features) {
   if (num_features < 1) {

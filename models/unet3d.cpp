@@ -2,7 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "models/error.h"
+#include "core/error.h"
+#include "models/check.h"
 
 namespace medseg::models {
 namespace {
@@ -112,19 +113,23 @@ void UNet3dImpl::reset() {
   }
 }
 
-std::array<int64_t, 3> UNet3dImpl::total_stride() const {
-  std::array<int64_t, 3> t{1, 1, 1};
-  for (const auto& s : strides_ijk()) {
-    for (int a = 0; a < 3; ++a) t[a] *= s[a];
+Int3 total_stride(const UNet3dOptions& o) {
+  Int3 t{1, 1, 1};
+  if (o.strides().empty()) {
+    for (int64_t l = 1; l < o.depth(); ++l) t = {t[0] * 2, t[1] * 2, t[2] * 2};
+  } else {
+    for (const auto& s : o.strides()) t = {t[0] * s[0], t[1] * s[1], t[2] * s[2]};
   }
   return t;
 }
 
+std::array<int64_t, 3> UNet3dImpl::total_stride() const { return models::total_stride(options); }
+
 std::vector<torch::Tensor> UNet3dImpl::forward_all(const torch::Tensor& x, const torch::Tensor& domain_ids) {
-  TORCH_CHECK(x.dim() == 5 && x.size(1) == options.in_channels(), "UNet3d expects (N, ", options.in_channels(),
+  MEDSEG_CHECK(x.dim() == 5 && x.size(1) == options.in_channels(), "UNet3d expects (N, ", options.in_channels(),
               ", D, H, W) input, got ", x.sizes());
   const auto t = total_stride();
-  TORCH_CHECK(x.size(2) % t[2] == 0 && x.size(3) % t[1] == 0 && x.size(4) % t[0] == 0,
+  MEDSEG_CHECK(x.size(2) % t[2] == 0 && x.size(3) % t[1] == 0 && x.size(4) % t[0] == 0,
               "UNet3d input size (D, H, W) = ", x.sizes().slice(2), " is not divisible by the total stride (",
               t[2], ", ", t[1], ", ", t[0], "); pad the input or choose another patch size");
   std::vector<torch::Tensor> skips;

@@ -40,6 +40,10 @@ struct UNet3dOptions {
   TORCH_ARG(UpsampleKind, upsample) = UpsampleKind::kPixelShuffle;
 };
 
+/// Product of the per-level strides along (i, j, k): patch sides and network
+/// inputs must be multiples of it.
+Int3 total_stride(const UNet3dOptions& options);
+
 /// conv -> dropout -> norm -> LeakyReLU, with domain ids passed to the norm.
 class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl> {
  public:

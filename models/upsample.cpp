@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "models/check.h"
+
 namespace medseg::models {
 
 UpsampleOptions::UpsampleOptions(int64_t in_channels, int64_t out_channels, std::array<int64_t, 3> stride)
@@ -46,7 +48,7 @@ void UpsampleImpl::pretty_print(std::ostream& stream) const {
 
 torch::Tensor pixel_shuffle_3d(const torch::Tensor& x, const std::array<int64_t, 3>& s) {
   const int64_t n = x.size(0), c = x.size(1) / (s[0] * s[1] * s[2]);
-  TORCH_CHECK(c * s[0] * s[1] * s[2] == x.size(1), "pixel_shuffle_3d: ", x.size(1),
+  MEDSEG_CHECK(c * s[0] * s[1] * s[2] == x.size(1), "pixel_shuffle_3d: ", x.size(1),
               " channels are not divisible by the stride product ", s[0] * s[1] * s[2]);
   const int64_t d = x.size(2), h = x.size(3), w = x.size(4);
   return x.view({n, c, s[0], s[1], s[2], d, h, w})

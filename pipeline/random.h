@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "models/hash.h"
+#include "core/hash.h"
 
 namespace medseg::pipeline {
 
@@ -27,10 +27,10 @@ inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t stream, std::
 }
 
 /// FNV-1a hash of a string (stable across platforms, unlike std::hash). The
-/// one implementation is models::fnv1a (bundle checksums use it too); the
+/// one implementation is core::fnv1a (bundle checksums use it too); the
 /// pipeline keeps its historic offset basis so that seeds, phantoms, fold
 /// splits and cache keys stay what they were.
-inline std::uint64_t fnv1a(const std::string& s) { return models::fnv1a(s, models::kFnv1aPipelineOffset); }
+inline std::uint64_t fnv1a(const std::string& s) { return core::fnv1a(s, core::kFnv1aPipelineOffset); }
 
 /// Portable uniform/normal draws from mt19937_64 (std distributions differ
 /// between standard libraries).

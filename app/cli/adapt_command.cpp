@@ -9,9 +9,11 @@
 #include "app/cli/progress_bar.h"
 #include "app/version.h"
 #include "models/bundle.h"
-#include "models/error.h"
+#include "core/error.h"
+#include "models/precision.h"
 #include "pipeline/infer/adaptation.h"
-#include "pipeline/io/text_file.h"
+#include "core/atomic_file.h"
+#include "core/timestamp.h"
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/preprocess/plan_json.h"
@@ -25,12 +27,13 @@ struct AdaptArgs {
   std::string domain;
   std::vector<std::string> images;
   std::string output;
-  std::string precision = "fp32";
+  std::string precision = "auto";
   double overlap = 0.5;
   std::int64_t windows_per_batch = 2;
 };
 
 int run_adapt(const AdaptArgs& a) {
+  const models::Precision precision = models::resolve_precision(models::parse_precision(a.precision));
   std::error_code ec;
   if (fs::exists(a.output, ec) && fs::exists(a.model, ec) && fs::equivalent(a.output, a.model, ec)) {
     throw ConfigError("--output '" + a.output + "' is the input bundle; write the adapted model to a new folder");
@@ -62,7 +65,7 @@ int run_adapt(const AdaptArgs& a) {
   pipeline::AdaptationOptions options;
   options.overlap = a.overlap;
   options.windows_per_batch = a.windows_per_batch;
-  options.bf16 = a.precision == "bf16";
+  options.bf16 = precision == models::Precision::kBf16;
   options.progress = [&bar](double f) {
     bar.update(static_cast<std::int64_t>(1000 * f), 1000, "windows");
     return true;
@@ -72,9 +75,9 @@ int run_adapt(const AdaptArgs& a) {
   bar.clear();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bundle.info.provenance.notes.push_back(
-      pipeline::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by AdaBN on " +
+      core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by AdaBN on " +
       std::to_string(images.size()) + " unlabeled volume(s) with medseg adapt " + kVersion + " (" + kGitCommit +
-      "), " + a.precision + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
+      "), " + models::to_string(precision) + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
   models::save_bundle(a.output, bundle.info, bundle.model);
   std::cout << "domain '" << a.domain << "' adapted on " << images.size() << " volume(s) in "
             << format_duration(seconds) << "; domains now:";
@@ -96,8 +99,9 @@ Command add_adapt_command(CLI::App& parent) {
                   "Unlabeled images of the new scanner: files, folders, DICOM series folders or .txt/.csv lists")
       ->required();
   cli->add_option("--output,-o", a->output, "New bundle folder")->required();
-  cli->add_option("--precision", a->precision, "fp32 (default) or bf16 for the adaptation passes")
-      ->check(CLI::IsMember({"bf16", "fp32"}));
+  cli->add_option("--precision", a->precision,
+                  "Convolutions of the adaptation passes: auto (default: bf16 where the CPU has native bf16, "
+                  "else fp32), fp32 or bf16");
   cli->add_option("--overlap", a->overlap, "Overlap of neighbouring windows (default 0.5)")
       ->check(CLI::Range(0.0, 0.99));
   cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per forward pass (default 2)")

@@ -68,7 +68,7 @@ int run_dataset(const DatasetOptions& o) {
   for (std::size_t c = 0; c < plan.preprocessing.normalization.size(); ++c) {
     const auto& r = plan.preprocessing.normalization[c];
     const auto& st = fp.foreground_intensity[c];
-    std::cout << "channel " << c << "    " << d.channel_names[c] << ": normalization " << r.kind
+    std::cout << "channel " << c << "    " << d.channel_names[c] << ": normalization " << pipeline::to_string(r.kind)
               << (r.use_nonzero_mask ? " (inside nonzero mask)" : "") << "; foreground mean "
               << st.mean << ", std " << st.std << ", p0.5 " << st.percentile_00_5 << ", p99.5 "
               << st.percentile_99_5 << "\n";

@@ -7,7 +7,8 @@
 
 #include "app/cli/command.h"
 #include "pipeline/eval/evaluation.h"
-#include "pipeline/io/text_file.h"
+#include "core/atomic_file.h"
+#include "core/timestamp.h"
 
 namespace medseg::app {
 namespace {
@@ -50,8 +51,8 @@ int run_evaluate(const EvaluateOptions& o) {
   const auto rows = pipeline::summary_rows(e);
   const fs::path csv_path = o.csv.empty() ? fs::path(o.pred) / "evaluation.csv" : fs::path(o.csv);
   const fs::path summary_path = summary_path_for(csv_path);
-  pipeline::write_text_file_atomically(csv_path, pipeline::evaluation_csv(e));
-  pipeline::write_text_file_atomically(summary_path, pipeline::summary_csv(rows));
+  core::write_text_file_atomically(csv_path, pipeline::evaluation_csv(e));
+  core::write_text_file_atomically(summary_path, pipeline::summary_csv(rows));
   print_summary(e, rows);
   std::cout << "per-case CSV: " << csv_path.string() << "\nsummary CSV: " << summary_path.string() << "\n";
   return e.failed.empty() ? 0 : 2;

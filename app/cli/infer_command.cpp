@@ -9,8 +9,10 @@
 #include "app/cli/command.h"
 #include "app/cli/progress_bar.h"
 #include "app/version.h"
+#include "models/precision.h"
 #include "models/bundle.h"
-#include "models/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 #include "pipeline/infer/batch_inference.h"
 
 namespace medseg::app {
@@ -22,7 +24,7 @@ struct InferArgs {
   std::vector<std::string> inputs;
   std::string output;
   bool tta = false;
-  std::string precision = "bf16";
+  std::string precision = "auto";
   double overlap = 0.5;
   bool probabilities = false;
   std::string domain;
@@ -86,7 +88,8 @@ int run_infer(const InferArgs& a) {
   pipeline::SegmentOptions so;
   so.overlap = a.overlap;
   so.mirror = a.tta;
-  so.precision = pipeline::parse_precision(a.precision);
+  so.precision = models::parse_precision(a.precision);
+  models::resolve_precision(so.precision);  // an emulated bf16 is warned about before the first case
   so.windows_per_batch = a.windows_per_batch;
   so.keep_largest_component = a.keep_largest;
   so.min_island_ml = a.min_island_ml;
@@ -136,7 +139,7 @@ int run_infer(const InferArgs& a) {
   bar.update(n, n, "");
   bar.clear();
   const fs::path csv = output / "summary.csv";
-  pipeline::write_text_file_atomically(csv, pipeline::inference_summary_csv(segmenter.info(), outcomes));
+  core::write_text_file_atomically(csv, pipeline::inference_summary_csv(segmenter.info(), outcomes));
 
   std::int64_t done = 0, skipped = 0, failed = 0;
   for (const auto& o : outcomes) {
@@ -178,8 +181,8 @@ Command add_infer_command(CLI::App& parent) {
       ->required();
   cli->add_option("--output,-o", a->output, "Output folder (created if needed)")->required();
   cli->add_flag("--tta", a->tta, "Test-time augmentation: average over the 8 mirrorings (8x slower)");
-  cli->add_option("--precision", a->precision, "bf16 (default, fast) or fp32")
-      ->check(CLI::IsMember({"bf16", "fp32"}));
+  cli->add_option("--precision", a->precision,
+                  "auto (default: bf16 where the CPU has native bf16, else fp32), fp32 or bf16");
   cli->add_option("--overlap", a->overlap, "Overlap of neighbouring windows, 0 <= overlap < 1 (default 0.5)")
       ->check(CLI::Range(0.0, 0.99));
   cli->add_flag("--probabilities", a->probabilities,

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "app/cli/command.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/orientation.h"
 

@@ -3,16 +3,22 @@
 #include <limits>
 #include <sstream>
 
-#include "models/error.h"
-#include "pipeline/config/yaml_fields.h"
+#include "core/error.h"
+#include "core/enum_names.h"
+#include "core/yaml_fields.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
-using config::Fields;
+using core::Fields;
 
 namespace {
 
 constexpr std::int64_t kBig = std::numeric_limits<std::int32_t>::max();
+
+constexpr core::EnumNames<Optimizer, 2> kOptimizers{"optimizer",
+                                                   {{{Optimizer::kSgd, "sgd"}, {Optimizer::kAdamW, "adamw"}}}};
+constexpr core::EnumNames<LrSchedule, 2> kSchedules{
+    "learning-rate schedule", {{{LrSchedule::kPoly, "poly"}, {LrSchedule::kConstant, "constant"}}}};
 
 // Applies "a.b.c=value" to the tree, creating mappings on the way.
 void apply_override(YAML::Node& root, const std::string& text, const fs::path& file) {
@@ -64,16 +70,13 @@ AugmentationParam read_param(const Fields& aug, const char* key, AugmentationPar
 
 }  // namespace
 
+Optimizer parse_optimizer(std::string_view name) { return kOptimizers.parse(name); }
+std::string to_string(Optimizer optimizer) { return kOptimizers.name(optimizer); }
+LrSchedule parse_lr_schedule(std::string_view name) { return kSchedules.parse(name); }
+std::string to_string(LrSchedule schedule) { return kSchedules.name(schedule); }
+
 TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError("cannot read config '" + file.string() + "': no such file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("'" + file.string() + "', line " + std::to_string(e.mark.line + 1) + ": invalid YAML (" +
-                      e.msg + ")");
-  }
+  YAML::Node root = core::load_yaml_file(file);
   if (!root.IsMap()) throw ConfigError("'" + file.string() + "': expected a mapping of sections");
   auto overridden = std::make_shared<std::set<std::string>>();
   for (const auto& o : overrides) {
@@ -137,52 +140,19 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   if (pre.has("target_spacing")) c.preprocessing.target_spacing = pre.get_triple("target_spacing", {}, 0.01, 100.0);
   c.preprocessing.orientation = pre.get_string("orientation", c.preprocessing.orientation);
   if (pre.has("crop_to_nonzero")) c.preprocessing.crop_to_nonzero = pre.get_bool("crop_to_nonzero", true);
-  c.preprocessing.normalization = pre.get_strings("normalization");
-  for (const auto& n : c.preprocessing.normalization) {
-    if (n != "ct" && n != "zscore" && n != "window" && n != "percentile" && n != "none") {
-      pre.fail("normalization", "'" + n + "' is not one of: ct, zscore, window, percentile, none");
+  for (const auto& name : pre.get_strings("normalization")) {
+    try {
+      c.preprocessing.normalization.push_back(parse_normalization_kind(name));
+    } catch (const ConfigError& e) {
+      pre.fail("normalization", e.what());
     }
   }
   c.preprocessing.window = pre.get_range("window", c.preprocessing.window, -1e6, 1e6);
   c.preprocessing.percentiles = pre.get_range("percentiles", c.preprocessing.percentiles, 0.0, 100.0);
 
   const Fields m = top.section("model");
-  m.allow_only({"base_features", "max_features", "depth", "kernel_sizes", "strides", "norm", "num_groups",
-                "norm_momentum", "norm_eps", "domain_affine", "renorm_r_max", "renorm_d_max",
-                "renorm_warmup_steps", "domains", "deep_supervision", "dropout", "negative_slope"});
-  auto& mc = c.model;
-  mc.base_features = m.get_int("base_features", mc.base_features, 1, 1024);
-  mc.max_features = m.get_int("max_features", mc.max_features, mc.base_features, 4096);
-  mc.depth = m.get_int("depth", mc.depth, 1, 8);
-  mc.kernel_sizes = m.get_int_triples("kernel_sizes", 1, 7);
-  mc.strides = m.get_int_triples("strides", 1, 4);
-  if (!mc.kernel_sizes.empty() && static_cast<std::int64_t>(mc.kernel_sizes.size()) != mc.depth) {
-    m.fail("kernel_sizes", std::to_string(mc.kernel_sizes.size()) + " levels given, model.depth is " +
-                               std::to_string(mc.depth));
-  }
-  if (!mc.strides.empty() && static_cast<std::int64_t>(mc.strides.size()) != mc.depth) {
-    m.fail("strides", std::to_string(mc.strides.size()) + " levels given, model.depth is " + std::to_string(mc.depth));
-  }
-  mc.norm = m.get_choice("norm", mc.norm, {"batch", "instance", "group", "batch_renorm", "none"});
-  mc.num_groups = m.get_int("num_groups", mc.num_groups, 1, 1024);
-  // norm_momentum: null means a cumulative average (PyTorch's momentum=None).
-  const YAML::Node& model_node = m.node();
-  if (model_node.IsMap() && model_node["norm_momentum"]) {
-    if (model_node["norm_momentum"].IsNull()) {
-      mc.norm_momentum.reset();
-    } else {
-      mc.norm_momentum = m.get_double("norm_momentum", 0.1, 0.0, 1.0);
-    }
-  }
-  mc.norm_eps = m.get_double("norm_eps", mc.norm_eps, 0.0, 1.0);
-  mc.domain_affine = m.get_bool("domain_affine", mc.domain_affine);
-  mc.renorm_r_max = m.get_double("renorm_r_max", mc.renorm_r_max, 1.0, 100.0);
-  mc.renorm_d_max = m.get_double("renorm_d_max", mc.renorm_d_max, 0.0, 100.0);
-  mc.renorm_warmup_steps = m.get_int("renorm_warmup_steps", mc.renorm_warmup_steps, 0, kBig);
-  mc.domains = m.get_strings("domains");
-  mc.deep_supervision = m.get_bool("deep_supervision", mc.deep_supervision);
-  mc.dropout = m.get_double("dropout", mc.dropout, 0.0, 0.9);
-  mc.negative_slope = m.get_double("negative_slope", mc.negative_slope, 0.0, 1.0);
+  models::read_architecture(m, models::ArchitectureKeys::kTrainingConfig, c.model.architecture);
+  c.model.domains = m.get_strings("domains");
 
   const Fields t = top.section("training");
   t.allow_only({"epochs", "iterations_per_epoch", "batch_size", "patch_size", "optimizer", "learning_rate",
@@ -201,12 +171,12 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
     }
     tc.patch_size = patch;
   }
-  tc.optimizer = t.get_choice("optimizer", tc.optimizer, {"sgd", "adamw"});
+  tc.optimizer = t.get_parsed("optimizer", tc.optimizer, parse_optimizer);
   tc.learning_rate = t.get_double("learning_rate", tc.learning_rate, 1e-8, 10.0);
   tc.momentum = t.get_double("momentum", tc.momentum, 0.0, 0.9999);
   tc.weight_decay = t.get_double("weight_decay", tc.weight_decay, 0.0, 1.0);
-  tc.lr_schedule = t.get_choice("lr_schedule", tc.lr_schedule, {"poly", "constant"});
-  tc.precision = t.get_choice("precision", tc.precision, {"fp32", "bf16"});
+  tc.lr_schedule = t.get_parsed("lr_schedule", tc.lr_schedule, parse_lr_schedule);
+  tc.precision = t.get_parsed("precision", tc.precision, models::parse_precision);
   tc.seed = t.get_int("seed", tc.seed, 0, kBig);
   tc.threads = t.get_int("threads", tc.threads, 0, 1024);
   tc.loader_threads = t.get_int("loader_threads", tc.loader_threads, 0, 64);

@@ -8,9 +8,28 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "models/architecture.h"
+#include "models/precision.h"
+#include "pipeline/preprocess/normalize.h"
+
 namespace medseg::pipeline {
+
+enum class Optimizer {
+  kSgd,    ///< "sgd": SGD with Nesterov momentum (nnU-Net's)
+  kAdamW,  ///< "adamw"
+};
+Optimizer parse_optimizer(std::string_view name);
+std::string to_string(Optimizer optimizer);
+
+enum class LrSchedule {
+  kPoly,      ///< "poly": lr0 * (1 - epoch / epochs)^0.9 (nnU-Net's)
+  kConstant,  ///< "constant"
+};
+LrSchedule parse_lr_schedule(std::string_view name);
+std::string to_string(LrSchedule schedule);
 
 /// Phantoms from `medseg synth`, drawn from simulated scanners (each scanner
 /// profile is a domain).
@@ -47,32 +66,20 @@ struct PreprocessingConfig {
   std::optional<std::array<double, 3>> target_spacing;
   std::string orientation = "RAS";
   std::optional<bool> crop_to_nonzero;
-  /// One per channel, or one for all: ct, zscore, window, percentile, none.
-  std::vector<std::string> normalization;
+  /// One per channel, or one for all; empty = planned per channel.
+  std::vector<NormalizationKind> normalization;
   std::array<double, 2> window{-1000.0, 1000.0};
   std::array<double, 2> percentiles{0.5, 99.5};
 };
 
+/// The network (`model:` in the config): the same nested keys as a bundle's
+/// `architecture:` (models/architecture.h reads and writes both), without
+/// what the data decides: in_channels, num_classes and norm.num_domains are
+/// set from the dataset when training starts.
 struct ModelConfig {
-  std::int64_t base_features = 16;
-  std::int64_t max_features = 256;
-  std::int64_t depth = 4;  ///< resolution levels (down-samplings = depth - 1)
-  /// Per-level kernel sizes and strides; empty = 3x3x3 and 2x2x2 (level 0: 1).
-  std::vector<std::array<std::int64_t, 3>> kernel_sizes;
-  std::vector<std::array<std::int64_t, 3>> strides;
-  std::string norm = "batch";  ///< batch, instance, group, batch_renorm, none
-  std::int64_t num_groups = 8;
-  std::optional<double> norm_momentum = 0.1;  ///< null = cumulative average
-  double norm_eps = 1e-5;
-  bool domain_affine = false;
-  double renorm_r_max = 3.0;
-  double renorm_d_max = 5.0;
-  std::int64_t renorm_warmup_steps = 100;
+  models::UNet3dOptions architecture = models::training_defaults();
   /// Domain (scanner/site) names; empty = the dataset's domains.
   std::vector<std::string> domains;
-  bool deep_supervision = true;
-  double dropout = 0.0;
-  double negative_slope = 0.01;  ///< LeakyReLU
 };
 
 struct TrainingConfig {
@@ -81,12 +88,13 @@ struct TrainingConfig {
   std::int64_t batch_size = 2;
   /// Voxels along i, j, k; unset = the plan's patch size.
   std::optional<std::array<std::int64_t, 3>> patch_size;
-  std::string optimizer = "sgd";  ///< sgd (Nesterov) or adamw
+  Optimizer optimizer = Optimizer::kSgd;
   double learning_rate = 0.01;
   double momentum = 0.99;
   double weight_decay = 3e-5;
-  std::string lr_schedule = "poly";  ///< poly (exponent 0.9) or constant
-  std::string precision = "fp32";    ///< fp32 or bf16
+  LrSchedule lr_schedule = LrSchedule::kPoly;
+  /// auto: bf16 autocast where the CPU runs bf16 natively, else fp32.
+  models::Precision precision = models::Precision::kAuto;
   std::int64_t seed = 0;
   std::int64_t threads = 0;          ///< 0 = all cores
   std::int64_t loader_threads = 1;

@@ -60,7 +60,9 @@ std::string to_yaml(const TrainConfig& c) {
   if (p.crop_to_nonzero) out << YAML::Key << "crop_to_nonzero" << YAML::Value << *p.crop_to_nonzero;
   if (!p.normalization.empty()) {
     out << YAML::Key << "normalization" << YAML::Value;
-    seq(out, p.normalization);
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const NormalizationKind n : p.normalization) out << to_string(n);
+    out << YAML::EndSeq;
   }
   out << YAML::Key << "window" << YAML::Value;
   seq(out, p.window);
@@ -68,38 +70,8 @@ std::string to_yaml(const TrainConfig& c) {
   seq(out, p.percentiles);
   out << YAML::EndMap;
 
-  const auto& m = c.model;
-  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap << YAML::Key << "base_features" << YAML::Value
-      << m.base_features << YAML::Key << "max_features" << YAML::Value << m.max_features << YAML::Key << "depth"
-      << YAML::Value << m.depth;
-  if (!m.kernel_sizes.empty()) {
-    out << YAML::Key << "kernel_sizes" << YAML::Value << YAML::BeginSeq;
-    for (const auto& k : m.kernel_sizes) seq(out, k);
-    out << YAML::EndSeq;
-  }
-  if (!m.strides.empty()) {
-    out << YAML::Key << "strides" << YAML::Value << YAML::BeginSeq;
-    for (const auto& s : m.strides) seq(out, s);
-    out << YAML::EndSeq;
-  }
-  out << YAML::Key << "norm" << YAML::Value << m.norm << YAML::Key << "num_groups" << YAML::Value << m.num_groups
-      << YAML::Key << "norm_momentum" << YAML::Value;
-  if (m.norm_momentum) {
-    out << *m.norm_momentum;
-  } else {
-    out << YAML::Null;
-  }
-  out << YAML::Key << "norm_eps" << YAML::Value << m.norm_eps << YAML::Key << "domain_affine" << YAML::Value
-      << m.domain_affine << YAML::Key << "renorm_r_max" << YAML::Value << m.renorm_r_max << YAML::Key
-      << "renorm_d_max" << YAML::Value << m.renorm_d_max << YAML::Key << "renorm_warmup_steps" << YAML::Value
-      << m.renorm_warmup_steps;
-  if (!m.domains.empty()) {
-    out << YAML::Key << "domains" << YAML::Value;
-    seq(out, m.domains);
-  }
-  out << YAML::Key << "deep_supervision" << YAML::Value << m.deep_supervision << YAML::Key << "dropout"
-      << YAML::Value << m.dropout << YAML::Key << "negative_slope" << YAML::Value << m.negative_slope
-      << YAML::EndMap;
+  out << YAML::Key << "model" << YAML::Value;
+  models::write_architecture(out, c.model.architecture, models::ArchitectureKeys::kTrainingConfig, c.model.domains);
 
   const auto& t = c.training;
   out << YAML::Key << "training" << YAML::Value << YAML::BeginMap << YAML::Key << "epochs" << YAML::Value
@@ -109,10 +81,10 @@ std::string to_yaml(const TrainConfig& c) {
     out << YAML::Key << "patch_size" << YAML::Value;
     seq(out, *t.patch_size);
   }
-  out << YAML::Key << "optimizer" << YAML::Value << t.optimizer << YAML::Key << "learning_rate" << YAML::Value
+  out << YAML::Key << "optimizer" << YAML::Value << to_string(t.optimizer) << YAML::Key << "learning_rate" << YAML::Value
       << t.learning_rate << YAML::Key << "momentum" << YAML::Value << t.momentum << YAML::Key << "weight_decay"
-      << YAML::Value << t.weight_decay << YAML::Key << "lr_schedule" << YAML::Value << t.lr_schedule << YAML::Key
-      << "precision" << YAML::Value << t.precision << YAML::Key << "seed" << YAML::Value << t.seed << YAML::Key
+      << YAML::Value << t.weight_decay << YAML::Key << "lr_schedule" << YAML::Value << to_string(t.lr_schedule) << YAML::Key
+      << "precision" << YAML::Value << models::to_string(t.precision) << YAML::Key << "seed" << YAML::Value << t.seed << YAML::Key
       << "threads" << YAML::Value << t.threads << YAML::Key << "loader_threads" << YAML::Value
       << t.loader_threads << YAML::Key << "prefetch" << YAML::Value << t.prefetch << YAML::Key
       << "gradient_clip" << YAML::Value << t.gradient_clip << YAML::Key << "foreground_oversampling"

@@ -6,7 +6,7 @@
 #include <optional>
 #include <utility>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/label_kernels.h"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <array>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/label_kernels.h"
 #include "pipeline/preprocess/crop.h"

@@ -5,8 +5,9 @@
 #include <fstream>
 #include <set>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/data/dataset.h"
+#include "pipeline/io/image_files.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -91,16 +92,13 @@ Dataset read_nnunet_dataset(const fs::path& folder) {
     if (name.size() <= ending.size() + 5 || name.compare(name.size() - ending.size(), ending.size(), ending) != 0) {
       continue;
     }
-    const std::string stem = name.substr(0, name.size() - ending.size());
-    if (stem.size() > 5 && stem[stem.size() - 5] == '_') ids.insert(stem.substr(0, stem.size() - 5));
+    if (const auto c = split_channel_stem(name.substr(0, name.size() - ending.size()))) ids.insert(c->case_id);
   }
   for (const auto& id : ids) {
     CaseEntry c;
     c.id = id;
     for (std::size_t ch = 0; ch < d.channel_names.size(); ++ch) {
-      char suffix[24];  // "_%04zu" of any size_t
-      std::snprintf(suffix, sizeof(suffix), "_%04zu", ch);
-      c.images.push_back(images / (id + suffix + ending));
+      c.images.push_back(images / (channel_stem(id, ch) + ending));
     }
     c.label = folder / "labelsTr" / (id + ending);
     d.cases.push_back(std::move(c));

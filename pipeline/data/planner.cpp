@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {
@@ -112,10 +112,10 @@ DatasetPlan plan_dataset(const Dataset& dataset, const DatasetFingerprint& fp, c
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     NormalizationRecipe r;
     if (name == "ct") {
-      r.kind = "ct";
+      r.kind = NormalizationKind::kCt;
       r.stats = fp.foreground_intensity.at(ch);
     } else {
-      r.kind = "zscore";
+      r.kind = NormalizationKind::kZscore;
       r.use_nonzero_mask = cropped_fraction < 0.75;
     }
     pre.normalization.push_back(r);

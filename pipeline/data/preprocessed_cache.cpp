@@ -2,12 +2,12 @@
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 
-#include "models/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/random.h"
@@ -41,15 +41,6 @@ at::Tensor read_tensor(std::ifstream& in, const std::vector<std::int64_t>& shape
   in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
   if (!in) throw IoError("preprocessed cache: data file is shorter than its index says");
   return t;
-}
-
-void rename_into_place(const fs::path& temp, const fs::path& target) {
-  std::error_code ec;
-  fs::rename(temp, target, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw IoError("cannot write '" + target.string() + "': rename failed");
-  }
 }
 
 }  // namespace
@@ -100,34 +91,28 @@ std::optional<PreprocessedCase> PreprocessedCache::load(const CaseEntry& entry) 
 
 void PreprocessedCache::store(const CaseEntry& entry, const PreprocessedCase& c) const {
   fs::create_directories(folder_);
-  const std::string tag = ".partial-" + std::to_string(::getpid());
   const fs::path data = folder_ / (entry.id + ".bin");
   const fs::path index = folder_ / (entry.id + ".json");
   json j;
   j["source"] = source_signature(entry);
   j["image_geometry"] = json::parse(geometry_to_json(c.image.geometry));
   j["image_shape"] = c.image.data.sizes().vec();
-  {
-    std::ofstream out(data.string() + tag, std::ios::binary);
-    write_tensor(out, c.image.data.to(at::kFloat));
-    if (c.labels) {
-      j["labels_geometry"] = json::parse(geometry_to_json(c.labels->geometry));
-      j["labels_shape"] = c.labels->data.sizes().vec();
-      write_tensor(out, c.labels->data.to(at::kShort));
-    }
-    if (!out) throw IoError("cannot write '" + data.string() + "': disk full or not writable");
+  if (c.labels) {
+    j["labels_geometry"] = json::parse(geometry_to_json(c.labels->geometry));
+    j["labels_shape"] = c.labels->data.sizes().vec();
   }
   j["records"] = json::array();
   for (const auto& r : c.records) {
     j["records"].push_back({{"step", to_string(r.step)}, {"before", json::parse(geometry_to_json(r.before))}});
   }
-  {
-    std::ofstream out(index.string() + tag);
-    out << j.dump();
-    if (!out) throw IoError("cannot write '" + index.string() + "': disk full or not writable");
-  }
-  rename_into_place(data.string() + tag, data);
-  rename_into_place(index.string() + tag, index);
+  // Data first, index second: an index is only ever there with its data.
+  core::write_file_atomically(data, [&](const fs::path& temp) {
+    std::ofstream out(temp, std::ios::binary);
+    write_tensor(out, c.image.data.to(at::kFloat));
+    if (c.labels) write_tensor(out, c.labels->data.to(at::kShort));
+    if (!out) throw IoError("cannot write '" + data.string() + "': disk full or not writable");
+  });
+  core::write_text_file_atomically(index, j.dump());
 }
 
 PreprocessedCase PreprocessedCache::get_or_compute(const CaseEntry& entry, const Preprocessor& pre) const {

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <utility>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 

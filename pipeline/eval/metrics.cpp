@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/io/itk_image.h"
 #include "pipeline/preprocess/normalize.h"
@@ -49,6 +49,23 @@ at::Tensor distance_map(const at::Tensor& target, const std::array<double, 3>& s
 
 }  // namespace
 
+double dice_from_counts(std::int64_t intersection, std::int64_t pred, std::int64_t ref) {
+  const auto total = static_cast<double>(pred + ref);
+  return total == 0.0 ? kNaN : 2.0 * static_cast<double>(intersection) / total;
+}
+
+std::vector<double> dice_per_label(const at::Tensor& prediction, const at::Tensor& reference,
+                                   std::int64_t num_classes) {
+  std::vector<double> dice;
+  for (std::int64_t k = 1; k < num_classes; ++k) {
+    const at::Tensor p = prediction == k;
+    const at::Tensor r = reference == k;
+    dice.push_back(dice_from_counts((p & r).sum().item<std::int64_t>(), p.sum().item<std::int64_t>(),
+                                    r.sum().item<std::int64_t>()));
+  }
+  return dice;
+}
+
 at::Tensor surface_voxels(const at::Tensor& mask) {
   const at::Tensor m = mask.to(at::kBool);
   const at::Tensor padded = at::constant_pad_nd(m.to(at::kByte), {1, 1, 1, 1, 1, 1}, 0).to(at::kBool);
@@ -87,9 +104,10 @@ LabelMetrics compare_masks(const at::Tensor& pred_in, const at::Tensor& ref_in, 
     m.dice = m.iou = m.hd95_mm = m.mean_surface_distance_mm = m.surface_dice = kNaN;
     return m;
   }
-  const auto intersection = static_cast<double>((pred & ref).sum().item<std::int64_t>());
+  const std::int64_t overlap = (pred & ref).sum().item<std::int64_t>();
+  const auto intersection = static_cast<double>(overlap);
   const auto total = static_cast<double>(m.voxels_pred + m.voxels_ref);
-  m.dice = 2.0 * intersection / total;
+  m.dice = dice_from_counts(overlap, m.voxels_pred, m.voxels_ref);
   m.iou = intersection / (total - intersection);
   if (m.voxels_pred == 0 || m.voxels_ref == 0) {
     m.hd95_mm = m.mean_surface_distance_mm = kInf;

@@ -35,6 +35,16 @@ struct MetricOptions {
   double surface_dice_tolerance_mm = 1.0;
 };
 
+/// 2|P∩R| / (|P| + |R|) from voxel counts; NaN when both masks are empty.
+/// The one Dice formula: metrics, training validation and the GUI use it.
+double dice_from_counts(std::int64_t intersection, std::int64_t pred, std::int64_t ref);
+
+/// Dice of label k for k = 1..num_classes-1 between two integer label maps
+/// of equal shape (voxel overlap, no spacing needed); NaN where both lack
+/// the label.
+std::vector<double> dice_per_label(const at::Tensor& prediction, const at::Tensor& reference,
+                                   std::int64_t num_classes);
+
 /// Foreground voxels with a 6-neighbour outside the mask (or on the volume
 /// border). `mask` is bool (D, H, W).
 at::Tensor surface_voxels(const at::Tensor& mask);

@@ -8,7 +8,7 @@
 
 #include "models/autocast.h"
 #include "models/domain_batch_norm.h"
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {

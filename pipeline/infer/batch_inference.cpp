@@ -12,11 +12,12 @@
 #include <chrono>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/atomic_file.h"
+#include "core/error_message.h"
+#include "core/error.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
@@ -192,16 +193,14 @@ struct Collector {
 
   // Image files -> cases (grouped by nnU-Net channel suffix for several channels).
   std::vector<InferenceCase> file_cases() const {
-    static const std::regex kChannel("^(.*)_([0-9]{4})$");
     std::vector<InferenceCase> result;
     std::map<std::string, std::size_t> by_id;
     for (const auto& f : files) {
       const std::string stem = case_id_of(f.path);
-      std::smatch m;
-      const bool nnunet = std::regex_match(stem, m, kChannel);
+      const std::optional<ChannelStem> nnunet = split_channel_stem(stem);
       if (in_channels == 1) {
         InferenceCase c;
-        c.id = nnunet && m[2] == "0000" ? std::string(m[1]) : stem;
+        c.id = nnunet && nnunet->channel == 0 ? nnunet->case_id : stem;
         c.channels = {f.path};
         c.output_extension = output_extension_for(f.extension);
         result.push_back(std::move(c));
@@ -216,8 +215,8 @@ struct Collector {
         result.push_back(std::move(c));
         continue;
       }
-      const std::string id = m[1];
-      const int channel = std::stoi(m[2]);
+      const std::string id = nnunet->case_id;
+      const auto channel = static_cast<std::int64_t>(nnunet->channel);
       auto it = by_id.find(id);
       if (it == by_id.end()) {
         InferenceCase c;
@@ -244,9 +243,7 @@ struct Collector {
         if (c.channels[ch].empty()) {
           const fs::path& any = *std::find_if(c.channels.begin(), c.channels.end(),
                                               [](const fs::path& p) { return !p.empty(); });
-          char suffix[24];
-          std::snprintf(suffix, sizeof suffix, "_%04zu", ch);
-          c.error = "case '" + c.id + "' (" + any.string() + "): channel file " + c.id + suffix + " is missing";
+          c.error = "case '" + c.id + "' (" + any.string() + "): channel file " + channel_stem(c.id, ch) + " is missing";
           break;
         }
       }
@@ -376,7 +373,8 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   j["domain"] = s.domain;
   j["precision"] = to_string(s.precision);
   const auto& o = options.segment;
-  j["options"] = {{"overlap", o.overlap},
+  j["options"] = {{"precision", to_string(o.precision)},
+                  {"overlap", o.overlap},
                   {"tta", o.mirror},
                   {"windows_per_batch", o.windows_per_batch},
                   {"keep_largest_component", o.keep_largest_component},
@@ -442,18 +440,14 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     out.seconds = seconds_since(start);
     // The report last: a case counts as done (and is skipped next time) only
     // once it is there.
-    write_text_file_atomically(out.report_file, inference_report_json(segmenter, c, options, s, out));
+    core::write_text_file_atomically(out.report_file, inference_report_json(segmenter, c, options, s, out));
   } catch (const Cancelled&) {
     throw;
-  } catch (const Error& e) {
-    out.status = CaseStatus::kFailed;
-    out.message = e.what();
-  } catch (const c10::Error& e) {
-    out.status = CaseStatus::kFailed;
-    out.message = e.what_without_backtrace();
   } catch (const std::exception& e) {
+    // medseg errors, and LibTorch's or ITK's that escaped a wrapper: one
+    // line in the report and summary.csv either way.
     out.status = CaseStatus::kFailed;
-    out.message = e.what();
+    out.message = core::one_line(e);
   }
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return out;

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "pipeline/infer/segmenter.h"
-#include "pipeline/io/text_file.h"
 #include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {

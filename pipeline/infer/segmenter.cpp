@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "models/domain_batch_norm.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
@@ -42,14 +42,6 @@ void softmax_in_place(at::Tensor& logits) {
 }
 
 }  // namespace
-
-Precision parse_precision(const std::string& name) {
-  if (name == "bf16") return Precision::kBf16;
-  if (name == "fp32") return Precision::kFp32;
-  throw ConfigError("unknown precision '" + name + "' (expected bf16 or fp32)");
-}
-
-std::string to_string(Precision precision) { return precision == Precision::kBf16 ? "bf16" : "fp32"; }
 
 Segmenter::Segmenter(models::Bundle bundle)
     : bundle_(std::move(bundle)), preprocessor_(plan_from_json(bundle_.info.preprocessing_json)) {
@@ -99,8 +91,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
                       " input channel(s), got " + std::to_string(channels.size()));
   }
   Segmentation result;
-  result.precision = o.precision;
-  const bool bf16 = o.precision == Precision::kBf16;
+  result.precision = models::resolve_precision(o.precision);
+  const bool bf16 = result.precision == Precision::kBf16;
 
   // 1. Preprocess exactly as in training.
   auto t = Clock::now();

@@ -9,17 +9,18 @@
 #include <vector>
 
 #include "models/bundle.h"
+#include "models/precision.h"
 #include "pipeline/infer/sliding_window.h"
 #include "pipeline/preprocess/preprocessor.h"
 #include "pipeline/volume.h"
 
 namespace medseg::pipeline {
 
-enum class Precision { kBf16, kFp32 };
-
-/// Parses "bf16" or "fp32"; throws ConfigError otherwise.
-Precision parse_precision(const std::string& name);
-std::string to_string(Precision precision);
+// The precision names live in models/ (autocast is a model concern); the
+// pipeline speaks of them unqualified.
+using models::Precision;
+using models::parse_precision;
+using models::to_string;
 
 /// Domain name that adapts the statistics to the volume itself (AdaBN).
 inline constexpr const char* kAutoDomain = "auto";
@@ -29,9 +30,10 @@ struct SegmentOptions {
   double overlap = 0.5;
   /// Test-time augmentation: average over the 8 mirrorings (8x the time).
   bool mirror = false;
-  /// bf16 autocast is 2-5x faster here; agreement with fp32 is measured in
-  /// docs/performance.md.
-  Precision precision = Precision::kBf16;
+  /// kAuto: bf16 autocast where the CPU runs bf16 natively (2-5x faster
+  /// there), fp32 elsewhere (bf16 is emulated ~13x slower). Agreement with
+  /// fp32 is measured in docs/performance.md.
+  Precision precision = Precision::kAuto;
   std::int64_t windows_per_batch = 2;
   bool keep_largest_component = false;
   /// Remove islands smaller than this (mL) from every label; 0 = off.
@@ -82,7 +84,8 @@ struct Segmentation {
   SegmentTimings timings;
   /// The domain whose statistics were used ("auto" when adapted).
   std::string domain;
-  Precision precision = Precision::kBf16;
+  /// The precision used (never kAuto).
+  Precision precision = Precision::kFp32;
 };
 
 /// Segments volumes with one loaded bundle. segment() does not change the

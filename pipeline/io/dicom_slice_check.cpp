@@ -8,7 +8,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/itk_messages.h"
 
 namespace medseg::pipeline {

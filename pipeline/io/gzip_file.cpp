@@ -6,7 +6,7 @@
 #include <fstream>
 #include <memory>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;

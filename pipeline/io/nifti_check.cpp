@@ -13,7 +13,7 @@
 #include <sstream>
 #include <vector>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/gzip_file.h"
 
 namespace medseg::pipeline {

@@ -20,7 +20,7 @@
 #include <sstream>
 #include <thread>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/itk_image.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/dicom_slice_check.h"

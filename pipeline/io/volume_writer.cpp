@@ -3,12 +3,12 @@
 #include <ATen/ATen.h>
 #include <itkImage.h>
 #include <itkImageFileWriter.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <limits>
 
-#include "models/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
 #include "pipeline/io/gzip_file.h"
 #include "pipeline/io/itk_image.h"
 #include "pipeline/io/itk_messages.h"
@@ -17,10 +17,6 @@ namespace medseg::pipeline {
 namespace fs = std::filesystem;
 
 namespace {
-
-[[noreturn]] void fail(const fs::path& path, const std::string& reason) {
-  throw IoError("cannot write '" + path.string() + "': " + reason);
-}
 
 // The full extension medseg recognises (".nii.gz" counts as one).
 std::string image_extension(const fs::path& path) {
@@ -103,48 +99,46 @@ PixelType parse_pixel_type(const std::string& name) {
 void write_volume(const Volume& volume, const fs::path& path, PixelType pixel_type) {
   itk_messages::silence_itk_warnings();
   const std::string ext = image_extension(path);
-  if (ext.empty()) fail(path, "unsupported extension (use .nii, .nii.gz, .nrrd or .mha)");
+  if (ext.empty()) core::fail_to_write(path, "unsupported extension (use .nii, .nii.gz, .nrrd or .mha)");
   const auto& g = volume.geometry;
   if (!volume.data.defined() || volume.data.dim() != 3 || volume.data.size(0) != g.size[2] ||
       volume.data.size(1) != g.size[1] || volume.data.size(2) != g.size[0]) {
-    fail(path, "voxel data does not match the volume's size");
+    core::fail_to_write(path, "voxel data does not match the volume's size");
   }
   const fs::path folder = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
-  if (!fs::is_directory(folder, ec)) fail(path, "folder '" + folder.string() + "' does not exist");
+  if (!fs::is_directory(folder, ec)) core::fail_to_write(path, "folder '" + folder.string() + "' does not exist");
 
-  // Same folder (so rename is atomic), same extension (so ITK picks the format).
-  const std::string stem = path.filename().string().substr(0, path.filename().string().size() - ext.size());
-  const fs::path temp = folder / ("." + stem + ".partial-" + std::to_string(::getpid()) + ext);
-  // .nii.gz: ITK writes a plain .nii, libdeflate compresses it (ITK's zlib
-  // at its fixed level took ~0.5 s for a 512x512x300 label map, this ~0.15 s).
-  const bool gzip = ext == ".nii.gz";
-  const fs::path itk_file = gzip ? folder / ("." + stem + ".partial-" + std::to_string(::getpid()) + ".nii") : temp;
-  try {
-    switch (pixel_type) {
-      case PixelType::kUInt8: write_typed<std::uint8_t>(volume, itk_file); break;
-      case PixelType::kInt16: write_typed<std::int16_t>(volume, itk_file); break;
-      case PixelType::kUInt16: write_typed<std::uint16_t>(volume, itk_file); break;
-      case PixelType::kInt32: write_typed<std::int32_t>(volume, itk_file); break;
-      case PixelType::kFloat32: write_typed<float>(volume, itk_file); break;
-    }
-    if (gzip) gzip_file(itk_file, temp);
-  } catch (const itk::ExceptionObject& e) {
-    fs::remove(itk_file, ec);
-    fs::remove(temp, ec);
-    fail(path, itk_messages::one_line(e));
-  } catch (const IoError&) {
-    fs::remove(itk_file, ec);
-    fs::remove(temp, ec);
-    throw;
-  }
-  if (gzip) fs::remove(itk_file, ec);
-  fs::rename(temp, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    fs::remove(temp, ec);
-    fail(path, "could not move the finished file into place: " + reason);
-  }
+  // The temporary keeps the extension, so ITK picks the format from it.
+  core::write_file_atomically(
+      path,
+      [&](const fs::path& temp) {
+        // .nii.gz: ITK writes a plain .nii, libdeflate compresses it (ITK's
+        // zlib at its fixed level took ~0.5 s for a 512x512x300 label map,
+        // this ~0.15 s).
+        const bool gzip = ext == ".nii.gz";
+        const std::string name = path.filename().string();
+        const fs::path plain = folder / (name.substr(0, name.size() - ext.size()) + ".nii");
+        const fs::path itk_file = gzip ? core::temporary_sibling(plain, ".nii") : temp;
+        try {
+          switch (pixel_type) {
+            case PixelType::kUInt8: write_typed<std::uint8_t>(volume, itk_file); break;
+            case PixelType::kInt16: write_typed<std::int16_t>(volume, itk_file); break;
+            case PixelType::kUInt16: write_typed<std::uint16_t>(volume, itk_file); break;
+            case PixelType::kInt32: write_typed<std::int32_t>(volume, itk_file); break;
+            case PixelType::kFloat32: write_typed<float>(volume, itk_file); break;
+          }
+          if (gzip) gzip_file(itk_file, temp);
+        } catch (const itk::ExceptionObject& e) {
+          fs::remove(itk_file, ec);
+          core::fail_to_write(path, itk_messages::one_line(e));
+        } catch (...) {
+          fs::remove(itk_file, ec);
+          throw;
+        }
+        if (gzip) fs::remove(itk_file, ec);
+      },
+      ext);
 }
 
 }  // namespace medseg::pipeline

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 

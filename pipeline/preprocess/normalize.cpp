@@ -4,28 +4,36 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/enum_names.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {
 // Guards the division for constant images (nnU-Net uses the same floor).
 constexpr double kMinStd = 1e-8;
-}
+
+constexpr core::EnumNames<NormalizationKind, 5> kKindNames{"normalization recipe",
+                                                            {{{NormalizationKind::kCt, "ct"},
+                                                              {NormalizationKind::kZscore, "zscore"},
+                                                              {NormalizationKind::kWindow, "window"},
+                                                              {NormalizationKind::kPercentile, "percentile"},
+                                                              {NormalizationKind::kNone, "none"}}}};
+
+}  // namespace
+
+NormalizationKind parse_normalization_kind(std::string_view name) { return kKindNames.parse(name); }
+
+std::string to_string(NormalizationKind kind) { return kKindNames.name(kind); }
 
 void validate(const NormalizationRecipe& r) {
-  if (r.kind != "ct" && r.kind != "zscore" && r.kind != "window" && r.kind != "percentile" &&
-      r.kind != "none") {
-    throw ConfigError("unknown normalization '" + r.kind +
-                      "' (expected ct, zscore, window, percentile or none)");
-  }
-  if (r.kind == "window" && !(r.window_high > r.window_low)) {
+  if (r.kind == NormalizationKind::kWindow && !(r.window_high > r.window_low)) {
     throw ConfigError("normalization window must have window_high > window_low");
   }
-  if (r.kind == "percentile" &&
+  if (r.kind == NormalizationKind::kPercentile &&
       !(r.percentile_low >= 0 && r.percentile_low < r.percentile_high && r.percentile_high <= 100)) {
     throw ConfigError("normalization percentiles must satisfy 0 <= low < high <= 100");
   }
-  if (r.kind == "ct" && !(r.stats.percentile_99_5 >= r.stats.percentile_00_5)) {
+  if (r.kind == NormalizationKind::kCt && !(r.stats.percentile_99_5 >= r.stats.percentile_00_5)) {
     throw ConfigError("ct normalization needs dataset statistics (percentile_99_5 >= percentile_00_5)");
   }
 }
@@ -71,10 +79,10 @@ Volume Normalize::operator()(const Volume& volume) const {
 void Normalize::in_place(at::Tensor x) const {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "normalization works on float32 voxels");
   const NormalizationRecipe& r = recipe_;
-  if (r.kind == "none") return;
-  if (r.kind == "ct") {
+  if (r.kind == NormalizationKind::kNone) return;
+  if (r.kind == NormalizationKind::kCt) {
     x.clamp_(r.stats.percentile_00_5, r.stats.percentile_99_5).sub_(r.stats.mean).div_(std::max(r.stats.std, kMinStd));
-  } else if (r.kind == "zscore") {
+  } else if (r.kind == NormalizationKind::kZscore) {
     if (r.use_nonzero_mask) {
       const at::Tensor mask = x != 0;
       const at::Tensor inside = x.masked_select(mask);
@@ -90,7 +98,7 @@ void Normalize::in_place(at::Tensor x) const {
       const double std = x.std(false).item<double>();
       x.sub_(mean).div_(std::max(std, kMinStd));
     }
-  } else if (r.kind == "window") {
+  } else if (r.kind == NormalizationKind::kWindow) {
     x.clamp_(r.window_low, r.window_high).sub_(r.window_low).div_(r.window_high - r.window_low);
   } else {  // percentile
     const double lo = percentile(x, r.percentile_low);

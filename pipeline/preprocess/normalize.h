@@ -2,6 +2,7 @@
 // Intensity normalization recipes. The recipe and its dataset statistics
 // travel in the model bundle so inference normalizes exactly as training did.
 #include <string>
+#include <string_view>
 
 #include "pipeline/volume.h"
 
@@ -18,6 +19,19 @@ struct IntensityStats {
   double percentile_99_5 = 0.0;
 };
 
+/// The recipes (names as written in configs and bundles in parentheses).
+enum class NormalizationKind {
+  kCt,          ///< "ct"
+  kZscore,      ///< "zscore"
+  kWindow,      ///< "window"
+  kPercentile,  ///< "percentile"
+  kNone,        ///< "none"
+};
+
+/// Parses a recipe name; throws ConfigError listing the accepted names.
+NormalizationKind parse_normalization_kind(std::string_view name);
+std::string to_string(NormalizationKind kind);
+
 struct NormalizationRecipe {
   /// "ct": clip to the dataset's foreground [0.5, 99.5] percentiles, then
   ///       z-score with the dataset's foreground mean and std (nnU-Net).
@@ -27,7 +41,7 @@ struct NormalizationRecipe {
   /// "percentile": clip to this volume's [percentile_low, percentile_high]
   ///       percentiles, map to [0, 1].
   /// "none": unchanged.
-  std::string kind = "zscore";
+  NormalizationKind kind = NormalizationKind::kZscore;
   bool use_nonzero_mask = false;
   double window_low = -1000.0;
   double window_high = 1000.0;

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 using nlohmann::json;
@@ -39,7 +39,7 @@ json geometry_json(const Geometry& g) {
 std::string plan_to_json(const PreprocessingPlan& p) {
   json norm = json::array();
   for (const auto& r : p.normalization) {
-    norm.push_back({{"kind", r.kind}, {"use_nonzero_mask", r.use_nonzero_mask},
+    norm.push_back({{"kind", to_string(r.kind)}, {"use_nonzero_mask", r.use_nonzero_mask},
                     {"window_low", r.window_low}, {"window_high", r.window_high},
                     {"percentile_low", r.percentile_low}, {"percentile_high", r.percentile_high},
                     {"stats", stats_json(r.stats)}});
@@ -68,7 +68,7 @@ PreprocessingPlan plan_from_json(const std::string& text) {
     p.normalization.clear();
     for (const auto& r : j.at("normalization")) {
       NormalizationRecipe n;
-      n.kind = r.at("kind").get<std::string>();
+      n.kind = parse_normalization_kind(r.at("kind").get<std::string>());
       n.use_nonzero_mask = r.at("use_nonzero_mask").get<bool>();
       n.window_low = r.at("window_low").get<double>();
       n.window_high = r.at("window_high").get<double>();

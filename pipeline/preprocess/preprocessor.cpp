@@ -5,7 +5,7 @@
 #include <iterator>
 #include <optional>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/preprocess/crop.h"
 #include "pipeline/preprocess/label_resample_kernel.h"

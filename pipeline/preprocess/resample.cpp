@@ -9,7 +9,7 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/itk_image.h"
 #include "pipeline/preprocess/label_resample_kernel.h"
 

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/samples/plist.h"
 
 namespace medseg::pipeline {

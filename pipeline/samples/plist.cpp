@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {

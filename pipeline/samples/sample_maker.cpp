@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/preprocess/components.h"

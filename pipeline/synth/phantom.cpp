@@ -6,7 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/random.h"
 
 namespace medseg::pipeline {

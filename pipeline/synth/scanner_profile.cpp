@@ -5,7 +5,7 @@
 #include <array>
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/preprocess/normalize.h"
 #include "pipeline/random.h"
 

@@ -1,9 +1,10 @@
 #include "pipeline/train/checkpoint.h"
 
 #include <torch/torch.h>
-#include <unistd.h>
 
-#include "models/error.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/error_message.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -18,15 +19,13 @@ void save_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::
   archive.write("epoch", torch::tensor(state.epoch, torch::kLong));
   archive.write("best_mean_dice", torch::tensor(state.best_mean_dice, torch::kDouble));
   archive.write("best_epoch", torch::tensor(state.best_epoch, torch::kLong));
-  const fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
-  try {
-    archive.save_to(temp.string());
-    fs::rename(temp, file);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw IoError("cannot write checkpoint '" + file.string() + "': " + e.what());
-  }
+  core::write_file_atomically(file, [&](const fs::path& temp) {
+    try {
+      archive.save_to(temp.string());
+    } catch (const c10::Error& e) {
+      throw IoError("cannot write checkpoint '" + file.string() + "': " + core::one_line(e));
+    }
+  });
 }
 
 CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::Optimizer& optimizer) {
@@ -46,8 +45,7 @@ CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, tor
     archive.read("best_epoch", t);
     state.best_epoch = t.item<std::int64_t>();
   } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw IoError("cannot resume from '" + file.string() + "': " + what.substr(0, what.find('\n')));
+    throw IoError("cannot resume from '" + file.string() + "': " + core::one_line(e));
   }
   return state;
 }

@@ -1,6 +1,5 @@
 #pragma once
-// The U-Net a training config describes.
-#include <array>
+// The U-Net a training config describes, completed by the data.
 #include <cstdint>
 
 #include "models/unet3d.h"
@@ -8,11 +7,8 @@
 
 namespace medseg::pipeline {
 
+/// config.architecture with the data's channel, class and domain counts.
 models::UNet3dOptions unet_options(const ModelConfig& model, std::int64_t in_channels, std::int64_t num_classes,
                                    std::int64_t num_domains);
-
-/// Product of the per-level strides along i, j, k (what patch sides must be
-/// multiples of).
-std::array<std::int64_t, 3> total_stride(const ModelConfig& model);
 
 }  // namespace medseg::pipeline

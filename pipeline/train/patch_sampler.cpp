@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 

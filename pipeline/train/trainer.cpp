@@ -11,10 +11,12 @@
 
 #include "models/autocast.h"
 #include "models/bundle.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "models/losses.h"
+#include "models/precision.h"
 #include "models/runtime.h"
-#include "pipeline/io/text_file.h"
+#include "core/atomic_file.h"
+#include "core/timestamp.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/random.h"
 #include "pipeline/train/batch_loader.h"
@@ -54,7 +56,7 @@ void truncate_log(const fs::path& file, std::int64_t epochs) {
       // A line cut short by a kill: dropped.
     }
   }
-  write_text_file_atomically(file, kept);
+  core::write_text_file_atomically(file, kept);
 }
 
 // A bundle's metrics are those of the latest validation. A resumed run
@@ -109,7 +111,7 @@ std::array<std::uint8_t, 3> label_colour(int value) {
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainingConfig& t, models::UNet3d& model) {
-  if (t.optimizer == "adamw") {
+  if (t.optimizer == Optimizer::kAdamW) {
     return std::make_unique<torch::optim::AdamW>(
         model->parameters(), torch::optim::AdamWOptions(t.learning_rate).weight_decay(t.weight_decay));
   }
@@ -120,7 +122,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainingConfig& t,
 
 // nnU-Net's poly schedule: lr0 * (1 - epoch / epochs)^0.9, per epoch.
 double learning_rate(const TrainingConfig& t, std::int64_t epoch_index) {
-  if (t.lr_schedule == "constant") return t.learning_rate;
+  if (t.lr_schedule == LrSchedule::kConstant) return t.learning_rate;
   return t.learning_rate * std::pow(1.0 - static_cast<double>(epoch_index) / static_cast<double>(t.epochs), 0.9);
 }
 
@@ -144,6 +146,7 @@ std::string to_json_line(const EpochRecord& r) {
                    {"train_seconds", r.train_seconds},
                    {"data_wait_seconds", r.data_wait_seconds},
                    {"patches_per_second", r.patches_per_second},
+                   {"precision", r.precision},
                    {"best", r.best}};
   if (!r.validation_dice.empty()) {
     nlohmann::json dice = nlohmann::json::array();
@@ -182,16 +185,19 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
                       "' already holds a training run (checkpoint.pt): pass --resume to continue it, or choose "
                       "another output folder");
   } else {
-    write_text_file_atomically(config_file, effective);
-    write_text_file_atomically(log_file, "");
+    core::write_text_file_atomically(config_file, effective);
+    core::write_text_file_atomically(log_file, "");
   }
 
-  TrainingData data = prepare_training_data(config, total_stride(config.model), log);
+  TrainingData data = prepare_training_data(config, models::total_stride(config.model.architecture), log);
   const std::int64_t num_classes = data.num_classes;
   const std::int64_t in_channels = data.training.front().image.size(0);
+  const models::Precision precision = models::resolve_precision(tc.precision);
+  const bool bf16 = precision == models::Precision::kBf16;
   const auto& p = data.patch_size;
   log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
-      std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + tc.precision + ", " +
+      std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + models::to_string(precision) +
+      (tc.precision == models::Precision::kAuto ? " (auto), " : ", ") +
       std::to_string(data.domains.size()) + " domain(s)");
 
   torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("init"), 0));
@@ -206,7 +212,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     truncate_log(log_file, state.epoch);
     log("resumed after epoch " + std::to_string(state.epoch) + " from " + checkpoint_file.string());
   } else if (options.resume) {
-    write_text_file_atomically(log_file, "");
+    core::write_text_file_atomically(log_file, "");
     log("no epoch had completed: starting from the beginning");
   }
 
@@ -238,7 +244,6 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.prefetch = tc.prefetch;
   const std::int64_t iterations = tc.iterations_per_epoch;
   BatchLoader loader(sampler, augmenter, lo, state.epoch * iterations);
-  const bool bf16 = tc.precision == "bf16";
   models::DiceCeOptions loss_options;
 
   TrainResult result;
@@ -246,6 +251,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     const auto epoch_start = Clock::now();
     EpochRecord record;
     record.epoch = epoch;
+    record.precision = models::to_string(precision);
     record.learning_rate = learning_rate(tc, epoch - 1);
     for (auto& group : optimizer->param_groups()) group.options().set_lr(record.learning_rate);
     const double wait_before = loader.wait_seconds();
@@ -295,7 +301,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
         ++n;
       }
       record.mean_validation_dice = n > 0 ? sum / n : 0.0;
-      info.provenance.created = utc_timestamp();
+      info.provenance.created = core::utc_timestamp();
       info.provenance.metrics = {{"epoch", static_cast<double>(epoch)},
                                  {"mean_dice", record.mean_validation_dice}};
       for (std::size_t k = 0; k < record.validation_dice.size(); ++k) {
@@ -308,7 +314,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
         models::save_bundle(config.output / "model_best", info, model);
       }
     }
-    if (info.provenance.created.empty()) info.provenance.created = utc_timestamp();
+    if (info.provenance.created.empty()) info.provenance.created = core::utc_timestamp();
     models::save_bundle(config.output / "model_last", info, model);
     record.seconds = seconds_since(epoch_start);
     // Log first, checkpoint second: a kill in between leaves a log line the

@@ -28,6 +28,8 @@ struct EpochRecord {
   double train_seconds = 0.0;       ///< iterations only
   double data_wait_seconds = 0.0;   ///< of train_seconds, waiting for batches
   double patches_per_second = 0.0;  ///< during iterations
+  /// The precision the iterations ran in ("fp32" or "bf16"; never "auto").
+  std::string precision;
   /// Per foreground label (1..K-1); empty when this epoch did not validate.
   std::vector<double> validation_dice;
   double mean_validation_dice = -1.0;  ///< -1 when not validated

@@ -4,10 +4,11 @@
 #include <set>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/data/dataset_check.h"
 #include "pipeline/data/preprocessed_cache.h"
-#include "pipeline/io/text_file.h"
+#include "core/atomic_file.h"
+#include "core/timestamp.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/random.h"
 #include "pipeline/synth/phantom.h"
@@ -113,7 +114,7 @@ fs::path write_synthetic_dataset(const SyntheticDatasetConfig& config, const fs:
     }
   }
   const fs::path yaml = folder / "cases.yaml";
-  write_text_file_atomically(yaml, list.str());
+  core::write_text_file_atomically(yaml, list.str());
   return yaml;
 }
 
@@ -154,7 +155,7 @@ TrainingData prepare_training_data(const TrainConfig& config, const std::array<s
   PlanOptions po;
   po.orientation = config.preprocessing.orientation;
   po.memory_budget_bytes = static_cast<std::int64_t>(config.training.memory_budget_gib * double(1LL << 30));
-  po.base_features = static_cast<int>(config.model.base_features);
+  po.base_features = static_cast<int>(config.model.architecture.base_features());
   po.batch_size = static_cast<int>(config.training.batch_size);
   po.divisor = *std::max_element(total_stride.begin(), total_stride.end());
   data.plan = plan_dataset(ds, data.fingerprint, po);

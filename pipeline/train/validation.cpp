@@ -5,23 +5,11 @@
 #include <cmath>
 #include <limits>
 
+#include "pipeline/eval/metrics.h"
 #include "pipeline/infer/predictor.h"
 #include "pipeline/infer/sliding_window.h"
 
 namespace medseg::pipeline {
-
-std::vector<double> dice_per_label(const at::Tensor& prediction, const at::Tensor& reference,
-                                   std::int64_t num_classes) {
-  std::vector<double> dice;
-  for (std::int64_t k = 1; k < num_classes; ++k) {
-    const at::Tensor p = prediction == k;
-    const at::Tensor r = reference == k;
-    const double both = static_cast<double>((p & r).sum().item<std::int64_t>());
-    const double total = static_cast<double>(p.sum().item<std::int64_t>() + r.sum().item<std::int64_t>());
-    dice.push_back(total == 0.0 ? std::numeric_limits<double>::quiet_NaN() : 2.0 * both / total);
-  }
-  return dice;
-}
 
 std::vector<double> validation_dice(models::UNet3d& model, const std::vector<TrainingCase>& cases,
                                     std::int64_t num_classes, const std::array<std::int64_t, 3>& patch_size,

@@ -10,12 +10,7 @@
 
 namespace medseg::pipeline {
 
-/// Dice of label `k` for k = 1..num_classes-1 between two integer label maps
-/// of equal shape; NaN where both lack the label.
-std::vector<double> dice_per_label(const at::Tensor& prediction, const at::Tensor& reference,
-                                   std::int64_t num_classes);
-
-/// Mean over `cases` of dice_per_label (NaNs skipped; NaN if every case
+/// Mean over `cases` of dice_per_label (pipeline/eval/metrics.h) (NaNs skipped; NaN if every case
 /// lacks a label). Puts `model` in eval mode and back in train mode.
 std::vector<double> validation_dice(models::UNet3d& model, const std::vector<TrainingCase>& cases,
                                     std::int64_t num_classes, const std::array<std::int64_t, 3>& patch_size,

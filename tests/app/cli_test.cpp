@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -43,6 +44,35 @@ TEST(Cli, UsesAllCoresUnlessThreadsIsGiven) {
   EXPECT_EQ(all["threads"], all["hardware_threads"]);
   const json one = json::parse(medseg("--threads 1 system --json").out);
   EXPECT_EQ(one["threads"], 1);
+}
+
+// The CPU description is checked against the kernel's own CPUID reading
+// (/proc/cpuinfo); a oneDNN ISA cap below bf16 makes auto fp32 on any CPU.
+TEST(Cli, SystemReportsTheIsaAndThePrecisionAutoPicks) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::string flags;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) == 0) {
+      flags = line + " ";
+      break;
+    }
+  }
+  ASSERT_FALSE(flags.empty());
+  const auto has = [&flags](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
+  const Result r = medseg("system --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["cpu"]["avx2"], has("avx2"));
+  EXPECT_EQ(j["cpu"]["avx512f"], has("avx512f"));
+  EXPECT_EQ(j["cpu"]["avx512_bf16"], has("avx512_bf16"));
+  EXPECT_EQ(j["cpu"]["amx_bf16"], has("amx_bf16"));
+  EXPECT_EQ(j["auto_precision"], has("avx512_bf16") || has("amx_bf16") ? "bf16" : "fp32");
+
+  const Result capped = run("ONEDNN_MAX_CPU_ISA=avx512_core '" + std::string(MEDSEG_BINARY) + "' system");
+  ASSERT_EQ(capped.exit_code, 0) << capped.err;
+  EXPECT_NE(capped.out.find("precision auto   fp32"), std::string::npos) << capped.out;
+  EXPECT_NE(capped.out.find("oneDNN cap AVX512_CORE"), std::string::npos) << capped.out;
 }
 
 TEST(Cli, InfoPrintsEverySample) {

@@ -270,5 +270,32 @@ TEST(EvaluateCli, MatchesDetachedNrrdReferencesByCaseId) {
   EXPECT_NE(slurp(dir / "pred/evaluation.csv").find("case7,1,1,"), std::string::npos);  // Dice 1
 }
 
+// Run with oneDNN capped below bf16, as on a CPU without native bf16: auto
+// picks fp32 (same labels as fp32), an explicit bf16 still segments every
+// case but warns once per process, not once per case.
+TEST_F(InferCli, PrecisionAutoAvoidsEmulatedBf16AndExplicitBf16WarnsOnce) {
+  const std::string capped = "ONEDNN_MAX_CPU_ISA=AVX512_CORE '" + std::string(MEDSEG_BINARY) + "' infer --model " +
+                             quoted(tmp_ / "bundle") + " " + quoted(tmp_ / "in");
+  const Result automatic = run(capped + " --output " + quoted(tmp_ / "auto"));
+  ASSERT_EQ(automatic.exit_code, 0) << automatic.err;
+  EXPECT_EQ(automatic.err.find("warning"), std::string::npos) << automatic.err;
+  const Result fp32 = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "fp32")));
+  ASSERT_EQ(fp32.exit_code, 0) << fp32.err;
+  for (const char* id : {"oblique", "plain"}) {
+    const auto report = nlohmann::json::parse(slurp(tmp_ / "auto" / (std::string(id) + ".json")));
+    EXPECT_EQ(report["precision"], "fp32") << id;
+    EXPECT_EQ(report["options"]["precision"], "auto") << id;
+  }
+  EXPECT_EQ(slurp(tmp_ / "auto" / "plain.nrrd"), slurp(tmp_ / "fp32" / "plain.nrrd"));
+
+  const Result bf16 = run(capped + " --precision bf16 --output " + quoted(tmp_ / "bf16"));
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(count_lines(bf16.err), 1) << bf16.err;
+  EXPECT_NE(bf16.err.find("medseg: warning: bf16 requested"), std::string::npos) << bf16.err;
+  EXPECT_NE(bf16.out.find("2 done, 0 skipped, 0 failed"), std::string::npos) << bf16.out;
+  const auto report = nlohmann::json::parse(slurp(tmp_ / "bf16" / "oblique.json"));
+  EXPECT_EQ(report["precision"], "bf16");
+}
+
 }  // namespace
 }  // namespace medseg::test

@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "models/batch_norm_kernels.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "tests/models/tensor_expect.h"
 
 namespace medseg::models::kernels {

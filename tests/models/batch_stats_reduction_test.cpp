@@ -12,7 +12,7 @@
 
 #include "models/batch_stats_reduction.h"
 #include "models/domain_batch_norm.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "tests/models/tensor_expect.h"
 
 namespace medseg::models {

@@ -2,7 +2,7 @@
 #include <torch/torch.h>
 
 #include "models/domain_batch_norm.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "models/norm.h"
 #include "tests/models/tensor_expect.h"
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "models/losses.h"
 
 namespace medseg::models {
@@ -49,7 +50,7 @@ TEST(UNet3d, IndivisibleSizeIsAClearError) {
   try {
     net->forward(torch::randn({1, 1, 8, 8, 10}));
     FAIL() << "no error";
-  } catch (const c10::Error& e) {
+  } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("not divisible by the total stride (4, 4, 4)"), std::string::npos) << e.what();
   }
 }

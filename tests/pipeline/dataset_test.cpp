@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/data/dataset.h"
 #include "pipeline/data/dataset_check.h"
 #include "pipeline/data/fingerprint.h"
@@ -375,9 +375,9 @@ TEST(Planner, CtChannelsGetTheDatasetStatistics) {
   fp.cases = {{"a", {1, 1, 2}, {100, 100, 50}, {90, 90, 50}}};
   fp.foreground_intensity = {IntensityStats{40, 30, -100, 300, 45, -50, 200}, IntensityStats{}};
   const DatasetPlan plan = plan_dataset(d, fp);
-  EXPECT_EQ(plan.preprocessing.normalization[0].kind, "ct");
+  EXPECT_EQ(plan.preprocessing.normalization[0].kind, NormalizationKind::kCt);
   EXPECT_EQ(plan.preprocessing.normalization[0].stats.percentile_99_5, 200);
-  EXPECT_EQ(plan.preprocessing.normalization[1].kind, "zscore");
+  EXPECT_EQ(plan.preprocessing.normalization[1].kind, NormalizationKind::kZscore);
   EXPECT_EQ(plan.preprocessing.target_spacing, (std::array<double, 3>{1, 1, 2}));
 }
 

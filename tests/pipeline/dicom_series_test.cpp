@@ -9,7 +9,7 @@
 #include <itkImageSeriesReader.h>
 
 #include "dicom_series_writer.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/volume_reader.h"
 #include "test_files.h"

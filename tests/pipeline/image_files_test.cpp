@@ -22,3 +22,24 @@ TEST(ImageFiles, CaseIdsDropTheImageExtensionWhateverItsCase) {
 
 }  // namespace
 }  // namespace medseg::pipeline
+
+namespace medseg::pipeline {
+
+TEST(ImageFiles, NnUnetChannelStemsSplitAndJoinByHand) {
+  const auto c = split_channel_stem("ct_0003");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->case_id, "ct");
+  EXPECT_EQ(c->channel, 3u);
+  const auto nested = split_channel_stem("a_b_0012");
+  ASSERT_TRUE(nested.has_value());
+  EXPECT_EQ(nested->case_id, "a_b");
+  EXPECT_EQ(nested->channel, 12u);
+  for (const char* not_a_channel : {"ct_003", "ct_00a1", "ct0000", "_0000", "ct_00001x", ""}) {
+    EXPECT_FALSE(split_channel_stem(not_a_channel).has_value()) << not_a_channel;
+  }
+  EXPECT_EQ(channel_stem("case", 0), "case_0000");
+  EXPECT_EQ(channel_stem("case", 12), "case_0012");
+  EXPECT_EQ(channel_stem("case", 12345), "case_12345");
+}
+
+}  // namespace medseg::pipeline

@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/samples/plist.h"
 #include "test_files.h"
 

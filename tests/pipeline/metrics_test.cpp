@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -5,14 +5,14 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {
 
 NormalizationRecipe recipe(const std::string& kind) {
   NormalizationRecipe r;
-  r.kind = kind;
+  r.kind = parse_normalization_kind(kind);
   return r;
 }
 
@@ -50,7 +50,7 @@ TEST(Normalize, ZscoreByHand) {
 
 TEST(Normalize, ZscoreInsideNonzeroMaskLeavesBackgroundZero) {
   NormalizationRecipe r;
-  r.kind = "zscore";
+  r.kind = NormalizationKind::kZscore;
   r.use_nonzero_mask = true;
   // Nonzero values 1, 3: mean 2, std 1; zeros stay 0.
   const auto got = values_of(Normalize(r)(volume_of({0, 1, 0, 3})));
@@ -62,7 +62,7 @@ TEST(Normalize, ZscoreInsideNonzeroMaskLeavesBackgroundZero) {
 
 TEST(Normalize, CtClipsToDatasetPercentilesThenUsesDatasetMoments) {
   NormalizationRecipe r;
-  r.kind = "ct";
+  r.kind = NormalizationKind::kCt;
   r.stats.percentile_00_5 = -100;
   r.stats.percentile_99_5 = 300;
   r.stats.mean = 50;
@@ -76,7 +76,7 @@ TEST(Normalize, CtClipsToDatasetPercentilesThenUsesDatasetMoments) {
 
 TEST(Normalize, WindowMapsToUnitRange) {
   NormalizationRecipe r;
-  r.kind = "window";
+  r.kind = NormalizationKind::kWindow;
   r.window_low = -160;
   r.window_high = 240;
   // (-1000 clip -160) -> 0; 40 -> 200/400 = 0.5; 1000 -> 1.
@@ -88,7 +88,7 @@ TEST(Normalize, WindowMapsToUnitRange) {
 
 TEST(Normalize, PercentileUsesThisVolumesPercentiles) {
   NormalizationRecipe r;
-  r.kind = "percentile";
+  r.kind = NormalizationKind::kPercentile;
   r.percentile_low = 25;
   r.percentile_high = 75;
   // 0, 10, 20, 30, 40: p25 = 10, p75 = 30 -> 0 -> 0, 20 -> 0.5, 40 -> 1.
@@ -102,7 +102,7 @@ TEST(Normalize, PercentileUsesThisVolumesPercentiles) {
 TEST(Normalize, InvalidRecipesAreConfigErrors) {
   EXPECT_THROW(Normalize(recipe("minmax")), ConfigError);
   NormalizationRecipe w;
-  w.kind = "window";
+  w.kind = NormalizationKind::kWindow;
   w.window_low = 5;
   w.window_high = 5;
   EXPECT_THROW(Normalize{w}, ConfigError);

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
@@ -15,7 +15,7 @@ namespace {
 
 NormalizationRecipe recipe(const std::string& kind) {
   NormalizationRecipe r;
-  r.kind = kind;
+  r.kind = parse_normalization_kind(kind);
   return r;
 }
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/orientation.h"
 #include "pipeline/preprocess/crop.h"
 #include "pipeline/preprocess/reorient.h"

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "models/domain_batch_norm.h"
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/infer/adaptation.h"
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/io/volume_reader.h"

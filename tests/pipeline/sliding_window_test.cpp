@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -50,7 +50,7 @@ inline models::Bundle make_tiny_bundle(const TinyBundleSpec& spec = {}) {
   plan.crop_to_nonzero = true;
   plan.target_spacing = spec.target_spacing;
   pipeline::NormalizationRecipe recipe;
-  recipe.kind = spec.normalization;
+  recipe.kind = pipeline::parse_normalization_kind(spec.normalization);
   plan.normalization.assign(static_cast<std::size_t>(spec.in_channels), recipe);
 
   models::Bundle bundle;

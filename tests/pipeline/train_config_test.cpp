@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "test_files.h"
 
 namespace medseg::pipeline {
@@ -33,12 +33,18 @@ TEST(TrainConfig, DefaultsAreFilledIn) {
   EXPECT_EQ(c.dataset.synthetic.profiles.size(), 3u);
   EXPECT_EQ(c.output, dir / "out");
   EXPECT_EQ(c.dataset.cache, dir / "out" / "preprocessed");
-  EXPECT_EQ(c.training.optimizer, "sgd");
+  EXPECT_EQ(c.training.optimizer, Optimizer::kSgd);
+  EXPECT_EQ(c.training.lr_schedule, LrSchedule::kPoly);
   EXPECT_DOUBLE_EQ(c.training.momentum, 0.99);
-  EXPECT_EQ(c.model.norm, "batch");
-  ASSERT_TRUE(c.model.norm_momentum.has_value());
-  EXPECT_DOUBLE_EQ(*c.model.norm_momentum, 0.1);
+  const auto& norm = c.model.architecture.norm();
+  EXPECT_EQ(norm.kind(), models::NormKind::kBatch);
+  ASSERT_TRUE(norm.momentum().has_value());
+  EXPECT_DOUBLE_EQ(*norm.momentum(), 0.1);
+  EXPECT_EQ(norm.renorm_warmup_steps(), 100);
+  EXPECT_TRUE(c.model.architecture.deep_supervision());
+  EXPECT_EQ(c.model.architecture.base_features(), 16);
   EXPECT_DOUBLE_EQ(c.augmentation.gamma.range[1], 1.5);
+  EXPECT_EQ(c.training.precision, models::Precision::kAuto);
 }
 
 TEST(TrainConfig, EffectiveConfigReloadsToTheSameValues) {
@@ -57,11 +63,74 @@ augmentation:
   test::write_text(dir / "effective.yaml", to_yaml(a));
   const TrainConfig b = load_train_config(dir / "effective.yaml");
   EXPECT_EQ(to_yaml(a), to_yaml(b));
-  EXPECT_FALSE(b.model.norm_momentum.has_value());
-  EXPECT_EQ(b.model.strides[1], (std::array<std::int64_t, 3>{1, 2, 2}));
+  EXPECT_FALSE(b.model.architecture.norm().momentum().has_value());
+  EXPECT_EQ(b.model.architecture.norm().kind(), models::NormKind::kBatchRenorm);
+  EXPECT_EQ(b.model.architecture.strides()[1], (models::Int3{1, 2, 2}));
   EXPECT_EQ(*b.training.patch_size, (std::array<std::int64_t, 3>{32, 48, 64}));
   EXPECT_DOUBLE_EQ(b.augmentation.gamma.probability, 0.5);
-  EXPECT_EQ(b.training.precision, "bf16");
+  EXPECT_EQ(b.training.precision, models::Precision::kBf16);
+}
+
+// The `model:` section uses model.yaml's nested architecture keys; the flat
+// keys of older configs still load as documented aliases.
+TEST(TrainConfig, ModelSectionTakesTheNestedKeysAndTheOldFlatAliases) {
+  TempDir dir;
+  test::write_text(dir / "nested.yaml", std::string(kMinimal) + R"(model:
+  depth: 3
+  norm: {kind: group, num_groups: 4, eps: 0.001, momentum: null}
+  upsample: transposed_conv
+)");
+  const auto nested = load_train_config(dir / "nested.yaml").model.architecture;
+  EXPECT_EQ(nested.depth(), 3);
+  EXPECT_EQ(nested.norm().kind(), models::NormKind::kGroup);
+  EXPECT_EQ(nested.norm().num_groups(), 4);
+  EXPECT_DOUBLE_EQ(nested.norm().eps(), 0.001);
+  EXPECT_FALSE(nested.norm().momentum().has_value());
+  EXPECT_EQ(nested.upsample(), models::UpsampleKind::kTransposedConv);
+
+  test::write_text(dir / "flat.yaml", std::string(kMinimal) + R"(model:
+  norm: batch_renorm
+  num_groups: 2
+  norm_momentum: 0.2
+  norm_eps: 0.01
+  domain_affine: true
+  renorm_r_max: 2.5
+  renorm_d_max: 4
+  renorm_warmup_steps: 7
+)");
+  const auto flat = load_train_config(dir / "flat.yaml").model.architecture.norm();
+  EXPECT_EQ(flat.kind(), models::NormKind::kBatchRenorm);
+  EXPECT_EQ(flat.num_groups(), 2);
+  EXPECT_DOUBLE_EQ(*flat.momentum(), 0.2);
+  EXPECT_DOUBLE_EQ(flat.eps(), 0.01);
+  EXPECT_TRUE(flat.domain_affine());
+  EXPECT_DOUBLE_EQ(flat.r_max(), 2.5);
+  EXPECT_DOUBLE_EQ(flat.d_max(), 4.0);
+  EXPECT_EQ(flat.renorm_warmup_steps(), 7);
+
+  // The effective config is written with the nested keys only.
+  const std::string effective = to_yaml(load_train_config(dir / "flat.yaml"));
+  EXPECT_NE(effective.find("  norm:\n    kind: batch_renorm\n"), std::string::npos) << effective;
+  EXPECT_EQ(effective.find("renorm_r_max"), std::string::npos) << effective;
+
+  test::write_text(dir / "mixed.yaml", std::string(kMinimal) + "model:\n  norm: {kind: batch}\n  norm_eps: 0.1\n");
+  expect_config_error(dir / "mixed.yaml", {"model.norm_eps", "line 6", "norm.eps"});
+  test::write_text(dir / "bad.yaml", std::string(kMinimal) + "model:\n  norm: {kind: layer}\n");
+  expect_config_error(dir / "bad.yaml",
+                      {"model.norm.kind", "line 5", "'layer'", "batch, instance, group, batch_renorm, none"});
+}
+
+TEST(TrainConfig, ClosedSetsListTheirNamesWithKeyAndLine) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  optimizer: adam\n  lr_schedule: cosine\n");
+  expect_config_error(dir / "c.yaml", {"training.optimizer", "line 5", "'adam'", "sgd, adamw"});
+  test::write_text(dir / "d.yaml", std::string(kMinimal) + "training:\n  lr_schedule: cosine\n");
+  expect_config_error(dir / "d.yaml", {"training.lr_schedule", "line 5", "'cosine'", "poly, constant"});
+  test::write_text(dir / "e.yaml", std::string(kMinimal) + "preprocessing:\n  normalization: [ct, minmax]\n");
+  expect_config_error(dir / "e.yaml",
+                      {"preprocessing.normalization", "line 5", "'minmax'", "ct, zscore, window, percentile, none"});
+  test::write_text(dir / "f.yaml", std::string(kMinimal) + "training:\n  epochs: \"3\"\n");
+  expect_config_error(dir / "f.yaml", {"training.epochs", "line 5", "expected an integer"});
 }
 
 TEST(TrainConfig, UnknownKeyNamesFileKeyAndLine) {
@@ -82,6 +151,12 @@ TEST(TrainConfig, OutOfRangeNamesKeyAndLine) {
   expect_config_error(dir / "c.yaml", {"augmentation.gamma.probability", "line 6", "out of range [0, 1]"});
 }
 
+TEST(TrainConfig, UnknownPrecisionListsTheAcceptedNamesWithKeyAndLine) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 3\n  precision: fp16\n");
+  expect_config_error(dir / "c.yaml", {"c.yaml", "training.precision", "line 6", "'fp16'", "auto, fp32, bf16"});
+}
+
 TEST(TrainConfig, MissingDatasetIsAnError) {
   TempDir dir;
   test::write_text(dir / "c.yaml", "output: out\n");
@@ -96,7 +171,7 @@ TEST(TrainConfig, SetOverridesApplyAndAreValidated) {
   const TrainConfig c =
       load_train_config(dir / "c.yaml", {"training.epochs=3", "model.norm=group", "augmentation.enabled=false"});
   EXPECT_EQ(c.training.epochs, 3);
-  EXPECT_EQ(c.model.norm, "group");
+  EXPECT_EQ(c.model.architecture.norm().kind(), models::NormKind::kGroup);
   EXPECT_FALSE(c.augmentation.enabled);
   expect_config_error(dir / "c.yaml", {"training.epochs", "set on the command line", "out of range"},
                       {"training.epochs=0"});

@@ -7,8 +7,9 @@
 #include <cmath>
 #include <set>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/train/training_data.h"
+#include "pipeline/eval/metrics.h"
 #include "pipeline/train/validation.h"
 #include "test_files.h"
 

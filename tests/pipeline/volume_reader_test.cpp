@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_writer.h"
 #include "test_files.h"
 

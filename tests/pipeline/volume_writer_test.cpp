@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "models/error.h"
+#include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "test_files.h"
 

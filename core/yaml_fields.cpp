@@ -1,15 +1,34 @@
-#include "pipeline/config/yaml_fields.h"
+#include "core/yaml_fields.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "models/error.h"
+#include "core/error.h"
 
-namespace medseg::pipeline::config {
+namespace medseg::core {
 
 Fields::Fields(YAML::Node node, std::string file, std::string path,
-               std::shared_ptr<const std::set<std::string>> overridden)
-    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)), overridden_(std::move(overridden)) {}
+               std::shared_ptr<const std::set<std::string>> overridden, FieldsError error)
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      path_(std::move(path)),
+      overridden_(std::move(overridden)),
+      error_(error) {}
+
+YAML::Node load_yaml_file(const std::filesystem::path& file, FieldsError error) {
+  const auto raise = [error](const std::string& message) {
+    if (error == FieldsError::kModel) throw ModelError(message);
+    throw ConfigError(message);
+  };
+  try {
+    return YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    raise("cannot read '" + file.string() + "': no such file");
+  } catch (const YAML::Exception& e) {
+    raise("'" + file.string() + "', line " + std::to_string(e.mark.line + 1) + ": invalid YAML (" + e.msg + ")");
+  }
+  return {};
+}
 
 std::string Fields::key_path(const std::string& key) const {
   if (key.empty()) return path_;
@@ -26,14 +45,23 @@ std::string Fields::where(const std::string& key) const {
   const std::string kp = key_path(key);
   if (!kp.empty()) text += ", key '" + kp + "'";
   if (overridden_ != nullptr && overridden_->count(kp) != 0) return text + " (set on the command line)";
-  YAML::Node n = key.empty() ? node_ : child(key);
-  if (!n.IsDefined()) n = node_;
+  // A missing key points at its mapping's line. (Not `n = node_`: assigning
+  // to a yaml-cpp node writes into the node it refers to.)
+  const YAML::Node found = key.empty() ? node_ : child(key);
+  const YAML::Node& n = found.IsDefined() ? found : node_;
   if (n.IsDefined() && n.Mark().line >= 0) text += ", line " + std::to_string(n.Mark().line + 1);
   return text;
 }
 
 void Fields::fail(const std::string& key, const std::string& what) const {
+  if (error_ == FieldsError::kModel) throw ModelError(where(key) + ": " + what);
   throw ConfigError(where(key) + ": " + what);
+}
+
+void Fields::require(std::initializer_list<const char*> keys) const {
+  for (const char* key : keys) {
+    if (!has(key)) fail(key, "missing");
+  }
 }
 
 void Fields::allow_only(std::initializer_list<const char*> allowed) const {
@@ -45,10 +73,12 @@ void Fields::allow_only(std::initializer_list<const char*> allowed) const {
       std::string list;
       for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
       const bool from_set = overridden_ != nullptr && overridden_->count(key_path(key)) != 0;
-      throw ConfigError("'" + file_ + "', key '" + key_path(key) + "'" +
-                        (from_set ? std::string(" (set on the command line)")
-                                  : ", line " + std::to_string(item.first.Mark().line + 1)) +
-                        ": unknown key (expected one of: " + list + ")");
+      const std::string message = "'" + file_ + "', key '" + key_path(key) + "'" +
+                                  (from_set ? std::string(" (set on the command line)")
+                                            : ", line " + std::to_string(item.first.Mark().line + 1)) +
+                                  ": unknown key (expected one of: " + list + ")";
+      if (error_ == FieldsError::kModel) throw ModelError(message);
+      throw ConfigError(message);
     }
   }
 }
@@ -61,14 +91,16 @@ bool Fields::has(const std::string& key) const {
 Fields Fields::section(const std::string& key) const {
   const YAML::Node n = child(key);
   if (n.IsDefined() && !n.IsNull() && !n.IsMap()) fail(key, "expected a mapping of keys");
-  return Fields(n.IsDefined() ? n : YAML::Node(YAML::NodeType::Null), file_, key_path(key), overridden_);
+  return Fields(n.IsDefined() ? n : YAML::Node(YAML::NodeType::Null), file_, key_path(key), overridden_, error_);
 }
 
 namespace {
 
+// Numbers and booleans are plain scalars: a quoted "3" is text, as YAML
+// and JSON have it (yaml-cpp tags quoted scalars "!").
 template <typename T>
 bool convert(const YAML::Node& n, T& out) {
-  if (!n.IsScalar()) return false;
+  if (!n.IsScalar() || n.Tag() == "!") return false;
   return YAML::convert<T>::decode(n, out);
 }
 
@@ -108,21 +140,17 @@ double Fields::get_double(const std::string& key, double fallback, double min, d
   return v;
 }
 
+double Fields::get_real(const std::string& key) const {
+  if (!has(key)) fail(key, "missing");
+  double v = 0;
+  if (!convert(child(key), v)) fail(key, "expected a number, got '" + child(key).as<std::string>("?") + "'");
+  return v;
+}
+
 std::string Fields::get_string(const std::string& key, const std::string& fallback) const {
   if (!has(key)) return fallback;
   if (!child(key).IsScalar()) fail(key, "expected a single value");
   return child(key).as<std::string>();
-}
-
-std::string Fields::get_choice(const std::string& key, const std::string& fallback,
-                               std::initializer_list<const char*> choices) const {
-  const std::string v = get_string(key, fallback);
-  std::string list;
-  for (const auto& c : choices) {
-    if (v == c) return v;
-    list += (list.empty() ? "" : ", ") + std::string(c);
-  }
-  fail(key, "'" + v + "' is not one of: " + list);
 }
 
 std::vector<std::string> Fields::get_strings(const std::string& key) const {
@@ -172,6 +200,23 @@ std::array<double, 2> Fields::get_range(const std::string& key, std::array<doubl
   return {lo, hi};
 }
 
+std::array<std::int64_t, 3> Fields::get_int_triple(const std::string& key, std::int64_t min,
+                                                   std::int64_t max) const {
+  if (!has(key)) fail(key, "missing");
+  const YAML::Node n = child(key);
+  if (!n.IsSequence() || n.size() != 3) fail(key, "expected a list of 3 integers");
+  std::array<std::int64_t, 3> t{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    long long v = 0;
+    if (!convert(n[i], v)) fail(key, "expected integers, got '" + n[i].as<std::string>("?") + "'");
+    if (v < min || v > max) {
+      fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    t[i] = v;
+  }
+  return t;
+}
+
 std::vector<std::array<std::int64_t, 3>> Fields::get_int_triples(const std::string& key, std::int64_t min,
                                                                  std::int64_t max) const {
   std::vector<std::array<std::int64_t, 3>> out;
@@ -201,4 +246,4 @@ std::vector<std::array<std::int64_t, 3>> Fields::get_int_triples(const std::stri
   return out;
 }
 
-}  // namespace medseg::pipeline::config
+}  // namespace medseg::core

@@ -5,14 +5,14 @@
 #include <cstdint>
 #include <string_view>
 
-namespace medseg::models {
+namespace medseg::core {
 
 /// The published FNV-1a 64 offset basis: fnv1a(bytes) equals what any
 /// standard FNV-1a 64 implementation (Python's `fnvhash`, ...) computes.
 inline constexpr std::uint64_t kFnv1aOffset = 14695981039346656037ULL;
 
 /// The offset basis pipeline/ has used since its first release (the
-/// published one with its last digit lost). pipeline::fnv1a keeps it because
+/// published one with its last digit lost). pipeline::fnv1a (pipeline/random.h) keeps it because
 /// phantoms, fold splits, seeds and cache keys derive from its values.
 inline constexpr std::uint64_t kFnv1aPipelineOffset = 1469598103934665603ULL;
 
@@ -24,4 +24,4 @@ inline std::uint64_t fnv1a(std::string_view bytes, std::uint64_t hash = kFnv1aOf
   return hash;
 }
 
-}  // namespace medseg::models
+}  // namespace medseg::core

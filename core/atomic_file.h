@@ -1,0 +1,42 @@
+#pragma once
+// Outputs that a reader, a crash or kill -9 never sees half-written: each is
+// produced under a temporary name in the target's folder and renamed into
+// place (rename within one file system is atomic). Every writer of medseg
+// (label maps, reports, logs, checkpoints, caches, bundles) goes through
+// here, so every temporary is named alike: ".NAME.partial-PID-N".
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace medseg::core {
+
+/// Throws IoError "cannot write 'TARGET': REASON" (the one wording of write
+/// failures).
+[[noreturn]] void fail_to_write(const std::filesystem::path& target, const std::string& reason);
+
+/// A hidden sibling of `target` no other writer in this or another process
+/// uses at the same time: FOLDER/.STEM.partial-PID-N + `keep_extension`,
+/// where `keep_extension` (e.g. ".nii.gz", so that ITK still recognises the
+/// format) is removed from the file name to form STEM when it ends it.
+std::filesystem::path temporary_sibling(const std::filesystem::path& target, std::string_view keep_extension = {});
+
+/// Calls `write(temporary)`, which must create that file, then renames it
+/// to `target`. On any exception the temporary is removed and the exception
+/// propagates; `target` is untouched. Throws IoError when the rename fails.
+void write_file_atomically(const std::filesystem::path& target,
+                           const std::function<void(const std::filesystem::path&)>& write,
+                           std::string_view keep_extension = {});
+
+/// `text` (or any bytes) as the whole content of `target`. Throws IoError.
+void write_text_file_atomically(const std::filesystem::path& target, std::string_view text);
+
+/// Calls `fill(folder)` on a new, empty temporary folder, then puts it at
+/// `target`, replacing any folder there: on Linux the two are swapped in one
+/// step (renameat2 RENAME_EXCHANGE); elsewhere the old one is moved aside
+/// first (for a moment there is none, but never half of one). Creates
+/// `target`'s parent folders. Throws IoError; the temporary never remains.
+void write_folder_atomically(const std::filesystem::path& target,
+                             const std::function<void(const std::filesystem::path&)>& fill);
+
+}  // namespace medseg::core
