@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "pipeline/preprocess/components.h"
+#include "pipeline/preprocess/connected_components.h"
 
 namespace medseg::pipeline {
 

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
-#include "pipeline/preprocess/components.h"
+#include "pipeline/preprocess/connected_components.h"
 #include "pipeline/preprocess/resample.h"
 #include "pipeline/samples/invesalius_project.h"
 

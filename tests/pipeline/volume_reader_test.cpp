@@ -164,7 +164,7 @@ TEST(VolumeReader, ObliqueNiftiSformBecomesLpsGeometry) {
 
 // ---- bad input: one test per kind the issue lists ----
 
-// medseg reads NIfTI voxels itself, in one pass (pipeline/io/nifti_check.h);
+// medseg reads NIfTI voxels itself, in one pass (pipeline/io/nifti_reader.h);
 // ITK's own reader is the reference for both geometry and every voxel.
 void expect_same_as_itk_reader(const fs::path& path) {
   SCOPED_TRACE(path.string());

@@ -1,4 +1,4 @@
-#include "pipeline/preprocess/components.h"
+#include "pipeline/preprocess/connected_components.h"
 
 #include <ATen/ATen.h>
 #include <itkConnectedComponentImageFilter.h>

@@ -1,4 +1,4 @@
-#include "pipeline/io/nifti_check.h"
+#include "pipeline/io/nifti_reader.h"
 
 #include <ATen/ATen.h>
 #include <zlib.h>
