@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "cli_helpers.h"
+#include "tests/app/cli_helpers.h"
 
 namespace {
 namespace fs = std::filesystem;

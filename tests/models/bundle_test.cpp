@@ -15,7 +15,7 @@
 
 #include "models/error.h"
 #include "models/hash.h"
-#include "../common/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace medseg::models {
 namespace {

@@ -10,7 +10,7 @@
 #include "models/error.h"
 #include "pipeline/train/training_data.h"
 #include "pipeline/train/validation.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

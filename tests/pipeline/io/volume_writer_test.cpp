@@ -9,7 +9,7 @@
 
 #include "models/error.h"
 #include "pipeline/io/volume_reader.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -15,9 +15,9 @@
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
-#include "tests/pipeline/dicom_series_writer.h"
-#include "tests/pipeline/test_files.h"
-#include "tests/pipeline/tiny_bundle.h"
+#include "tests/pipeline/common/dicom_series_writer.h"
+#include "tests/pipeline/common/test_files.h"
+#include "tests/pipeline/common/tiny_bundle.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -13,7 +13,7 @@
 #include "pipeline/preprocess/crop.h"
 #include "pipeline/preprocess/reorient.h"
 #include "pipeline/synth/phantom.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../common/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace medseg::test {
 namespace fs = std::filesystem;

@@ -8,11 +8,11 @@
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageSeriesReader.h>
 
-#include "dicom_series_writer.h"
+#include "tests/pipeline/common/dicom_series_writer.h"
 #include "models/error.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/volume_reader.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {
