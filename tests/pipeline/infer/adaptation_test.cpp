@@ -67,16 +67,77 @@ TEST(AddAdaptedDomain, AddsANamedDomainThatSavesAndLoads) {
   EXPECT_EQ(index, 2);
   EXPECT_EQ(bundle.info.domains, (std::vector<std::string>{"scanner_a", "scanner_b", "scanner_c"}));
   EXPECT_EQ(bundle.info.architecture.norm().num_domains(), 3);
+  const auto adapted = state_of(bundle.model);
   models::save_bundle(tmp / "adapted", bundle.info, bundle.model);
   models::Bundle loaded = models::load_bundle(tmp / "adapted");
   EXPECT_EQ(loaded.info.domains, bundle.info.domains);
-  // The old domains' statistics are kept.
   const auto after = state_of(loaded.model);
-  EXPECT_TRUE(torch::equal(before.at("encoder0a.norm.running_mean")[1], after.at("encoder0a.norm.running_mean")[1]));
+  for (const char* name : {"encoder0a.norm.running_mean", "encoder0a.norm.running_var", "decoder0b.norm.running_var"}) {
+    SCOPED_TRACE(name);
+    // The old domains' statistics are kept...
+    EXPECT_TRUE(torch::equal(before.at(name)[0], after.at(name)[0]));
+    EXPECT_TRUE(torch::equal(before.at(name)[1], after.at(name)[1]));
+    // ...and the new domain's statistics (see NewDomainHoldsTheMomentsOfEachLayerInput
+    // for their values) are saved and loaded as they are.
+    EXPECT_TRUE(torch::equal(adapted.at(name)[2], after.at(name)[2]));
+  }
   EXPECT_TRUE(torch::equal(before.at("encoder0a.conv.weight"), after.at("encoder0a.conv.weight")));
   SegmentOptions o = fp32();
   o.domain = "scanner_c";
   EXPECT_NO_THROW(Segmenter(loaded).segment({blob_volume({9, 9, 9}, {1, 1, 1}, {0, 0, 0}, oblique_direction())}, o));
+}
+
+// AdaBN by hand with plain ATen ops: a depth-1 network (conv -> batch norm ->
+// LeakyReLU, twice, then the head) and two images of exactly one patch each,
+// so each forward pass sees one window. While adapting, every batch norm
+// normalizes with the statistics of its current batch; the new domain's
+// running statistics are the mean and unbiased variance of all values each
+// layer saw, over both images.
+TEST(AddAdaptedDomain, NewDomainHoldsTheMomentsOfEachLayerInput) {
+  test::TinyBundleSpec spec;
+  spec.depth = 1;
+  models::Bundle bundle = make_tiny_bundle(spec);
+  const auto p = state_of(bundle.model);
+  torch::manual_seed(11);
+  const std::vector<torch::Tensor> images{torch::randn({1, 8, 8, 8}) * 3 + 5, torch::rand({1, 8, 8, 8}) * 40 - 7};
+  const std::int64_t index = add_adapted_domain(bundle, "scanner_c", images);
+  ASSERT_EQ(index, 2);
+
+  const double eps = 1e-5, slope = 0.01;
+  const auto conv = [&](const torch::Tensor& x, const std::string& layer) {
+    return at::conv3d(x.to(torch::kDouble), p.at(layer + ".conv.weight").to(torch::kDouble),
+                      p.at(layer + ".conv.bias").to(torch::kDouble), {1, 1, 1}, {1, 1, 1});
+  };
+  const auto batch_norm_relu = [&](const torch::Tensor& y, const std::string& layer) {
+    const auto view = [](const torch::Tensor& t) { return t.to(torch::kDouble).view({1, -1, 1, 1, 1}); };
+    const torch::Tensor mean = y.mean({0, 2, 3, 4}, /*keepdim=*/true);
+    const torch::Tensor var = (y - mean).pow(2).mean({0, 2, 3, 4}, /*keepdim=*/true);  // biased
+    const torch::Tensor z = (y - mean) / (var + eps).sqrt() * view(p.at(layer + ".norm.weight")) +
+                            view(p.at(layer + ".norm.bias"));
+    return at::where(z > 0, z, z * slope);
+  };
+  std::vector<torch::Tensor> seen_a, seen_b;  // the inputs of the two norms
+  for (const auto& image : images) {
+    const torch::Tensor ya = conv(image.unsqueeze(0), "encoder0a");
+    seen_a.push_back(ya);
+    seen_b.push_back(conv(batch_norm_relu(ya, "encoder0a"), "encoder0b"));
+  }
+  const auto buffers = bundle.model->named_buffers();
+  for (const auto& [layer, seen] : {std::pair{std::string("encoder0a"), at::cat(seen_a)},
+                                    std::pair{std::string("encoder0b"), at::cat(seen_b)}}) {
+    SCOPED_TRACE(layer);
+    const torch::Tensor mean = seen.mean({0, 2, 3, 4});
+    const torch::Tensor var = seen.var({0, 2, 3, 4}, /*unbiased=*/true);
+    const torch::Tensor running_mean = buffers[layer + ".norm.running_mean"][index].to(torch::kDouble);
+    const torch::Tensor running_var = buffers[layer + ".norm.running_var"][index].to(torch::kDouble);
+    EXPECT_TRUE(torch::allclose(running_mean, mean, 1e-4, 1e-5)) << running_mean << mean;
+    EXPECT_TRUE(torch::allclose(running_var, var, 1e-4, 1e-5)) << running_var << var;
+    EXPECT_EQ(buffers[layer + ".norm.num_batches_tracked"][index].item<std::int64_t>(), 2);
+    // Not the statistics of a domain the model already had.
+    for (int old = 0; old < 2; ++old) {
+      EXPECT_FALSE(torch::allclose(buffers[layer + ".norm.running_mean"][old].to(torch::kDouble), mean, 1e-2, 1e-2));
+    }
+  }
 }
 
 TEST(AddAdaptedDomain, RefusesAnExistingNameAndNonBatchNorm) {
