@@ -24,13 +24,16 @@ inline fs::path pydicom_dir() {
 }
 inline fs::path nibabel_data_dir() { return "/usr/lib/python3/dist-packages/nibabel/tests/data"; }
 
-/// Skips the current test with a message when a Debian data file is absent.
-#define MEDSEG_REQUIRE_FILE(path)                                                       \
-  do {                                                                                  \
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << "missing " << (path).string()   \
-                                                     << " (run scripts/setup.sh)";     \
+/// Fails (and ends) the current test when a data file from a Debian package
+/// that scripts/setup.sh installs is absent: a missing package is a broken
+/// setup, never a reason to skip.
+#define MEDSEG_REQUIRE_FILE(path)                                                              \
+  do {                                                                                         \
+    if (!std::filesystem::exists(path)) {                                                      \
+      GTEST_FAIL() << "missing " << (path).string()                                            \
+                   << " (a file of a package scripts/setup.sh installs: run scripts/setup.sh)"; \
+    }                                                                                          \
   } while (0)
-
 
 inline void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
