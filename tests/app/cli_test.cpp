@@ -56,6 +56,13 @@ TEST(Cli, InfoPrintsEverySample) {
                           quoted(kSamples / "ct/head_ct_labels.nii.gz"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.err.empty()) << r.err;
+  // Every sample: its path, then its details.
+  for (const char* name : {"mri/t1.nii.gz", "mri/brain_mask.nii.gz", "ct/head_ct.nii.gz", "ct/head_ct_labels.nii.gz"}) {
+    EXPECT_NE(r.out.find((kSamples / name).string() + "\n  size "), std::string::npos) << name << "\n" << r.out;
+  }
+  std::size_t sizes = 0;
+  for (std::size_t at = r.out.find("\n  size "); at != std::string::npos; at = r.out.find("\n  size ", at + 1)) ++sizes;
+  EXPECT_EQ(sizes, 4u) << r.out;
   EXPECT_NE(r.out.find("91 x 109 x 91 voxels"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("orientation RAS"), std::string::npos);
   EXPECT_NE(r.out.find("pixel type   int16"), std::string::npos);
