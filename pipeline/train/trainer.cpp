@@ -157,71 +157,58 @@ std::string to_json_line(const EpochRecord& r) {
   return j.dump();
 }
 
-TrainResult train(const TrainConfig& config, const TrainOptions& options, const TrainerCallbacks& callbacks) {
-  auto log = [&](const std::string& line) {
-    if (callbacks.log) callbacks.log(line);
-  };
-  const TrainingConfig& tc = config.training;
-  // 0 keeps what the caller set (the CLI's --threads, default all cores).
-  const int threads = tc.threads > 0 ? models::configure_threads(static_cast<int>(tc.threads)) : at::get_num_threads();
+namespace {
 
-  // The output folder: a new run, or the one being resumed.
+// The steps of train(), named as nnU-Net's run_training names them: open the
+// run folder, build the data, then per epoch train, validate and save.
+
+/// The run folder's files, and whether a checkpoint is there to resume.
+struct RunFolder {
+  fs::path checkpoint;
+  fs::path config;
+  fs::path log;
+  std::string effective_config;  ///< to_yaml(config): what --resume compares
+  bool has_checkpoint = false;
+};
+
+/// A new run (config.yaml written, empty log), or the run being resumed
+/// (same effective config required). Refuses to start over an existing run.
+RunFolder open_run_folder(const TrainConfig& config, const TrainOptions& options) {
   fs::create_directories(config.output);
-  const fs::path checkpoint_file = config.output / "checkpoint.pt";
-  const fs::path config_file = config.output / "config.yaml";
-  const fs::path log_file = config.output / "log.jsonl";
-  const std::string effective = to_yaml(config);
-  const bool has_checkpoint = fs::exists(checkpoint_file);
+  RunFolder run;
+  run.checkpoint = config.output / "checkpoint.pt";
+  run.config = config.output / "config.yaml";
+  run.log = config.output / "log.jsonl";
+  run.effective_config = to_yaml(config);
+  run.has_checkpoint = fs::exists(run.checkpoint);
   if (options.resume) {
-    if (!fs::exists(config_file)) {
+    if (!fs::exists(run.config)) {
       throw ConfigError("--resume: '" + config.output.string() + "' holds no training run to resume");
     }
-    if (read_text(config_file) != effective) {
+    if (read_text(run.config) != run.effective_config) {
       throw ConfigError("--resume: the config differs from the one the run in '" + config.output.string() +
-                        "' started with (" + config_file.string() + "); resume with the same config and --set values");
+                        "' started with (" + run.config.string() + "); resume with the same config and --set values");
     }
-  } else if (has_checkpoint) {
+  } else if (run.has_checkpoint) {
     throw ConfigError("'" + config.output.string() +
                       "' already holds a training run (checkpoint.pt): pass --resume to continue it, or choose "
                       "another output folder");
   } else {
-    core::write_text_file_atomically(config_file, effective);
-    core::write_text_file_atomically(log_file, "");
+    core::write_text_file_atomically(run.config, run.effective_config);
+    core::write_text_file_atomically(run.log, "");
   }
+  return run;
+}
 
-  TrainingData data = prepare_training_data(config, models::total_stride(config.model.architecture), log);
-  const std::int64_t num_classes = data.num_classes;
-  const std::int64_t in_channels = data.training.front().image.size(0);
-  const models::Precision precision = models::resolve_precision(tc.precision);
-  const bool bf16 = precision == models::Precision::kBf16;
-  const auto& p = data.patch_size;
-  log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
-      std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + models::to_string(precision) +
-      (tc.precision == models::Precision::kAuto ? " (auto), " : ", ") +
-      std::to_string(data.domains.size()) + " domain(s)");
-
-  torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("init"), 0));
-  models::UNet3d model(unet_options(config.model, in_channels, num_classes,
-                                    static_cast<std::int64_t>(data.domains.size())));
-  model->train();
-  auto optimizer = make_optimizer(tc, model);
-
-  CheckpointState state;
-  if (options.resume && has_checkpoint) {
-    state = load_checkpoint(checkpoint_file, model, *optimizer);
-    truncate_log(log_file, state.epoch);
-    log("resumed after epoch " + std::to_string(state.epoch) + " from " + checkpoint_file.string());
-  } else if (options.resume) {
-    core::write_text_file_atomically(log_file, "");
-    log("no epoch had completed: starting from the beginning");
-  }
-
+/// What model_last/model_best carry besides the weights.
+models::BundleInfo bundle_info(const TrainConfig& config, const TrainOptions& options, const TrainingData& data,
+                               const models::UNet3d& model, const RunFolder& run, std::int64_t resumed_epoch) {
   models::BundleInfo info;
   info.name = config.file.stem().string();
   info.version = "1";
   info.architecture = model->options;
   info.channel_names = data.dataset.channel_names;
-  for (int v = 0; v < num_classes; ++v) {
+  for (int v = 0; v < data.num_classes; ++v) {
     const auto it = data.dataset.labels.find(v);
     info.labels.push_back({v, it != data.dataset.labels.end() ? it->second : "label_" + std::to_string(v),
                            label_colour(v)});
@@ -230,9 +217,138 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   info.patch_size = data.patch_size;
   info.preprocessing_json = plan_to_json(data.plan.preprocessing);
   info.provenance.medseg_version = options.software_version;
-  info.provenance.config_yaml = effective;
+  info.provenance.config_yaml = run.effective_config;
   info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);
-  if (state.epoch > 0) info.provenance.metrics = last_validation_metrics(log_file, info);
+  if (resumed_epoch > 0) info.provenance.metrics = last_validation_metrics(run.log, info);
+  return info;
+}
+
+/// The iterations of one epoch: fills the record's loss, timing and
+/// throughput. Throws ModelError (keeping the last checkpoint) on divergence.
+void train_epoch(const TrainingConfig& tc, const RunFolder& run, models::UNet3d& model,
+                 torch::optim::Optimizer& optimizer, BatchLoader& loader, bool bf16, std::int64_t last_good_epoch,
+                 const TrainerCallbacks& callbacks, EpochRecord& record) {
+  const auto start = Clock::now();
+  const std::int64_t epoch = record.epoch;
+  const std::int64_t iterations = tc.iterations_per_epoch;
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(record.learning_rate);
+  const double wait_before = loader.wait_seconds();
+  const models::DiceCeOptions loss_options;
+  double loss_sum = 0.0;
+  for (std::int64_t it = 1; it <= iterations; ++it) {
+    const std::int64_t global = (epoch - 1) * iterations + (it - 1);
+    Batch batch = loader.next();
+    // Dropout and any other draw from LibTorch's generator: a function of
+    // the iteration, so a resumed run draws the same.
+    torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("iteration"),
+                                   static_cast<std::uint64_t>(global)));
+    optimizer.zero_grad();
+    std::vector<torch::Tensor> outputs;
+    {
+      models::Bf16Autocast autocast(bf16);
+      outputs = model->forward_all(batch.image, batch.domains);
+    }
+    for (auto& o : outputs) o = o.to(torch::kFloat);
+    const torch::Tensor loss = outputs.size() > 1 ? models::deep_supervision_loss(outputs, batch.labels, loss_options)
+                                                  : models::dice_ce_loss(outputs.front(), batch.labels, loss_options);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) diverged(run.checkpoint, epoch, it, "the loss is " + std::to_string(value), last_good_epoch);
+    loss.backward();
+    if (tc.gradient_clip > 0.0) {
+      const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), tc.gradient_clip);
+      if (!std::isfinite(norm)) diverged(run.checkpoint, epoch, it, "the gradient norm is not finite", last_good_epoch);
+    }
+    optimizer.step();
+    loss_sum += value;
+    if (callbacks.on_iteration) callbacks.on_iteration(epoch, it, iterations, value);
+  }
+  record.train_seconds = seconds_since(start);
+  record.data_wait_seconds = loader.wait_seconds() - wait_before;
+  record.train_loss = loss_sum / static_cast<double>(iterations);
+  record.patches_per_second = static_cast<double>(iterations * tc.batch_size) / record.train_seconds;
+}
+
+/// Validation Dice per label into the record and the bundle's metrics;
+/// model_best is saved when the mean improves.
+void validate(const TrainConfig& config, const TrainingData& data, models::UNet3d& model, bool bf16,
+              models::BundleInfo& info, CheckpointState& state, EpochRecord& record) {
+  record.validation_dice = validation_dice(model, data.validation, data.num_classes, data.patch_size,
+                                           config.validation.overlap, bf16);
+  double sum = 0.0;
+  int n = 0;
+  for (double d : record.validation_dice) {
+    if (std::isnan(d)) continue;
+    sum += d;
+    ++n;
+  }
+  record.mean_validation_dice = n > 0 ? sum / n : 0.0;
+  info.provenance.created = core::utc_timestamp();
+  info.provenance.metrics = {{"epoch", static_cast<double>(record.epoch)}, {"mean_dice", record.mean_validation_dice}};
+  for (std::size_t k = 0; k < record.validation_dice.size(); ++k) {
+    info.provenance.metrics["dice/" + info.labels[k + 1].name] = record.validation_dice[k];
+  }
+  if (record.mean_validation_dice > state.best_mean_dice) {
+    record.best = true;
+    state.best_mean_dice = record.mean_validation_dice;
+    state.best_epoch = record.epoch;
+    models::save_bundle(config.output / "model_best", info, model);
+  }
+}
+
+/// model_last, the epoch's time, the log line, then the checkpoint. Log first, checkpoint
+/// second: a kill in between leaves a log line the resumed run drops
+/// (truncate_log), never a missing one.
+void save_epoch(const TrainConfig& config, const RunFolder& run, models::UNet3d& model,
+                torch::optim::Optimizer& optimizer, models::BundleInfo& info, CheckpointState& state,
+                Clock::time_point epoch_start, EpochRecord& record) {
+  if (info.provenance.created.empty()) info.provenance.created = core::utc_timestamp();
+  models::save_bundle(config.output / "model_last", info, model);
+  record.seconds = seconds_since(epoch_start);
+  {
+    std::ofstream out(run.log, std::ios::app);
+    out << to_json_line(record) << "\n";
+  }
+  state.epoch = record.epoch;
+  save_checkpoint(run.checkpoint, model, optimizer, state);
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& config, const TrainOptions& options, const TrainerCallbacks& callbacks) {
+  auto log = [&](const std::string& line) {
+    if (callbacks.log) callbacks.log(line);
+  };
+  const TrainingConfig& tc = config.training;
+  // 0 keeps what the caller set (the CLI's --threads, default all cores).
+  const int threads = tc.threads > 0 ? models::configure_threads(static_cast<int>(tc.threads)) : at::get_num_threads();
+  const RunFolder run = open_run_folder(config, options);
+
+  TrainingData data = prepare_training_data(config, models::total_stride(config.model.architecture), log);
+  const std::int64_t in_channels = data.training.front().image.size(0);
+  const models::Precision precision = models::resolve_precision(tc.precision);
+  const bool bf16 = precision == models::Precision::kBf16;
+  const auto& p = data.patch_size;
+  log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
+      std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + models::to_string(precision) +
+      (tc.precision == models::Precision::kAuto ? " (auto), " : ", ") + std::to_string(data.domains.size()) +
+      " domain(s)");
+
+  torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("init"), 0));
+  models::UNet3d model(unet_options(config.model, in_channels, data.num_classes,
+                                    static_cast<std::int64_t>(data.domains.size())));
+  model->train();
+  auto optimizer = make_optimizer(tc, model);
+
+  CheckpointState state;
+  if (options.resume && run.has_checkpoint) {
+    state = load_checkpoint(run.checkpoint, model, *optimizer);
+    truncate_log(run.log, state.epoch);
+    log("resumed after epoch " + std::to_string(state.epoch) + " from " + run.checkpoint.string());
+  } else if (options.resume) {
+    core::write_text_file_atomically(run.log, "");
+    log("no epoch had completed: starting from the beginning");
+  }
+  models::BundleInfo info = bundle_info(config, options, data, model, run, state.epoch);
 
   const PatchSampler sampler(data.training, data.patch_size);
   const Augmenter augmenter(config.augmentation, data.patch_size);
@@ -242,9 +358,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.seed = static_cast<std::uint64_t>(tc.seed);
   lo.threads = tc.loader_threads;
   lo.prefetch = tc.prefetch;
-  const std::int64_t iterations = tc.iterations_per_epoch;
-  BatchLoader loader(sampler, augmenter, lo, state.epoch * iterations);
-  models::DiceCeOptions loss_options;
+  BatchLoader loader(sampler, augmenter, lo, state.epoch * tc.iterations_per_epoch);
 
   TrainResult result;
   for (std::int64_t epoch = state.epoch + 1; epoch <= tc.epochs; ++epoch) {
@@ -253,78 +367,11 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     record.epoch = epoch;
     record.precision = models::to_string(precision);
     record.learning_rate = learning_rate(tc, epoch - 1);
-    for (auto& group : optimizer->param_groups()) group.options().set_lr(record.learning_rate);
-    const double wait_before = loader.wait_seconds();
-    double loss_sum = 0.0;
-    for (std::int64_t it = 1; it <= iterations; ++it) {
-      const std::int64_t global = (epoch - 1) * iterations + (it - 1);
-      Batch batch = loader.next();
-      // Dropout and any other draw from LibTorch's generator: a function of
-      // the iteration, so a resumed run draws the same.
-      torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("iteration"),
-                                     static_cast<std::uint64_t>(global)));
-      optimizer->zero_grad();
-      std::vector<torch::Tensor> outputs;
-      {
-        models::Bf16Autocast autocast(bf16);
-        outputs = model->forward_all(batch.image, batch.domains);
-      }
-      for (auto& o : outputs) o = o.to(torch::kFloat);
-      const torch::Tensor loss = outputs.size() > 1
-                                     ? models::deep_supervision_loss(outputs, batch.labels, loss_options)
-                                     : models::dice_ce_loss(outputs.front(), batch.labels, loss_options);
-      const double value = loss.item<double>();
-      if (!std::isfinite(value)) diverged(checkpoint_file, epoch, it, "the loss is " + std::to_string(value), state.epoch);
-      loss.backward();
-      if (tc.gradient_clip > 0.0) {
-        const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), tc.gradient_clip);
-        if (!std::isfinite(norm)) diverged(checkpoint_file, epoch, it, "the gradient norm is not finite", state.epoch);
-      }
-      optimizer->step();
-      loss_sum += value;
-      if (callbacks.on_iteration) callbacks.on_iteration(epoch, it, iterations, value);
+    train_epoch(tc, run, model, *optimizer, loader, bf16, state.epoch, callbacks, record);
+    if (epoch % config.validation.every == 0 || epoch == tc.epochs) {
+      validate(config, data, model, bf16, info, state, record);
     }
-    record.train_seconds = seconds_since(epoch_start);
-    record.data_wait_seconds = loader.wait_seconds() - wait_before;
-    record.train_loss = loss_sum / static_cast<double>(iterations);
-    record.patches_per_second = static_cast<double>(iterations * tc.batch_size) / record.train_seconds;
-
-    const bool validate = epoch % config.validation.every == 0 || epoch == tc.epochs;
-    if (validate) {
-      record.validation_dice = validation_dice(model, data.validation, num_classes, data.patch_size,
-                                               config.validation.overlap, bf16);
-      double sum = 0.0;
-      int n = 0;
-      for (double d : record.validation_dice) {
-        if (std::isnan(d)) continue;
-        sum += d;
-        ++n;
-      }
-      record.mean_validation_dice = n > 0 ? sum / n : 0.0;
-      info.provenance.created = core::utc_timestamp();
-      info.provenance.metrics = {{"epoch", static_cast<double>(epoch)},
-                                 {"mean_dice", record.mean_validation_dice}};
-      for (std::size_t k = 0; k < record.validation_dice.size(); ++k) {
-        info.provenance.metrics["dice/" + info.labels[k + 1].name] = record.validation_dice[k];
-      }
-      if (record.mean_validation_dice > state.best_mean_dice) {
-        record.best = true;
-        state.best_mean_dice = record.mean_validation_dice;
-        state.best_epoch = epoch;
-        models::save_bundle(config.output / "model_best", info, model);
-      }
-    }
-    if (info.provenance.created.empty()) info.provenance.created = core::utc_timestamp();
-    models::save_bundle(config.output / "model_last", info, model);
-    record.seconds = seconds_since(epoch_start);
-    // Log first, checkpoint second: a kill in between leaves a log line the
-    // resumed run drops (truncate_log), never a missing one.
-    {
-      std::ofstream out(log_file, std::ios::app);
-      out << to_json_line(record) << "\n";
-    }
-    state.epoch = epoch;
-    save_checkpoint(checkpoint_file, model, *optimizer, state);
+    save_epoch(config, run, model, *optimizer, info, state, epoch_start, record);
     result.epochs.push_back(record);
     if (callbacks.on_epoch) callbacks.on_epoch(record);
   }

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "../common/temp_dir.h"
+#include "tests/common/temp_dir.h"
 
 namespace medseg::test {
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "tests/app/cli_helpers.h"
-#include "tests/pipeline/tiny_bundle.h"
+#include "tests/pipeline/common/tiny_bundle.h"
 
 namespace medseg::test {
 namespace {

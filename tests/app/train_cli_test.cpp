@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cli_helpers.h"
+#include "tests/app/cli_helpers.h"
 #include "models/bundle.h"
 
 extern char** environ;

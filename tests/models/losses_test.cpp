@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 
@@ -89,7 +90,24 @@ TEST(Losses, GradientsFlowAndShapeErrorsAreClear) {
   const auto target = torch::randint(0, 3, {2, 4, 4, 4}, torch::kLong);
   dice_ce_loss(logits, target).backward();
   EXPECT_GT(logits.grad().abs().sum().item<double>(), 0.0);
-  EXPECT_THROW(soft_dice(torch::randn({2, 3, 4, 4, 4}), torch::zeros({2, 4, 4, 5}, torch::kLong)), ModelError);
+  // The message names the function, the expected layouts and both actual shapes.
+  try {
+    soft_dice(torch::randn({2, 3, 4, 4, 4}), torch::zeros({2, 4, 4, 5}, torch::kLong));
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("soft_dice expects logits (N, K, D, H, W) and target (N, D, H, W), "
+                                         "got [2, 3, 4, 4, 4] and [2, 4, 4, 5]"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    soft_dice(torch::randn({2, 1, 4, 4, 4}), torch::zeros({2, 4, 4, 4}, torch::kLong));
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("soft_dice needs at least 2 classes (background + foreground), got 1"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
+
 #include "core/error.h"
 #include "models/losses.h"
 
@@ -51,11 +54,27 @@ TEST(UNet3d, IndivisibleSizeIsAClearError) {
     net->forward(torch::randn({1, 1, 8, 8, 10}));
     FAIL() << "no error";
   } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("not divisible by the total stride (4, 4, 4)"), std::string::npos) << e.what();
+    // The actual size, the stride it must divide, and what to do.
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("UNet3d input size (D, H, W) = [8, 8, 10] is not divisible by the total stride (4, 4, 4)"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("pad the input or choose another patch size"), std::string::npos) << msg;
+  }
+  try {
+    net->forward(torch::randn({1, 3, 8, 8, 8}));
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("UNet3d expects (N, 1, D, H, W) input, got [1, 3, 8, 8, 8]"),
+              std::string::npos)
+        << e.what();
   }
 }
 
-TEST(UNet3d, EveryNormKindAndDomainIdsWork) {
+// Shapes only: every norm kind builds, accepts per-sample domain ids and
+// gives logits of the input size. What the network computes is checked
+// against a hand-assembled network below.
+TEST(UNet3d, EveryNormKindAcceptsDomainIdsAndGivesLogitsOfTheInputSize) {
   for (auto kind : {NormKind::kBatch, NormKind::kInstance, NormKind::kGroup, NormKind::kBatchRenorm, NormKind::kNone}) {
     NormOptions norm(kind);
     norm.num_domains(2).num_groups(2);
@@ -63,6 +82,64 @@ TEST(UNet3d, EveryNormKindAndDomainIdsWork) {
     const auto y = net->forward(torch::randn({2, 1, 8, 8, 8}), torch::tensor({0, 1}, torch::kLong));
     EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 2, 8, 8, 8})) << to_string(kind);
   }
+}
+
+// The same layers with the same weights, assembled by hand from ATen ops in
+// float64: conv 3x3x3 -> batch norm (eval: each sample with its domain's
+// running statistics) -> LeakyReLU(0.01), twice per level; a stride-2 conv
+// goes down; a transposed conv (kernel = stride = 2) comes back up and is
+// concatenated with the skip (up-sampled features first); a 1x1x1 head.
+TEST(UNet3d, ForwardEqualsTheLayersAssembledByHandWithPerDomainStatistics) {
+  torch::manual_seed(4);
+  NormOptions norm(NormKind::kBatch);
+  norm.num_domains(2);
+  UNet3d net(UNet3dOptions(2, 3).base_features(4).depth(2).norm(norm).upsample(UpsampleKind::kTransposedConv));
+  {
+    // Distinct, non-trivial statistics and affine parameters per layer and domain.
+    torch::NoGradGuard g;
+    for (auto& b : net->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()));
+      if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) + 0.5);
+    }
+    for (auto& p : net->named_parameters()) {
+      if (p.key().find(".norm.") != std::string::npos) p.value().copy_(torch::randn_like(p.value()));
+    }
+  }
+  net->eval();
+  std::map<std::string, torch::Tensor> w;
+  for (const auto& p : net->named_parameters()) w[p.key()] = p.value().detach().to(torch::kDouble);
+  for (const auto& b : net->named_buffers()) w[b.key()] = b.value().detach().to(torch::kDouble);
+
+  const auto ids = torch::tensor({1, 0}, torch::kLong);
+  const auto block = [&](const torch::Tensor& x, const std::string& name, int64_t stride) {
+    const torch::Tensor y = at::conv3d(x, w[name + ".conv.weight"], w[name + ".conv.bias"], {stride, stride, stride},
+                                       {1, 1, 1});
+    std::vector<torch::Tensor> samples;
+    for (int64_t n = 0; n < y.size(0); ++n) {
+      const int64_t d = ids[n].item<int64_t>();
+      const auto c = [](const torch::Tensor& t) { return t.view({-1, 1, 1, 1}); };
+      samples.push_back((y[n] - c(w[name + ".norm.running_mean"][d])) /
+                            c((w[name + ".norm.running_var"][d] + 1e-5).sqrt()) * c(w[name + ".norm.weight"]) +
+                        c(w[name + ".norm.bias"]));
+    }
+    const torch::Tensor z = torch::stack(samples);
+    return torch::where(z > 0, z, 0.01 * z);
+  };
+  const torch::Tensor x = torch::randn({2, 2, 8, 12, 10});
+  const torch::Tensor xd = x.to(torch::kDouble);
+  const torch::Tensor skip = block(block(xd, "encoder0a", 1), "encoder0b", 1);
+  const torch::Tensor bottom = block(block(skip, "encoder1a", 2), "encoder1b", 1);
+  const torch::Tensor up = at::conv_transpose3d(bottom, w["up0.transposed.weight"], w["up0.transposed.bias"], {2, 2, 2});
+  const torch::Tensor top = block(block(torch::cat({up, skip}, 1), "decoder0a", 1), "decoder0b", 1);
+  const torch::Tensor expected = at::conv3d(top, w["head0.weight"], w["head0.bias"]);
+
+  torch::NoGradGuard g;
+  const torch::Tensor actual = net->forward(x, ids);
+  ASSERT_EQ(actual.sizes(), expected.sizes());
+  EXPECT_TRUE(torch::allclose(actual.to(torch::kDouble), expected, 1e-4, 1e-4))
+      << (actual.to(torch::kDouble) - expected).abs().max();
+  // The domain ids matter: swapping them changes the logits.
+  EXPECT_FALSE(torch::allclose(net->forward(x, torch::tensor({0, 1}, torch::kLong)), actual, 1e-3, 1e-3));
 }
 
 TEST(UNet3d, Bf16AutocastAgreesWithFloat32) {

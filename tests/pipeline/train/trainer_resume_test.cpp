@@ -10,7 +10,7 @@
 #include "models/bundle.h"
 #include "pipeline/config/train_config.h"
 #include "pipeline/train/trainer.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

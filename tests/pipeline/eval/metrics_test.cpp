@@ -56,11 +56,31 @@ TEST(Metrics, OffsetBoxesByHand) {
   EXPECT_NEAR(m.iou, 144.0 / 288, 1e-12);
   EXPECT_NEAR(m.volume_pred_ml, 216 * 2.0 / 1000, 1e-12);
   EXPECT_NEAR(m.volume_difference_ml, 0.0, 1e-12);
-  // Surfaces: the i-faces are 2 voxels = 4 mm from the other box's i-face
-  // (face voxels lie on the other's side face region); most shared faces
-  // coincide. Checked against brute force below; here the extremes:
-  EXPECT_GT(m.hd95_mm, 0.0);
-  EXPECT_LE(m.hd95_mm, 4.0 + 1e-9);
+  // Surface distances by hand (spacing 2 mm along i, 1 mm along j and k).
+  // Each box has 6^3 - 4^3 = 152 surface voxels (a coordinate at 2 or 7 for
+  // A; i at 4 or 9, or j or k at 2 or 7 for B). From A to B:
+  //  - on a j or k face of A with i in 4..7: on B's surface too      80 x 0 mm
+  //  - on a j or k face of A with i = 3: B's face voxel at i = 4     20 x 2 mm
+  //  - on a j or k face of A with i = 2: B's face voxel at i = 4     20 x 4 mm
+  //  - i = 2, j and k in 3..6: B's i = 4 face                        16 x 4 mm
+  //  - i = 7, j and k in 3..6: inside B, nearest B face along j or k
+  //    is 1 voxel away (j or k in {3, 6})                            12 x 1 mm
+  //    or 2 voxels away (j and k in {4, 5})                           4 x 2 mm
+  //    (B's i faces are 2 or 3 voxels = 4 or 6 mm away).
+  // 80 + 20 + 20 + 16 + 12 + 4 = 152 distances summing to 40 + 80 + 64 + 12
+  // + 8 = 204 mm; B to A mirrors it. Sorted, the 152 directed distances are
+  // 80 x 0, 12 x 1, 24 x 2, 36 x 4: numpy's 95th percentile sits at rank
+  // 0.95 * 151 = 143.45, among the 4s (ranks 116..151), in both directions.
+  EXPECT_NEAR(m.hd95_mm, 4.0, 1e-9);
+  EXPECT_NEAR(m.mean_surface_distance_mm, (204.0 + 204.0) / (152 + 152), 1e-9);  // = 204 / 152
+  // Within the default 1 mm tolerance: 80 + 12 = 92 of 152 each way.
+  EXPECT_NEAR(m.surface_dice, 92.0 / 152, 1e-9);
+  // The brute-force reference agrees with the hand count.
+  const auto ab = brute_distances(a, b, {2.0, 1.0, 1.0});
+  ASSERT_EQ(ab.size(), 152u);
+  double sum = 0;
+  for (double v : ab) sum += v;
+  EXPECT_NEAR(sum, 204.0, 1e-9);
 }
 
 TEST(Metrics, IdenticalMasksArePerfect) {

@@ -8,11 +8,11 @@
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageSeriesReader.h>
 
-#include "dicom_series_writer.h"
 #include "core/error.h"
+#include "tests/pipeline/common/dicom_series_writer.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/volume_reader.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {
@@ -182,21 +182,5 @@ TEST(DicomSeries, GantryTiltIsRefused) {
   test::write_dicom_series(dir / "s", spec);
   expect_read_error(dir / "s", "gantry tilt");
 }
-
-TEST(LabelMap, ReadsWholeNumbersAsInt16) {
-  const Volume v = read_label_map(test::samples_dir() / "ct/head_ct_labels.nii.gz");
-  EXPECT_EQ(v.data.scalar_type(), at::kShort);
-  EXPECT_EQ(v.data.max().item<int>(), 2);
-}
-
-TEST(LabelMap, FractionalValuesAreRefused) {
-  // The T1 image is not a label map once it has non-integer values.
-  test::TempDir dir;
-  test::write_nifti_int16(dir / "neg.nii", {3, 3, 3}, {1, 1, 1});
-  EXPECT_NO_THROW(read_label_map(dir / "neg.nii"));
-  Volume v = read_volume(test::samples_dir() / "mri/t1.nii.gz");
-  EXPECT_THROW(read_label_map(test::nibabel_data_dir() / "example4d.nii.gz"), IoError);
-}
-
 }  // namespace
 }  // namespace medseg::pipeline

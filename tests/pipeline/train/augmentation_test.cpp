@@ -143,9 +143,12 @@ TEST(PatchSampler, RandomCentresKeepThePatchInside) {
   const PatchSampler sampler(cases, {16, 24, 32});
   for (int s = 0; s < 100; ++s) {
     Random random(s);
+    // Patch 16 x 24 x 32 voxels along (i, j, k) in a 40^3 volume.
     const auto c = sampler.sample(random, false).center;
     EXPECT_GE(c[0] - 8, 0);
     EXPECT_LE(c[0] + 8, 40);
+    EXPECT_GE(c[1] - 12, 0);
+    EXPECT_LE(c[1] + 12, 40);
     EXPECT_GE(c[2] - 16, 0);
     EXPECT_LE(c[2] + 16, 40);
   }

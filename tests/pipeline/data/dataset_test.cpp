@@ -13,7 +13,7 @@
 #include "pipeline/preprocess/crop.h"
 #include "pipeline/preprocess/reorient.h"
 #include "pipeline/synth/phantom.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {
@@ -164,6 +164,7 @@ TEST(DatasetCheck, ReportsEveryProblemWithCaseAndFile) {
   CaseEntry four_d;
   four_d.id = "fourd";
   four_d.images = {test::nibabel_data_dir() / "example4d.nii.gz"};
+  MEDSEG_REQUIRE_FILE(four_d.images[0]);
   four_d.label = dir / "ok_seg.nii.gz";
   d.cases.push_back(four_d);
 
@@ -186,7 +187,7 @@ TEST(DatasetCheck, ReportsEveryProblemWithCaseAndFile) {
   expect_problem("nan", "nan.nii.gz", "NaN or infinite");
   expect_problem("empty", "empty_seg", "no foreground");
   expect_problem("ok", "cases.yaml", "more than once");
-  if (fs::exists(four_d.images[0])) expect_problem("fourd", "example4d", "4D image");
+  expect_problem("fourd", "example4d", "4D image");
   for (const auto& p : problems) EXPECT_NE(p.case_id, "") << text;
   EXPECT_THROW(throw_if_problems(d, problems), IoError);
 
@@ -326,8 +327,20 @@ TEST(Fingerprint, MismatchedCasesAreRefusedByName) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(builder.add(c, p.labels, {p.image, p.image}), IoError);
-  EXPECT_THROW(builder.finish(), IoError);  // nothing was added
+  try {
+    builder.add(c, p.labels, {p.image, p.image});
+    ADD_FAILURE() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("case c0: 2 image(s), the dataset has 1 channel"), std::string::npos)
+        << e.what();
+  }
+  try {
+    builder.finish();  // nothing was added
+    ADD_FAILURE() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("dataset 'fp': no foreground voxels in any case"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Planner, MedianSpacingForIsotropicData) {

@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "pipeline/samples/plist.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "pipeline/io/volume_writer.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {
@@ -270,6 +270,52 @@ nib.save(nib.Nifti1Image(bad, affine), f"{out}/bad/nan64.nii.gz")
   const Volume raw = read_volume(dir / "i2z.nii");  // slope 0: no scaling
   EXPECT_TRUE(at::allclose(scaled.data, raw.data * 0.5 - 10.0));
   expect_read_error(dir / "bad/nan64.nii.gz", "1 voxel(s) are NaN or infinite");
+}
+
+// read_label_map's rule: whole numbers 0..32767 (they become int16). The
+// files are float32 NIfTI written byte by byte (test::write_nifti_float32),
+// so the values reach the check exactly as written.
+void expect_label_map_error(const fs::path& path, const std::string& found) {
+  try {
+    read_label_map(path);
+    ADD_FAILURE() << "reading " << path << " as a label map did not throw";
+  } catch (const IoError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("cannot read '" + path.string() + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("label maps hold whole numbers 0..32767, found " + found), std::string::npos) << msg;
+  }
+}
+
+TEST(LabelMap, ReadsWholeNumbersAsInt16) {
+  const Volume v = read_label_map(test::samples_dir() / "ct/head_ct_labels.nii.gz");
+  EXPECT_EQ(v.data.scalar_type(), at::kShort);
+  EXPECT_EQ(v.data.max().item<int>(), 2);
+  // The ends of the range, stored as float32, read exactly.
+  TempDir dir;
+  test::write_nifti_float32(dir / "ends.nii", {2, 1, 1}, {0.0f, 32767.0f});
+  const Volume ends = read_label_map(dir / "ends.nii");
+  EXPECT_EQ(ends.data.scalar_type(), at::kShort);
+  EXPECT_TRUE(at::equal(ends.data.flatten(), at::tensor({0, 32767}, at::kShort)));
+}
+
+TEST(LabelMap, FractionalValuesAreRefused) {
+  TempDir dir;
+  std::vector<float> values(27, 1.0f);
+  values[13] = 2.5f;  // the centre voxel of 3 x 3 x 3
+  test::write_nifti_float32(dir / "fractional.nii", {3, 3, 3}, values);
+  EXPECT_NO_THROW(read_volume(dir / "fractional.nii"));  // a fine image, not a label map
+  expect_label_map_error(dir / "fractional.nii", "2.5");
+  values[13] = 1.0001f;  // close to a whole number is still not one
+  test::write_nifti_float32(dir / "almost.nii", {3, 3, 3}, values);
+  expect_label_map_error(dir / "almost.nii", "1.0001");
+}
+
+TEST(LabelMap, NegativeAndTooLargeValuesAreRefused) {
+  TempDir dir;
+  test::write_nifti_float32(dir / "negative.nii", {2, 2, 2}, {0, 1, 2, 1, 0, -1, 0, 0});
+  expect_label_map_error(dir / "negative.nii", "-1");
+  test::write_nifti_float32(dir / "large.nii", {2, 2, 2}, {0, 1, 2, 1, 0, 32768, 0, 0});
+  expect_label_map_error(dir / "large.nii", "32768");
 }
 
 TEST(VolumeReaderBadInput, MissingPath) {

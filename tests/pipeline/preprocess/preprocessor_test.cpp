@@ -8,7 +8,7 @@
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/orientation.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

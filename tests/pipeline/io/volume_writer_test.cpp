@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "pipeline/io/volume_reader.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {
@@ -114,7 +114,10 @@ TEST(VolumeWriter, MissingFolderIsAClearErrorAndWritesNothing) {
     write_volume(oblique_volume(), dir / "missing" / "out.nii.gz");
     FAIL() << "no error";
   } catch (const IoError& e) {
-    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+    // Names the file and which folder is missing.
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find((dir / "missing" / "out.nii.gz").string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("folder '" + (dir / "missing").string() + "' does not exist"), std::string::npos) << msg;
   }
   EXPECT_TRUE(fs::is_empty(dir.path()));
 }

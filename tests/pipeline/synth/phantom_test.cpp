@@ -16,6 +16,33 @@ PhantomOptions small(std::uint64_t seed) {
   return o;
 }
 
+// The lesion lies inside the organ: no lesion voxel on the volume border,
+// and each of its 6 neighbours is lesion or organ (never background or the
+// box). The box touches the organ: some box voxel has an organ neighbour.
+void expect_lesion_inside_organ_and_box_touching_it(const Phantom& p) {
+  const at::Tensor labels = p.labels.data;
+  const at::Tensor lesion = labels == 2;
+  const at::Tensor organ_or_lesion = (labels == 1) | lesion;
+  const at::Tensor box = labels == 3;
+  std::int64_t outside = 0, box_next_to_organ = 0;
+  for (int axis = 0; axis < 3; ++axis) {
+    const std::int64_t n = labels.size(axis);
+    EXPECT_FALSE(lesion.select(axis, 0).any().item<bool>()) << "axis " << axis;
+    EXPECT_FALSE(lesion.select(axis, n - 1).any().item<bool>()) << "axis " << axis;
+    for (const auto& [from, to] : {std::pair<std::int64_t, std::int64_t>{0, 1}, {1, 0}}) {
+      // Voxel pairs (v, its neighbour along axis): v in [from, from + n - 1).
+      const at::Tensor here = lesion.narrow(axis, from, n - 1);
+      const at::Tensor next = organ_or_lesion.narrow(axis, to, n - 1);
+      outside += (here & ~next).sum().item<std::int64_t>();
+      box_next_to_organ += (box.narrow(axis, from, n - 1) & (labels == 1).narrow(axis, to, n - 1))
+                               .sum()
+                               .item<std::int64_t>();
+    }
+  }
+  EXPECT_EQ(outside, 0) << "lesion voxels with a neighbour outside the organ";
+  EXPECT_GT(box_next_to_organ, 0);
+}
+
 TEST(Phantom, SameSeedSameVolume) {
   const auto profile = scanner_profile("scanner_b");
   const Phantom a = make_phantom(small(7), profile);
@@ -37,6 +64,11 @@ TEST(Phantom, HoldsEveryLabelWithLesionInsideOrgan) {
   }
   EXPECT_EQ(p.labels.data.max().item<float>(), 3.0f);
   EXPECT_EQ(p.labels.data.sizes(), (at::IntArrayRef{32, 36, 40}));
+  // Each seed places the shapes anew: check the nesting over several.
+  for (std::uint64_t seed = 0; seed < 16; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    expect_lesion_inside_organ_and_box_touching_it(seed == 3 ? p : make_phantom(small(seed), scanner_profile("clean")));
+  }
 }
 
 TEST(Phantom, ProfilesChangeIntensitiesNeverLabels) {

@@ -11,7 +11,7 @@
 #include "pipeline/train/training_data.h"
 #include "pipeline/eval/metrics.h"
 #include "pipeline/train/validation.h"
-#include "test_files.h"
+#include "tests/pipeline/common/test_files.h"
 
 namespace medseg::pipeline {
 namespace {

@@ -1,0 +1,108 @@
+// Segmenter: geometry lands exactly on the input grid, --domain auto adapts a
+// copy and leaves the loaded model alone, bad domains are refused.
+#include "pipeline/infer/segmenter.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "tests/pipeline/common/tiny_bundle.h"
+#include "tests/pipeline/infer/infer_helpers.h"
+
+namespace medseg::pipeline {
+namespace {
+using test::blob_volume;
+using test::make_tiny_bundle;
+using test::oblique_direction;
+using test_infer::expect_same_geometry;
+using test_infer::fp32;
+using test_infer::state_of;
+
+TEST(Segmenter, LabelsAndProbabilitiesLandExactlyOnAnObliqueInputGrid) {
+  models::Bundle bundle = make_tiny_bundle();
+  const Segmenter segmenter(bundle);
+  const Volume input = blob_volume({13, 11, 9}, {1.1, 0.9, 1.7}, {-12.5, 30.25, 7.0}, oblique_direction());
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  std::vector<double> fractions;
+  o.progress = [&](double f) {
+    fractions.push_back(f);
+    return true;
+  };
+  const Segmentation s = segmenter.segment({input}, o);
+  expect_same_geometry(s.labels.geometry, input.geometry);  // exactly
+  EXPECT_EQ(s.labels.data.sizes(), input.data.sizes());
+  EXPECT_EQ(s.labels.data.scalar_type(), torch::kShort);
+  EXPECT_TRUE(((s.labels.data == 0) | (s.labels.data == 1)).all().item<bool>());
+  ASSERT_TRUE(s.probabilities.has_value());
+  expect_same_geometry(s.probabilities->geometry, input.geometry);
+  EXPECT_EQ(s.probabilities->data.sizes(), (torch::IntArrayRef{2, 9, 11, 13}));
+  EXPECT_TRUE(torch::allclose(s.probabilities->data.sum(0), torch::ones({9, 11, 13}), 1e-4, 1e-4));
+  ASSERT_EQ(s.label_statistics.size(), 2u);
+  EXPECT_EQ(s.label_statistics[0].voxels + s.label_statistics[1].voxels, 13 * 11 * 9);
+  EXPECT_EQ(s.label_statistics[1].voxels, (s.labels.data == 1).sum().item<std::int64_t>());
+  EXPECT_NEAR(s.label_statistics[1].volume_ml, s.label_statistics[1].voxels * 1.1 * 0.9 * 1.7 / 1000.0, 1e-12);
+  EXPECT_EQ(s.domain, "scanner_a");  // the first domain by default
+  ASSERT_FALSE(fractions.empty());
+  EXPECT_DOUBLE_EQ(fractions.back(), 1.0);
+  EXPECT_GT(s.timings.total, 0.0);
+  EXPECT_GT(s.timings.network, 0.0);
+  EXPECT_GE(s.timings.blending, 0.0);
+  EXPECT_LE(s.timings.network + s.timings.blending + s.timings.preprocess + s.timings.restore, s.timings.total + 1e-6);
+}
+
+TEST(Segmenter, CancelThrowsCancelled) {
+  const Segmenter segmenter(make_tiny_bundle());
+  SegmentOptions o = fp32();
+  o.progress = [](double f) { return f < 0.5; };
+  EXPECT_THROW(segmenter.segment({blob_volume({20, 20, 20}, {1, 1, 1}, {0, 0, 0}, oblique_direction())}, o),
+               Cancelled);
+}
+
+TEST(Segmenter, DomainAutoAdaptsACopyAndNamedDomainsDiffer) {
+  models::Bundle bundle = make_tiny_bundle();
+  const auto before = state_of(bundle.model);
+  const Segmenter segmenter(bundle);
+  // A gain- and offset-shifted scan: the stored statistics do not fit it.
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  o.domain = "scanner_a";
+  const Segmentation a = segmenter.segment({input}, o);
+  o.domain = "scanner_b";
+  const Segmentation b = segmenter.segment({input}, o);
+  o.domain = "auto";
+  const Segmentation adapted = segmenter.segment({input}, o);
+  EXPECT_EQ(adapted.domain, "auto");
+  EXPECT_GT(adapted.timings.adaptation, 0.0);
+  EXPECT_GT((a.probabilities->data - b.probabilities->data).abs().max().item<float>(), 1e-3);
+  EXPECT_GT((a.probabilities->data - adapted.probabilities->data).abs().max().item<float>(), 1e-3);
+  // The loaded model is untouched: same tensors, same number of domains.
+  const auto after = state_of(bundle.model);
+  ASSERT_EQ(before.size(), after.size());
+  for (const auto& [name, tensor] : before) EXPECT_TRUE(torch::equal(tensor, after.at(name))) << name;
+  EXPECT_EQ(bundle.model->options.norm().num_domains(), 2);
+  // Repeatable: a second auto run gives the same answer.
+  const Segmentation again = segmenter.segment({input}, o);
+  EXPECT_TRUE(torch::equal(adapted.labels.data, again.labels.data));
+}
+
+TEST(Segmenter, RefusesUnknownDomainAndAutoWithoutBatchNorm) {
+  const Segmenter segmenter(make_tiny_bundle());
+  SegmentOptions o = fp32();
+  o.domain = "scanner_z";
+  EXPECT_THROW(segmenter.check(o), ConfigError);
+  test::TinyBundleSpec spec;
+  spec.norm = models::NormKind::kInstance;
+  const Segmenter instance(make_tiny_bundle(spec));
+  o.domain = "auto";
+  try {
+    instance.check(o);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("instance"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace medseg::pipeline
