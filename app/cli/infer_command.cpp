@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "pipeline/infer/batch_inference.h"
+#include "pipeline/infer/inference_report.h"
 
 namespace medseg::app {
 namespace {

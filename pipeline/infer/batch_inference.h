@@ -1,49 +1,16 @@
 #pragma once
-// Batch inference: which cases the command-line inputs name, and running one
-// case end to end (read, segment, write label map + report atomically).
-// `medseg infer` loops over the cases; the GUI can run a single one.
+// Batch inference: running one case end to end (read, segment, write label
+// map + report atomically). Which cases the inputs name is case_discovery.h;
+// the report and summary.csv are inference_report.h. `medseg infer` loops
+// over the cases; the GUI can run a single one.
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "pipeline/infer/case_discovery.h"
 #include "pipeline/infer/segmenter.h"
-#include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {
-
-/// One case: the files of its channels (or a DICOM series folder).
-struct InferenceCase {
-  /// Output name: CASE in CASE.nii.gz / CASE.json.
-  std::string id;
-  /// One path per input channel (files, or one DICOM folder).
-  std::vector<std::filesystem::path> channels;
-  /// SeriesInstanceUID when `channels` is a DICOM folder with several series.
-  std::string series_uid;
-  /// The series as listed when `channels` is a DICOM folder, so reading it
-  /// does not list the folder again (GDCM parses every file to list it).
-  DicomSeriesInfo dicom_series;
-  /// Extension of the label map: the input's format (".nii.gz", ".nii",
-  /// ".nrrd", ".mha"), ".nii.gz" for DICOM input.
-  std::string output_extension = ".nii.gz";
-  /// Why the input cannot be a case (the case is then reported as failed).
-  std::string error;
-  /// What to show for the case: its first input path (+ series).
-  std::string input_text() const;
-};
-
-/// Turns inputs into cases: image files (.nii, .nii.gz, .nrrd, .nhdr, .mha,
-/// .mhd); folders of such files (not recursive); DICOM series folders (one
-/// case per series); .txt/.csv lists of such paths (one per line, CSV: the
-/// first column; relative paths are relative to the list; empty lines and
-/// lines starting with '#' are skipped, and a CSV header line is recognised
-/// when its first field is not a path). With `in_channels` > 1 files named
-/// nnU-Net style, CASE_0000.nii.gz, CASE_0001.nii.gz, ..., form one case;
-/// with one channel a trailing _0000 is dropped from the case name. Inputs
-/// that cannot become a case (missing path, unknown extension, incomplete
-/// channels, duplicate names) yield a case with `error` set, so one bad input
-/// does not stop the others.
-std::vector<InferenceCase> collect_inference_cases(const std::vector<std::filesystem::path>& inputs,
-                                                   std::int64_t in_channels);
 
 struct CaseRunOptions {
   std::filesystem::path output_dir;
@@ -88,17 +55,8 @@ std::filesystem::path report_output_path(const InferenceCase& c, const std::file
 /// except Cancelled, which propagates.
 CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& c, const CaseRunOptions& options);
 
-/// The report JSON of a finished case (see docs/inference.md).
-std::string inference_report_json(const Segmenter& segmenter, const InferenceCase& c, const CaseRunOptions& options,
-                                  const Segmentation& s, const CaseOutcome& outcome);
-
-/// summary.csv: case, status, seconds, input, message, then volume_ml of each
-/// foreground label (columns named after the bundle's labels).
-std::string inference_summary_csv(const models::BundleInfo& info, const std::vector<CaseOutcome>& outcomes);
-
 /// Creates `folder` if needed and checks that a file can be created in it.
 /// Throws IoError naming the folder and the reason.
 void ensure_writable_folder(const std::filesystem::path& folder);
-
 
 }  // namespace medseg::pipeline

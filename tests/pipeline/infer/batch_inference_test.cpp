@@ -2,6 +2,7 @@
 // and each case's written label map equals the in-memory segmentation on the
 // input's grid.
 #include "pipeline/infer/batch_inference.h"
+#include "pipeline/infer/inference_report.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

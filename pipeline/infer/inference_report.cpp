@@ -1,0 +1,105 @@
+#include "pipeline/infer/inference_report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace medseg::pipeline {
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::ordered_json labels_json(const std::vector<LabelStatistics>& labels) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (const auto& l : labels) {
+    j.push_back({{"value", l.value}, {"name", l.name}, {"voxels", l.voxels}, {"volume_ml", l.volume_ml}});
+  }
+  return j;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string number(double v, int precision = 6) {
+  std::ostringstream s;
+  s.precision(precision);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+std::vector<LabelStatistics> labels_from_report(const fs::path& report) {
+  std::vector<LabelStatistics> labels;
+  try {
+    std::ifstream in(report);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (const auto& l : j.at("labels")) {
+      labels.push_back({l.at("value").get<int>(), l.at("name").get<std::string>(), l.at("voxels").get<std::int64_t>(),
+                        l.at("volume_ml").get<double>()});
+    }
+  } catch (const std::exception&) {
+    labels.clear();  // unreadable old report: volumes unknown
+  }
+  return labels;
+}
+
+std::string inference_report_json(const Segmenter& segmenter, const InferenceCase& c, const CaseRunOptions& options,
+                                  const Segmentation& s, const CaseOutcome& outcome) {
+  const auto& info = segmenter.info();
+  const auto& g = s.labels.geometry;
+  nlohmann::ordered_json j;
+  j["case"] = c.id;
+  nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
+  for (const auto& p : c.channels) inputs.push_back(p.string());
+  j["input"] = inputs;
+  if (!c.series_uid.empty()) j["series_uid"] = c.series_uid;
+  j["output"] = outcome.label_file.string();
+  nlohmann::ordered_json probs = nlohmann::ordered_json::array();
+  for (const auto& p : outcome.probability_files) probs.push_back(p.string());
+  j["probabilities"] = probs;
+  j["model"] = {{"name", info.name}, {"version", info.version}, {"path", options.model_path}};
+  j["domain"] = s.domain;
+  j["precision"] = to_string(s.precision);
+  const auto& o = options.segment;
+  j["options"] = {{"precision", to_string(o.precision)},
+                  {"overlap", o.overlap},
+                  {"tta", o.mirror},
+                  {"windows_per_batch", o.windows_per_batch},
+                  {"keep_largest_component", o.keep_largest_component},
+                  {"min_island_ml", o.min_island_ml}};
+  j["geometry"] = {{"size", g.size}, {"spacing", g.spacing}, {"origin", g.origin}, {"direction", g.direction}};
+  j["labels"] = labels_json(s.label_statistics);
+  const auto& t = s.timings;
+  j["timings_s"] = {{"read", outcome.read_seconds}, {"preprocess", t.preprocess},   {"adaptation", t.adaptation},
+                    {"network", t.network},         {"blending", t.blending},       {"postprocess", t.postprocess},
+                    {"restore", t.restore},         {"segmentation", t.total},      {"write", outcome.write_seconds},
+                    {"total", outcome.seconds}};
+  j["medseg_version"] = options.software_version;
+  return j.dump(2) + "\n";
+}
+
+std::string inference_summary_csv(const models::BundleInfo& info, const std::vector<CaseOutcome>& outcomes) {
+  std::string csv = "case,status,seconds,input,message";
+  for (std::size_t k = 1; k < info.labels.size(); ++k) csv += "," + csv_field(info.labels[k].name + "_ml");
+  csv += "\n";
+  for (const auto& o : outcomes) {
+    csv += csv_field(o.id) + "," + to_string(o.status) + "," + number(o.seconds, 4) + "," + csv_field(o.input) + "," +
+           csv_field(o.message);
+    for (std::size_t k = 1; k < info.labels.size(); ++k) {
+      csv += ",";
+      for (const auto& l : o.labels) {
+        if (l.value == info.labels[k].value) csv += number(l.volume_ml, 8);
+      }
+    }
+    csv += "\n";
+  }
+  return csv;
+}
+
+}  // namespace medseg::pipeline
