@@ -10,12 +10,6 @@
 namespace medseg::pipeline {
 namespace {
 
-NormalizationRecipe recipe(const std::string& kind) {
-  NormalizationRecipe r;
-  r.kind = parse_normalization_kind(kind);
-  return r;
-}
-
 Volume volume_of(std::vector<float> values) {
   Volume v;
   const auto n = static_cast<std::int64_t>(values.size());
@@ -42,7 +36,9 @@ TEST(Percentile, MatchesNumpyLinearInterpolation) {
 
 TEST(Normalize, ZscoreByHand) {
   // values 2, 4, 4, 4, 5, 5, 7, 9: mean 5, population std 2.
-  const Volume out = Normalize(recipe("zscore"))(volume_of({2, 4, 4, 4, 5, 5, 7, 9}));
+  NormalizationRecipe zscore;
+  zscore.kind = NormalizationKind::kZscore;
+  const Volume out = Normalize(zscore)(volume_of({2, 4, 4, 4, 5, 5, 7, 9}));
   const std::vector<float> expected{-1.5f, -0.5f, -0.5f, -0.5f, 0.0f, 0.0f, 1.0f, 2.0f};
   const auto got = values_of(out);
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << i;
@@ -100,7 +96,7 @@ TEST(Normalize, PercentileUsesThisVolumesPercentiles) {
 }
 
 TEST(Normalize, InvalidRecipesAreConfigErrors) {
-  EXPECT_THROW(Normalize(recipe("minmax")), ConfigError);
+  EXPECT_THROW(parse_normalization_kind("minmax"), ConfigError);
   NormalizationRecipe w;
   w.kind = NormalizationKind::kWindow;
   w.window_low = 5;

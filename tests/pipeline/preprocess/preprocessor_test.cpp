@@ -115,7 +115,9 @@ TEST(Preprocessor, MultiChannelCasesAreStackedAndNormalizedPerChannel) {
   Volume scaled = t1;
   scaled.data = t1.data * 3.0f + 100.0f;
   PreprocessingPlan p = plan({0.0, 0.0, 0.0});
-  p.normalization = {recipe("zscore"), recipe("zscore")};
+  NormalizationRecipe zscore;
+  zscore.kind = NormalizationKind::kZscore;
+  p.normalization = {zscore, zscore};
   const PreprocessedCase c = Preprocessor(p)({t1, scaled});
   ASSERT_EQ(c.image.data.size(0), 2);
   // z-score removes gain and offset: both channels end up identical.
