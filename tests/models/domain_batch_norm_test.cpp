@@ -13,32 +13,19 @@
 #include "models/batch_stats_reduction.h"
 #include "models/domain_batch_norm.h"
 #include "core/error.h"
+#include "tests/models/domain_batch_norm_helpers.h"
 #include "tests/models/tensor_expect.h"
 
 namespace medseg::models {
 namespace {
 
 using testing::all_close;
+using testing::ids_of;
+using testing::kTol;
+using testing::randomize_affine;
+using testing::snapshot;
 using testing::throws_with;
 using torch::Tensor;
-
-constexpr double kTol = 1e-5;  // float32 agreement required by the issue
-
-// Every parameter and buffer by name, detached copies.
-std::vector<std::pair<std::string, Tensor>> snapshot(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (const auto& p : module.named_parameters()) out.emplace_back(p.key(), p.value().detach().clone());
-  for (const auto& b : module.named_buffers()) out.emplace_back(b.key(), b.value().detach().clone());
-  return out;
-}
-
-void randomize_affine(const Tensor& weight, const Tensor& bias) {
-  torch::NoGradGuard no_grad;
-  weight.uniform_(0.5, 1.5);
-  bias.uniform_(-0.5, 0.5);
-}
-
-Tensor ids_of(std::vector<int64_t> ids) { return torch::tensor(ids, torch::kLong); }
 
 // How the one-domain layer is driven.
 enum class Path { kNative, kReductionHook, kRenormWithoutCorrection };
@@ -327,139 +314,6 @@ INSTANTIATE_TEST_SUITE_P(DomainBatchNorm, MultiDomain, ::testing::Combine(::test
                            return std::string(std::get<0>(test.param) ? "DomainAffine" : "SharedAffine") +
                                   (std::get<1>(test.param) ? "MomentumUnset" : "Momentum01");
                          });
-
-TEST(DomainBatchNorm, AbsentDomainIsUntouched) {
-  DomainBatchNorm bn(DomainBatchNormOptions(2).num_domains(3));
-  const auto before = bn->running_mean.clone();
-  bn(torch::randn({3, 2, 2, 2, 2}) + 5, ids_of({0, 2, 0}));
-  EXPECT_TRUE(torch::equal(bn->running_mean[1], before[1]));
-  EXPECT_TRUE(torch::equal(bn->running_var[1], torch::ones({2})));
-  EXPECT_EQ(bn->num_batches_tracked[1].item<int64_t>(), 0);
-  EXPECT_FALSE(torch::equal(bn->running_mean[0], before[0]));
-}
-
-// --------------------------------------------------------------- adaptation
-
-TEST(DomainBatchNorm, AdaptationEstimatesExactStatisticsAndChangesNothingElse) {
-  constexpr int64_t kC = 3;
-  torch::manual_seed(7);
-  DomainBatchNorm bn(DomainBatchNormOptions(kC).num_domains(2).domain_affine(true));
-  randomize_affine(bn->weight, bn->bias);
-  for (int i = 0; i < 4; ++i) bn(torch::randn({4, kC, 2, 2, 2}), ids_of({0, 1, 1, 0}));
-  const auto before = snapshot(*bn);
-
-  // Unlabeled data from a "new scanner": shifted and scaled intensities,
-  // per-channel offsets, batches of different sizes, one batch in eval mode,
-  // one mixed with domain-0 samples (which must not count).
-  const Tensor channel_offset = torch::tensor({0.0F, 50.0F, -80.0F}).view({1, kC, 1, 1, 1});
-  std::vector<Tensor> seen;
-  bn->begin_adaptation(1);
-  EXPECT_TRUE(bn->is_adapting());
-  {
-    torch::NoGradGuard no_grad;
-    for (const int64_t n : {3, 1, 5, 2}) {
-      const Tensor x = torch::randn({n, kC, 3, 2, 4}) * 40.0 + 300.0 + channel_offset;
-      bn(x, torch::ones({n}, torch::kLong));
-      seen.push_back(x);
-    }
-    bn->eval();
-    const Tensor x = torch::randn({2, kC, 3, 2, 4}) * 40.0 + 300.0 + channel_offset;
-    bn(x, ids_of({1, 1}));
-    seen.push_back(x);
-    bn->train();
-    const Tensor mixed = torch::randn({3, kC, 3, 2, 4}) * 40.0 + 300.0 + channel_offset;
-    bn(mixed, ids_of({1, 0, 1}));
-    seen.push_back(mixed.index_select(0, ids_of({0, 2})));
-    bn(torch::randn({2, kC, 3, 2, 4}), ids_of({0, 0}));  // domain 0 only: nothing to accumulate
-  }
-  bn->end_adaptation();
-  EXPECT_FALSE(bn->is_adapting());
-
-  // Exact statistics of everything domain 1 saw, in float64.
-  const Tensor all = torch::cat(seen, 0).to(torch::kDouble).transpose(0, 1).reshape({kC, -1});
-  const Tensor exact_mean = all.mean(1);
-  const Tensor exact_var = all.var(1, /*unbiased=*/true);
-  EXPECT_TRUE(all_close(bn->running_mean[1], exact_mean, 1e-6, 1e-6));
-  EXPECT_TRUE(all_close(bn->running_var[1], exact_var, 1e-6, 1e-6));
-  EXPECT_EQ(bn->num_batches_tracked[1].item<int64_t>(), 6);
-
-  for (const auto& [key, value] : snapshot(*bn)) {
-    const auto it = std::find_if(before.begin(), before.end(), [&](const auto& p) { return p.first == key; });
-    ASSERT_NE(it, before.end());
-    if (key == "running_mean" || key == "running_var" || key == "num_batches_tracked") {
-      EXPECT_TRUE(torch::equal(value[0], it->second[0])) << key << " of domain 0 changed";
-    } else {
-      EXPECT_TRUE(torch::equal(value, it->second)) << key << " changed";
-    }
-  }
-
-  // Eval now normalizes domain 1 with the adapted statistics.
-  bn->eval();
-  const Tensor x = torch::randn({2, kC, 2, 2, 2}) * 40.0 + 300.0 + channel_offset;
-  const Tensor expected = (x - bn->running_mean[1].view({1, kC, 1, 1, 1})) /
-                              (bn->running_var[1].view({1, kC, 1, 1, 1}) + 1e-5).sqrt() *
-                              bn->weight[1].view({1, kC, 1, 1, 1}) +
-                          bn->bias[1].view({1, kC, 1, 1, 1});
-  EXPECT_TRUE(all_close(bn(x, ids_of({1, 1})), expected, kTol, kTol));
-}
-
-TEST(DomainBatchNorm, AdaptationOfAWholeModelAndItsErrors) {
-  torch::nn::Sequential model(DomainBatchNorm(DomainBatchNormOptions(2).num_domains(2)),
-                              DomainBatchNorm(DomainBatchNormOptions(2).num_domains(2)));
-  EXPECT_TRUE(throws_with<ModelError>([&] { begin_adaptation(*model, 2); }, {"cannot adapt domain 2", "0..1"}));
-  EXPECT_FALSE(model[0]->as<DomainBatchNormImpl>()->is_adapting());
-  EXPECT_EQ(begin_adaptation(*model, 1), 2);
-  EXPECT_TRUE(throws_with<ModelError>([&] { model[0]->as<DomainBatchNormImpl>()->begin_adaptation(0); },
-                                      {"already adapting domain 1"}));
-  EXPECT_TRUE(throws_with<ModelError>([&] { end_adaptation(*model); }, {"saw 0 value(s)"}));
-  EXPECT_FALSE(model[0]->as<DomainBatchNormImpl>()->is_adapting());  // the failing layer gave up
-  auto* layer = model[1]->as<DomainBatchNormImpl>();
-  EXPECT_TRUE(layer->is_adapting());
-  layer->cancel_adaptation();
-  EXPECT_TRUE(throws_with<ModelError>([&] { layer->end_adaptation(); }, {"without begin_adaptation"}));
-  DomainBatchNorm untracked(DomainBatchNormOptions(2).track_running_stats(false));
-  EXPECT_TRUE(throws_with<ModelError>([&] { untracked->begin_adaptation(0); }, {"track_running_stats"}));
-}
-
-TEST(DomainBatchNorm, AddDomainStartsFromThePooledStatistics) {
-  torch::manual_seed(8);
-  DomainBatchNorm bn(DomainBatchNormOptions(2).num_domains(2).domain_affine(true));
-  randomize_affine(bn->weight, bn->bias);
-  for (int i = 0; i < 3; ++i) bn(torch::randn({2, 2, 2, 2, 2}) * 2 + 4, ids_of({0, 0}));
-  bn(torch::randn({2, 2, 2, 2, 2}) - 3, ids_of({1, 1}));
-  const Tensor mean = bn->running_mean.clone().to(torch::kDouble);
-  const Tensor var = bn->running_var.clone().to(torch::kDouble);
-  const Tensor weight = bn->weight.detach().clone().to(torch::kDouble);
-  const Tensor w = torch::tensor({3.0 / 4.0, 1.0 / 4.0}, torch::kDouble).view({2, 1});  // by batches tracked
-  const Tensor pooled_mean = (w * mean).sum(0);
-  const Tensor pooled_var = (w * (var + (mean - pooled_mean).pow(2))).sum(0);
-
-  const Tensor weight_before = bn->weight;
-  EXPECT_EQ(bn->add_domain(), 2);
-  EXPECT_EQ(bn->num_domains(), 3);
-  EXPECT_EQ(bn->running_mean.sizes(), (std::vector<int64_t>{3, 2}));
-  EXPECT_EQ(bn->named_buffers()["running_mean"].sizes(), (std::vector<int64_t>{3, 2}));
-  EXPECT_TRUE(all_close(bn->running_mean.slice(0, 0, 2), mean, 0, 0));
-  EXPECT_TRUE(all_close(bn->running_mean[2], pooled_mean, 1e-6, 1e-6));
-  EXPECT_TRUE(all_close(bn->running_var[2], pooled_var, 1e-6, 1e-6));
-  EXPECT_EQ(bn->num_batches_tracked[2].item<int64_t>(), 0);
-  EXPECT_TRUE(all_close(bn->weight[2], (w * weight).sum(0), 1e-6, 1e-6));
-  EXPECT_TRUE(weight_before.is_same(bn->weight));  // same parameter, new shape
-  EXPECT_EQ(bn->named_parameters()["weight"].sizes(), (std::vector<int64_t>{3, 2}));
-  const Tensor y = bn(torch::randn({3, 2, 2, 2, 2}), ids_of({2, 0, 2}));
-  y.sum().backward();
-  EXPECT_EQ(bn->weight.grad().sizes(), (std::vector<int64_t>{3, 2}));
-
-  DomainBatchNorm single(2);
-  single(torch::randn({2, 2, 2, 2, 2}) + 1);
-  EXPECT_EQ(single->add_domain(), 1);
-  EXPECT_EQ(single->running_mean.sizes(), (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(single->num_batches_tracked.sizes(), (std::vector<int64_t>{2}));
-  EXPECT_TRUE(torch::equal(single->running_mean[1], single->running_mean[0]));
-  EXPECT_EQ(single->weight.sizes(), (std::vector<int64_t>{2}));  // shared γ/β stay shared
-  auto copy = std::dynamic_pointer_cast<DomainBatchNormImpl>(single->clone());
-  EXPECT_EQ(copy->running_mean.sizes(), (std::vector<int64_t>{2, 2}));
-}
 
 TEST(DomainBatchNorm, TestBatchStatisticsInEvalNormalizeWithTheInputItself) {
   torch::manual_seed(9);
