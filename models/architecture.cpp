@@ -7,7 +7,7 @@
 
 #include "core/enum_names.h"
 #include "models/detail/architecture_json.h"
-#include "models/yaml_json.h"
+#include "models/detail/yaml_json.h"
 
 namespace medseg::models {
 namespace {

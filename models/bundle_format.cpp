@@ -12,7 +12,7 @@
 #include "core/yaml_fields.h"
 #include "models/architecture.h"
 #include "models/detail/architecture_json.h"
-#include "models/yaml_json.h"
+#include "models/detail/yaml_json.h"
 
 namespace medseg::models::detail {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "pipeline/grid_compare.h"
-#include "pipeline/io/itk_image.h"
+#include "pipeline/io/detail/itk_image.h"
 #include "pipeline/preprocess/normalize.h"
 
 namespace medseg::pipeline {

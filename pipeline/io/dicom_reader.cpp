@@ -21,8 +21,8 @@
 #include "core/error.h"
 #include "pipeline/io/detail/reader_common.h"
 #include "pipeline/io/dicom_screen.h"
-#include "pipeline/io/dicom_slice_check.h"
-#include "pipeline/io/itk_messages.h"
+#include "pipeline/io/detail/dicom_slice_check.h"
+#include "pipeline/io/detail/itk_messages.h"
 #include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {

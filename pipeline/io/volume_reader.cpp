@@ -15,8 +15,8 @@
 #include "pipeline/io/detail/reader_common.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/image_files.h"
-#include "pipeline/io/itk_image.h"
-#include "pipeline/io/itk_messages.h"
+#include "pipeline/io/detail/itk_image.h"
+#include "pipeline/io/detail/itk_messages.h"
 #include "pipeline/io/nifti_reader.h"
 
 namespace medseg::pipeline {

@@ -10,8 +10,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "pipeline/io/gzip_file.h"
-#include "pipeline/io/itk_image.h"
-#include "pipeline/io/itk_messages.h"
+#include "pipeline/io/detail/itk_image.h"
+#include "pipeline/io/detail/itk_messages.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "pipeline/io/itk_image.h"
+#include "pipeline/io/detail/itk_image.h"
 
 namespace medseg::pipeline {
 

@@ -10,7 +10,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "pipeline/io/itk_image.h"
+#include "pipeline/io/detail/itk_image.h"
 #include "pipeline/preprocess/label_resample_kernel.h"
 
 namespace medseg::pipeline {

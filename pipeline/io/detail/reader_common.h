@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <string>
 
-#include "pipeline/io/itk_image.h"
+#include "pipeline/io/detail/itk_image.h"
 #include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline::detail {

@@ -1,4 +1,4 @@
-#include "models/yaml_json.h"
+#include "models/detail/yaml_json.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "pipeline/io/itk_image.h"
+#include "pipeline/io/detail/itk_image.h"
 
 #include <ATen/ATen.h>
 

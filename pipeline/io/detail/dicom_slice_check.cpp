@@ -1,4 +1,4 @@
-#include "pipeline/io/dicom_slice_check.h"
+#include "pipeline/io/detail/dicom_slice_check.h"
 
 #include <itkGDCMImageIO.h>
 #include <itkMetaDataObject.h>
@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "pipeline/io/itk_messages.h"
+#include "pipeline/io/detail/itk_messages.h"
 
 namespace medseg::pipeline {
 namespace {

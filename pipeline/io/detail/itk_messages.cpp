@@ -1,4 +1,4 @@
-#include "pipeline/io/itk_messages.h"
+#include "pipeline/io/detail/itk_messages.h"
 
 #include <gdcmTrace.h>
 #include <itkObject.h>
