@@ -26,15 +26,22 @@ pipeline::Volume prepared(pipeline::Volume scan) {
 
 }  // namespace
 
-ScanSession::ScanSession(pipeline::Volume scan, const at::Tensor& labels, std::vector<LabelDescription> label_table)
+ScanSession::ScanSession(pipeline::Volume scan, const at::Tensor& labels, ScanSessionOptions options)
     : scan_(prepared(std::move(scan))),
-      geometry_(scan_.geometry),
+      geometry_(scan_.geometry, options.convention),
       editor_(scan_.geometry, labels, scan_.data),
       statistics_(scan_.geometry, scan_.data),
-      label_table_(std::move(label_table)) {
+      label_table_(std::move(options.label_table)) {
   statistics_.recompute(editor_.labels());
   for (int c = 0; c < 3; ++c) crosshair_[c] = scan_.geometry.size[c] / 2;
-  window_ = scan_.metadata.modality == "CT" ? ct_window_preset("soft tissue").window() : auto_window(scan_.data);
+  if (options.stored_window) {
+    window_ = *options.stored_window;
+  } else if (scan_.metadata.modality == "CT") {
+    window_ = ct_window_preset("soft tissue").window();
+  } else {
+    window_ = auto_window(scan_.data);
+  }
+  set_overlay_opacity(options.overlay_opacity);
   add_missing_descriptions();
 }
 
@@ -113,6 +120,13 @@ void ScanSession::set_label_description(const LabelDescription& description) {
   } else {
     *it = description;
   }
+  label_table_changed.notify();
+}
+
+void ScanSession::set_overlay_opacity(double opacity) {
+  const double clamped = std::isfinite(opacity) ? std::clamp(opacity, 0.0, 1.0) : overlay_opacity_;
+  if (clamped == overlay_opacity_) return;
+  overlay_opacity_ = clamped;
   label_table_changed.notify();
 }
 

@@ -21,24 +21,36 @@
 #include "app/gui/logic/label_statistics.h"
 #include "app/gui/logic/notifier.h"
 #include "app/gui/logic/slice_geometry.h"
+#include "app/gui/logic/slice_renderer.h"
 #include "app/gui/logic/window_level.h"
 #include "pipeline/volume.h"
 
 namespace medseg::gui {
 
+/// How a scan opens.
+struct ScanSessionOptions {
+  /// Names and colours (e.g. labels_from_bundle()); label values present in
+  /// the label map but missing here get default_label_description().
+  std::vector<LabelDescription> label_table;
+  /// The window stored with the scan (DICOM Window Center/Width), used as
+  /// the opening window when present.
+  std::optional<WindowLevel> stored_window;
+  DisplayConvention convention = DisplayConvention::kRadiological;
+  /// Label overlay opacity, 0..1.
+  double overlay_opacity = 0.5;
+};
+
 class ScanSession {
  public:
   /// Opens `scan` (float32 (D, H, W), geometry in LPS). `labels`: an int16
   /// (D, H, W) label map on the same grid, or undefined for an empty one.
-  /// `label_table`: names and colours (e.g. labels_from_bundle()); label
-  /// values present in the map but missing there get
-  /// default_label_description(). The crosshair starts at the centre voxel
-  /// (size / 2 along each axis). The initial window: CT (metadata modality
-  /// "CT") opens with the "soft tissue" preset (400 / 40 HU, the usual
-  /// overview window), anything else with auto_window() (percentiles
-  /// 0.5-99.5). Throws medseg::IoError when the shapes do not fit.
-  explicit ScanSession(pipeline::Volume scan, const at::Tensor& labels = {},
-                       std::vector<LabelDescription> label_table = {});
+  /// The crosshair starts at the centre voxel (size / 2 along each axis).
+  /// The opening window is the stored one if any; else CT (metadata
+  /// modality "CT") opens with the "soft tissue" preset (400 / 40 HU, the
+  /// usual overview window) and anything else with auto_window()
+  /// (percentiles 0.5-99.5). Throws medseg::IoError when the shapes do not
+  /// fit.
+  explicit ScanSession(pipeline::Volume scan, const at::Tensor& labels = {}, ScanSessionOptions options = {});
 
   const pipeline::Volume& scan() const { return scan_; }
   const SliceGeometry& geometry() const { return geometry_; }
@@ -83,6 +95,13 @@ class ScanSession {
   /// Replaces (same value) or adds a description; notifies
   /// label_table_changed.
   void set_label_description(const LabelDescription& description);
+  double overlay_opacity() const { return overlay_opacity_; }
+  /// Opacity 0..1 (clamped) of the label overlay; notifies
+  /// label_table_changed.
+  void set_overlay_opacity(double opacity);
+  /// Colour tables for SliceRenderer from the label table and opacity
+  /// (builds 65536-entry tables: cache it until label_table_changed).
+  LabelOverlay overlay() const { return LabelOverlay(label_table_, overlay_opacity_); }
 
   // --- editing ---------------------------------------------------------------
   /// Starts a brush/eraser stroke in view `kind` (on its current slice).
@@ -132,6 +151,7 @@ class ScanSession {
   std::array<std::int64_t, 3> crosshair_{0, 0, 0};
   WindowLevel window_{1.0, 0.0};
   std::vector<LabelDescription> label_table_;
+  double overlay_opacity_ = 0.5;
   std::optional<ViewKind> stroke_view_;
   std::int64_t stroke_slice_ = 0;
 };

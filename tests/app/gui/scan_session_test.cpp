@@ -84,6 +84,11 @@ TEST(ScanSession, OpeningWindowIsSoftTissueForCtAndPercentilesOtherwise) {
   ScanSession m(ras_scan());
   EXPECT_NEAR(m.window().lower(), 6.43, 1e-6);
   EXPECT_NEAR(m.window().upper(), 1279.57, 1e-6);
+  // A stored (DICOM) window wins over both.
+  ScanSessionOptions stored;
+  stored.stored_window = WindowLevel(350, 50);
+  ScanSession d(ct, {}, stored);
+  EXPECT_EQ(d.window(), WindowLevel(350, 50));
   Counter changed;
   m.window_changed.connect(changed.callback());
   m.apply_preset("lung");
@@ -140,10 +145,18 @@ TEST(ScanSession, AiResultIsOneUndoStepAndBundleNamesAreKept) {
   std::vector<models::LabelInfo> bundle{{0, "background", {0, 0, 0}}, {1, "brain", {250, 200, 150}}};
   at::Tensor manual = at::zeros({13, 11, 9}, at::kShort);
   manual[2][2][2] = 1;
-  ScanSession s(ras_scan(), manual, labels_from_bundle(bundle));
+  ScanSessionOptions options;
+  options.label_table = labels_from_bundle(bundle);
+  ScanSession s(ras_scan(), manual, options);
   ASSERT_EQ(s.label_table().size(), 1u);
   EXPECT_EQ(s.label_table()[0].name, "brain");
   EXPECT_EQ(s.label_table()[0].color, (std::array<std::uint8_t, 3>{250, 200, 150}));
+  // The overlay draws it in the bundle's colour at the session's opacity.
+  EXPECT_EQ(s.overlay().color(1), 0xFFFAC896u);
+  EXPECT_EQ(s.overlay().alpha(1), 128);  // 0.5 * 255 = 127.5 -> 128
+  s.set_label_description({1, "brain", {250, 200, 150}, false});
+  EXPECT_EQ(s.overlay().alpha(1), 0) << "hidden";
+  s.set_label_description({1, "brain", {250, 200, 150}, true});
   Counter table;
   s.label_table_changed.connect(table.callback());
   at::Tensor ai = at::zeros({13, 11, 9}, at::kShort);
@@ -164,7 +177,9 @@ TEST(ScanSession, ExportsStatisticsWithLabelNamesAndReferenceDice) {
   std::vector<models::LabelInfo> bundle{{1, "brain", {250, 200, 150}}};
   at::Tensor labels = at::zeros({13, 11, 9}, at::kShort);
   labels[0][0].slice(0, 0, 4).fill_(1);  // 4 voxels, intensities 0..3
-  ScanSession s(ras_scan(), labels, labels_from_bundle(bundle));
+  ScanSessionOptions options;
+  options.label_table = labels_from_bundle(bundle);
+  ScanSession s(ras_scan(), labels, options);
   at::Tensor reference = at::zeros({13, 11, 9}, at::kShort);
   reference[0][0].slice(0, 2, 8).fill_(1);  // 6 voxels, 2 shared -> Dice 4 / 10
   Counter stats;
