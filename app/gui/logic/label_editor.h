@@ -62,6 +62,12 @@ class LabelEditor {
   /// when a shape does not match the grid.
   LabelEditor(const pipeline::Geometry& geometry, const at::Tensor& labels, at::Tensor intensities,
               std::size_t max_undo_bytes = std::size_t{256} << 20);
+  // A copy would share the label storage (at::Tensor is a handle) with the
+  // original while keeping a separate undo history: refuse it.
+  LabelEditor(const LabelEditor&) = delete;
+  LabelEditor& operator=(const LabelEditor&) = delete;
+  LabelEditor(LabelEditor&&) = default;
+  LabelEditor& operator=(LabelEditor&&) = default;
 
   /// The label map, int16 (D, H, W), contiguous. Read-only for callers:
   /// every change goes through the editor so that it can be undone.

@@ -45,24 +45,27 @@ LabelStatistics::LabelStatistics(const pipeline::Geometry& geometry, at::Tensor 
     : geometry_(geometry), intensities_(std::move(intensities)), accumulators_(65536) {
   check_shape(geometry_, intensities_, "the scan");
   intensities_ = intensities_.to(at::kFloat).contiguous();
+  scan_data_ = intensities_.data_ptr<float>();
 }
 
 void LabelStatistics::set_reference(const at::Tensor& reference) {
   if (!reference.defined()) {
     reference_ = at::Tensor();
+    reference_data_ = nullptr;
     return;
   }
   check_shape(geometry_, reference, "the reference label map");
   reference_ = reference.to(at::kShort).contiguous();
+  reference_data_ = reference_.data_ptr<std::int16_t>();
 }
 
 void LabelStatistics::add(std::int64_t index, std::int16_t label, int sign) {
   Accumulator& a = at(label);
-  const double x = intensities_.data_ptr<float>()[index];
+  const double x = scan_data_[index];
   a.count += sign;
   a.sum += sign * x;
   a.sum_squares += sign * x * x;
-  if (reference_.defined() && reference_.data_ptr<std::int16_t>()[index] == label) a.overlap += sign;
+  if (reference_data_ && reference_data_[index] == label) a.overlap += sign;
 }
 
 void LabelStatistics::recompute(const at::Tensor& labels) {
@@ -70,8 +73,8 @@ void LabelStatistics::recompute(const at::Tensor& labels) {
   const at::Tensor l = labels.to(at::kShort).contiguous();
   std::fill(accumulators_.begin(), accumulators_.end(), Accumulator{});
   const std::int16_t* lab = l.data_ptr<std::int16_t>();
-  const float* x = intensities_.data_ptr<float>();
-  const std::int16_t* ref = reference_.defined() ? reference_.data_ptr<std::int16_t>() : nullptr;
+  const float* x = scan_data_;
+  const std::int16_t* ref = reference_data_;
   const std::int64_t n = l.numel();
   // Background is usually most of the volume and its row is never listed:
   // no sums for it.

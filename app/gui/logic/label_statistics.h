@@ -74,6 +74,10 @@ class LabelStatistics {
   pipeline::Geometry geometry_;
   at::Tensor intensities_;
   at::Tensor reference_;
+  // Raw pointers into the two tensors above (per-voxel updates skip
+  // at::Tensor's type checks); reference_data_ is null without a reference.
+  const float* scan_data_ = nullptr;
+  const std::int16_t* reference_data_ = nullptr;
   /// Indexed by the label's 16 bits (so also negative values fit).
   std::vector<Accumulator> accumulators_;
 };

@@ -51,6 +51,9 @@ class ScanSession {
   /// (percentiles 0.5-99.5). Throws medseg::IoError when the shapes do not
   /// fit.
   explicit ScanSession(pipeline::Volume scan, const at::Tensor& labels = {}, ScanSessionOptions options = {});
+  // Listeners hold on to this object; it stays where it was made.
+  ScanSession(const ScanSession&) = delete;
+  ScanSession& operator=(const ScanSession&) = delete;
 
   const pipeline::Volume& scan() const { return scan_; }
   const SliceGeometry& geometry() const { return geometry_; }
