@@ -37,8 +37,10 @@ LabelEditor::LabelEditor(const pipeline::Geometry& geometry, const at::Tensor& l
     : geometry_(geometry), intensities_(std::move(intensities)), history_(max_undo_bytes) {
   if (labels.defined()) {
     check_shape(geometry_, labels, "the label map");
-    // A fresh int16 copy: the editor owns what it changes.
-    labels_ = labels.to(at::kShort).contiguous().clone();
+    // The editor owns what it changes: copy, but only once (to() and
+    // contiguous() already copy when they convert).
+    at::Tensor converted = labels.to(at::kShort).contiguous();
+    labels_ = converted.is_same(labels) ? converted.clone() : converted;
   } else {
     labels_ = at::zeros({geometry_.size[2], geometry_.size[1], geometry_.size[0]}, at::kShort);
   }

@@ -77,7 +77,7 @@ class ScanSession {
   std::int64_t slice(ViewKind kind) const { return geometry_.slice_of(kind, crosshair_); }
   /// Patient position (mm, LPS) of the crosshair voxel's centre.
   std::array<double, 3> crosshair_mm() const;
-  /// Scan intensity and label value at the crosshair.
+  /// Scan intensity (scan units, e.g. HU) and label value at the crosshair.
   float intensity_at_crosshair() const;
   std::int16_t label_at_crosshair() const;
 

@@ -212,6 +212,17 @@ TEST(LabelEditor, UndoRestoresExactBytesAndRedoReappliesThem) {
   e.end_stroke();
 }
 
+TEST(LabelEditor, EditsItsOwnCopyNeverTheCallersLabelMap) {
+  // int16 contiguous input would be returned as-is by to()/contiguous().
+  const at::Tensor given = at::zeros({5, 11, 11}, at::kShort);
+  LabelEditor e(aniso(), given, {});
+  BrushOptions b;
+  e.begin_stroke(b, 2);
+  EXPECT_GT(e.paint_at({5, 5, 2}), 0);
+  e.end_stroke();
+  EXPECT_EQ(given.count_nonzero().item<std::int64_t>(), 0);
+}
+
 TEST(LabelEditor, StrokeThatChangesNothingIsNoUndoStep) {
   LabelEditor e(aniso(), {}, {});
   BrushOptions b;
