@@ -1,0 +1,462 @@
+// medseg-gui widget tests (QTest, offscreen): what the user sees and does,
+// checked against the logic layer and the pipeline.
+#include <ATen/ATen.h>
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDialog>
+#include <QDoubleSpinBox>
+#include <QElapsedTimer>
+#include <QLabel>
+#include <QMessageBox>
+#include <QMouseEvent>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "app/gui/logic/pipeline_facade.h"
+#include "app/gui/logic/scan_session.h"
+#include "app/gui/widgets/dicom_series_dialog.h"
+#include "app/gui/widgets/main_window.h"
+#include "app/gui/widgets/slice_view.h"
+#include "models/bundle.h"
+#include "pipeline/infer/segmenter.h"
+#include "pipeline/io/volume_reader.h"
+#include "tests/app/gui/test_volumes.h"
+#include "tests/pipeline/dicom_series_writer.h"
+
+using namespace medseg;
+using namespace medseg::gui;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kSource = MEDSEG_SOURCE_DIR;
+
+/// Handles every modal dialog that opens (error boxes, the DICOM series
+/// picker) while it lives: records its object name and text, then lets
+/// `handle` answer it (default: close it).
+class ModalWatcher {
+ public:
+  explicit ModalWatcher(std::function<void(QWidget*)> handle = {}) : handle_(std::move(handle)) {
+    QObject::connect(&timer_, &QTimer::timeout, [this] {
+      QWidget* w = QApplication::activeModalWidget();
+      if (!w || !w->isVisible()) return;
+      names.push_back(w->objectName());
+      if (auto* box = qobject_cast<QMessageBox*>(w)) texts.push_back(box->text());
+      if (handle_) {
+        handle_(w);
+      } else if (auto* dialog = qobject_cast<QDialog*>(w)) {
+        dialog->reject();
+      }
+    });
+    timer_.start(20);
+  }
+  QStringList names;
+  QStringList texts;
+
+ private:
+  std::function<void(QWidget*)> handle_;
+  QTimer timer_;
+};
+
+void send_mouse(QWidget* w, QEvent::Type type, QPoint pos, Qt::MouseButton button, Qt::MouseButtons buttons,
+                Qt::KeyboardModifiers modifiers = Qt::NoModifier) {
+  QMouseEvent event(type, QPointF(pos), QPointF(w->mapToGlobal(pos)), button, buttons, modifiers);
+  QApplication::sendEvent(w, &event);
+}
+
+/// A volume whose geometry says LPS or RAS storage, a bright cube around
+/// patient position (+6 L, -6 (= 6 anterior), +6 S) mm, 0 elsewhere.
+pipeline::Volume marker_volume(bool ras) {
+  const std::array<double, 9> dir = ras ? std::array<double, 9>{-1, 0, 0, 0, -1, 0, 0, 0, 1}
+                                        : std::array<double, 9>{1, 0, 0, 0, 1, 0, 0, 0, 1};
+  pipeline::Volume v = gui::test::zero_volume(gui::test::centred_geometry({21, 21, 21}, {1, 1, 1}, dir, {10, 10, 10}));
+  const SliceGeometry g(v.geometry);
+  const auto c = g.patient_to_voxel({6.0, -6.0, 6.0});
+  auto a = v.data.accessor<float, 3>();
+  for (int k = -1; k <= 1; ++k)
+    for (int j = -1; j <= 1; ++j)
+      for (int i = -1; i <= 1; ++i) a[std::lround(c[2]) + k][std::lround(c[1]) + j][std::lround(c[0]) + i] = 1000.f;
+  v.source_path = ras ? "marker_ras" : "marker_lps";
+  return v;
+}
+
+bool is_white(QRgb p) { return qRed(p) > 200 && qGreen(p) > 200 && qBlue(p) > 200; }
+
+/// Centroid of the white pixels of a grabbed view relative to the centre of
+/// its image rectangle (x right, y down), and their count.
+std::tuple<double, double, int> white_centroid(SliceView* view) {
+  const QImage image = view->grab().toImage();
+  const QPointF centre = view->image_rect().center();
+  double sx = 0, sy = 0;
+  int n = 0;
+  for (int y = 0; y < image.height(); ++y)
+    for (int x = 0; x < image.width(); ++x)
+      if (is_white(image.pixel(x, y))) {
+        sx += x + 0.5 - centre.x();
+        sy += y + 0.5 - centre.y();
+        ++n;
+      }
+  return {n ? sx / n : 0.0, n ? sy / n : 0.0, n};
+}
+
+std::array<std::int64_t, 3> rounded(const std::array<double, 3>& v) {
+  return {std::llround(v[0]), std::llround(v[1]), std::llround(v[2])};
+}
+
+}  // namespace
+
+class WidgetsTest : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { at::set_num_threads(2); }
+
+  // Radiological display: patient left on screen right, anterior up in
+  // axial, superior up in coronal/sagittal, anterior left in sagittal;
+  // whatever the file's storage order.
+  void markerLandsInTheRightQuadrantForRasAndLps_data() {
+    QTest::addColumn<bool>("ras");
+    QTest::newRow("LPS") << false;
+    QTest::newRow("RAS") << true;
+  }
+  void markerLandsInTheRightQuadrantForRasAndLps() {
+    QFETCH(bool, ras);
+    MainWindow window(kSource / "data_samples" / "models");
+    window.resize(1200, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    pipeline::Volume v = marker_volume(ras);
+    const auto marker = rounded(SliceGeometry(v.geometry).patient_to_voxel({6.0, -6.0, 6.0}));
+    window.open_volume(std::move(v));
+    window.session()->set_window(WindowLevel(1000, 500));
+    window.session()->set_crosshair(marker);
+
+    struct Expect {
+      ViewKind kind;
+      double x_sign, y_sign;
+      std::array<const char*, 4> letters;
+    };
+    const Expect expects[] = {{ViewKind::kAxial, +1, -1, {"R", "L", "A", "P"}},
+                              {ViewKind::kCoronal, +1, -1, {"R", "L", "S", "I"}},
+                              {ViewKind::kSagittal, -1, -1, {"A", "P", "S", "I"}}};
+    for (const Expect& e : expects) {
+      SliceView* view = window.view(e.kind);
+      const auto [x, y, n] = white_centroid(view);
+      QVERIFY2(n > 20, view_name(e.kind));
+      // 6 mm of a 21 mm field: well away from the centre.
+      const double min_offset = view->image_rect().width() / 21.0 * 3.0;
+      QVERIFY2(x * e.x_sign > min_offset, qPrintable(QStringLiteral("%1 x %2").arg(view_name(e.kind)).arg(x)));
+      QVERIFY2(y * e.y_sign > min_offset, qPrintable(QStringLiteral("%1 y %2").arg(view_name(e.kind)).arg(y)));
+      const auto letters = view->edge_letters();
+      for (int s = 0; s < 4; ++s) QCOMPARE(letters[s], QString::fromLatin1(e.letters[s]));
+      // The letters are drawn: orange pixels near the right edge's middle.
+      const QImage image = view->grab().toImage();
+      int orange = 0;
+      for (int y2 = image.height() / 2 - 15; y2 < image.height() / 2 + 15; ++y2)
+        for (int x2 = image.width() - 25; x2 < image.width(); ++x2) {
+          const QRgb p = image.pixel(x2, y2);
+          if (qRed(p) > 200 && qGreen(p) > 100 && qGreen(p) < 220 && qBlue(p) < 80) ++orange;
+        }
+      QVERIFY2(orange > 5, view_name(e.kind));
+    }
+  }
+
+  // A click moves the crosshair to the voxel under the mouse; the grey drawn
+  // there is the voxel's value through the window (WindowLevel's formula),
+  // and a preset from the combo changes it as documented.
+  void clickedPixelShowsTheVoxelThroughTheWindow() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.resize(1200, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    pipeline::Volume v = gui::test::zero_volume(gui::test::lps_geometry({20, 16, 12}, {1.0, 1.5, 2.0}));
+    auto a = v.data.accessor<float, 3>();
+    for (int k = 0; k < 12; ++k)
+      for (int j = 0; j < 16; ++j)
+        for (int i = 0; i < 20; ++i) a[k][j][i] = static_cast<float>(i * 7 + j * 3 + k * 11 - 100);
+    window.open_volume(v);
+    SliceView* view = window.view(ViewKind::kAxial);
+    const QRectF r = view->image_rect();
+    const QPoint click(static_cast<int>(r.left() + 0.3 * r.width()), static_cast<int>(r.top() + 0.6 * r.height()));
+    QTest::mouseClick(view, Qt::LeftButton, Qt::NoModifier, click);
+    const auto c = window.session()->crosshair();
+    const auto px = view->widget_to_pixel(QPointF(click));
+    const auto expected_voxel = rounded(window.session()->geometry().screen_to_voxel(
+        ViewKind::kAxial, px[0], px[1], static_cast<double>(window.session()->slice(ViewKind::kAxial))));
+    QCOMPARE(c, expected_voxel);
+    const float value = a[c[2]][c[1]][c[0]];
+    auto grey_at_click = [&] {
+      const QRgb p = view->grab().toImage().pixel(click);
+      return std::array<int, 3>{qRed(p), qGreen(p), qBlue(p)};
+    };
+    const int auto_grey = window.session()->window().grey(value);
+    QCOMPARE(grey_at_click(), (std::array<int, 3>{auto_grey, auto_grey, auto_grey}));
+
+    // The hovered voxel goes to the status bar.
+    send_mouse(view, QEvent::MouseMove, click, Qt::NoButton, Qt::NoButton);
+    QVERIFY2(window.status_label()->text().contains(
+                 QStringLiteral("voxel (%1, %2, %3)").arg(c[0]).arg(c[1]).arg(c[2])),
+             qPrintable(window.status_label()->text()));
+
+    // CT brain preset: W 80, L 40 -> grey = clamp(floor((x - 0) * 255 / 80 + 0.5), 0, 255).
+    QComboBox* combo = window.preset_combo();
+    const int brain = combo->findData(QStringLiteral("brain"));
+    QVERIFY(brain >= 0);
+    combo->setCurrentIndex(brain);
+    Q_EMIT combo->activated(brain);
+    QCOMPARE(window.session()->window().width(), 80.0);
+    QCOMPARE(window.session()->window().level(), 40.0);
+    const int brain_grey =
+        static_cast<int>(std::clamp(std::floor((static_cast<double>(value) - 0.0) * 255.0 / 80.0 + 0.5), 0.0, 255.0));
+    QCOMPARE(grey_at_click(), (std::array<int, 3>{brain_grey, brain_grey, brain_grey}));
+  }
+
+  // The bundled CT sample segmented in the GUI: Cancel leaves the labels
+  // alone; a full run gives exactly pipeline::Segmenter's labels while the
+  // UI thread keeps processing events; the result is one undo step.
+  void segmentsTheCtSampleLikeTheSegmenterWithoutBlockingTheUi() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    const QString scan_path = QString::fromStdString((kSource / "data_samples/ct/head_ct.nii.gz").string());
+    window.open_path(scan_path);
+    QTRY_VERIFY_WITH_TIMEOUT(!window.jobs().busy(), 30000);
+    QVERIFY(window.session());
+    QVERIFY(window.set_bundle(QString::fromStdString((kSource / "data_samples/models/ct_head").string())));
+    window.precision_combo()->setCurrentIndex(window.precision_combo()->findData(QStringLiteral("fp32")));
+    window.tta_check()->setChecked(false);
+    window.domain_combo()->setCurrentIndex(0);
+    const at::Tensor before = window.session()->labels().clone();
+
+    QSignalSpy progress(&window.jobs(), &JobRunner::progressed);
+    QSignalSpy finished(&window.jobs(), &JobRunner::finished);
+    // Cancel as soon as the first progress report arrives.
+    window.run_segmentation();
+    QVERIFY(window.jobs().busy());
+    QVERIFY(progress.wait(30000));
+    QTest::mouseClick(window.cancel_button(), Qt::LeftButton);
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(finished.last().at(1).toBool(), true);  // cancelled
+    QVERIFY(at::equal(window.session()->labels(), before));
+    QVERIFY(!window.session()->can_undo());
+
+    int ticks = 0;
+    QTimer ticker;
+    QObject::connect(&ticker, &QTimer::timeout, [&ticks] { ++ticks; });
+    ticker.start(10);
+    finished.clear();
+    QElapsedTimer clock;
+    clock.start();
+    window.run_segmentation();
+    QVERIFY(finished.wait(120000));
+    const double seconds = clock.elapsed() / 1000.0;
+    ticker.stop();
+    QCOMPARE(finished.last().at(0).toBool(), true);
+    // The timer kept firing during the run: at least a third of its ticks.
+    QVERIFY2(ticks > seconds * 100 / 3, qPrintable(QStringLiteral("%1 ticks in %2 s").arg(ticks).arg(seconds)));
+
+    SegmentRequest request;
+    request.bundle = kSource / "data_samples/models/ct_head";
+    request.domain = window.domain_combo()->currentData().toString().toStdString();
+    request.precision = pipeline::Precision::kFp32;
+    const pipeline::Segmenter segmenter(models::load_bundle(request.bundle));
+    const auto reference =
+        segmenter.segment({pipeline::read_volume(scan_path.toStdString())}, segment_options(request, {}));
+    const at::Tensor expected = reference.labels.data.to(at::kShort);
+    QVERIFY(at::equal(window.session()->labels(), expected));
+    QVERIFY(window.session()->labels().ne(0).sum().item<std::int64_t>() > 1000);
+    QCOMPARE(window.session()->editor().history().undo_count(), std::size_t{1});
+    QVERIFY(window.statistics_table()->rowCount() >= 2);
+    window.undo_action()->trigger();
+    QVERIFY(at::equal(window.session()->labels(), before));
+    window.redo_action()->trigger();
+    QVERIFY(at::equal(window.session()->labels(), expected));
+  }
+
+  // Brush strokes from mouse drags, Ctrl+Z / Ctrl+Shift+Z: exact bytes
+  // back, statistics follow.
+  void brushUndoRedoRestoreTheExactBytes() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.resize(1200, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QApplication::setActiveWindow(&window);
+    pipeline::Volume v = gui::test::zero_volume(gui::test::lps_geometry({40, 30, 10}, {0.8, 0.8, 2.0}));
+    v.data.fill_(100.0f);
+    window.open_volume(v);
+    ScanSession* s = window.session();
+    window.brush_radio()->setChecked(true);
+    window.radius_spin()->setValue(2.0);
+    window.brush_label_spin()->setValue(3);
+    SliceView* view = window.view(ViewKind::kAxial);
+    const QRectF r = view->image_rect();
+    const QPoint p1(static_cast<int>(r.left() + 0.2 * r.width()), static_cast<int>(r.center().y()));
+    const QPoint p2(static_cast<int>(r.left() + 0.7 * r.width()), static_cast<int>(r.center().y()));
+    const at::Tensor empty = s->labels().clone();
+    send_mouse(view, QEvent::MouseButtonPress, p1, Qt::LeftButton, Qt::LeftButton);
+    send_mouse(view, QEvent::MouseMove, p2, Qt::NoButton, Qt::LeftButton);
+    send_mouse(view, QEvent::MouseButtonRelease, p2, Qt::LeftButton, Qt::NoButton);
+    const at::Tensor painted = s->labels().clone();
+    const std::int64_t count = painted.eq(3).sum().item<std::int64_t>();
+    QVERIFY(count > 50);  // a ~20 mm long, 4 mm wide stroke of 0.8 mm voxels
+    QCOMPARE(painted.ne(0).sum().item<std::int64_t>(), count);
+    // Only the axial slice under the crosshair is painted.
+    QCOMPARE(painted.select(0, s->slice(ViewKind::kAxial)).eq(3).sum().item<std::int64_t>(), count);
+    auto stats_voxels = [&] {
+      for (const auto& row : s->statistics())
+        if (row.label == 3) return row.voxels;
+      return std::int64_t{0};
+    };
+    QCOMPARE(stats_voxels(), count);
+    QCOMPARE(window.statistics_table()->rowCount(), 1);
+    QCOMPARE(window.statistics_table()->item(0, 2)->text(), QString::number(count));
+
+    // A second stroke: the eraser over part of the first.
+    window.eraser_radio()->setChecked(true);
+    send_mouse(view, QEvent::MouseButtonPress, p2, Qt::LeftButton, Qt::LeftButton);
+    send_mouse(view, QEvent::MouseButtonRelease, p2, Qt::LeftButton, Qt::NoButton);
+    const at::Tensor erased = s->labels().clone();
+    QVERIFY(erased.eq(3).sum().item<std::int64_t>() < count);
+
+    QCOMPARE(window.undo_action()->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_Z));
+    QCOMPARE(window.redo_action()->shortcut(), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z));
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
+    QVERIFY(at::equal(s->labels(), painted));
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
+    QVERIFY(at::equal(s->labels(), empty));
+    QCOMPARE(stats_voxels(), std::int64_t{0});
+    QCOMPARE(window.statistics_table()->rowCount(), 0);
+    QVERIFY(!window.undo_action()->isEnabled());
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+    QVERIFY(at::equal(s->labels(), painted));
+    QCOMPARE(stats_voxels(), count);
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+    QVERIFY(at::equal(s->labels(), erased));
+  }
+
+  // Saved label maps keep the scan's exact grid (NIfTI and NRRD), with the
+  // label table beside them.
+  void savedLabelsKeepTheScansGeometry() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.show();
+    QTemporaryDir dir;
+    // An oblique, RAS-like grid with an odd origin.
+    const double c = std::cos(0.3), sn = std::sin(0.3);
+    pipeline::Geometry g = gui::test::centred_geometry({17, 13, 9}, {0.7, 0.9, 2.5}, {-c, -sn, 0, sn, -c, 0, 0, 0, 1},
+                                                  {8, 6, 4});
+    g.origin[0] += 12.25;
+    g.origin[2] -= 40.5;
+    pipeline::Volume v = gui::test::zero_volume(g);
+    window.open_volume(v);
+    window.session()->begin_stroke(ViewKind::kAxial, BrushOptions{});
+    window.session()->paint_at(5, 5);
+    window.session()->end_stroke();
+    for (const char* name : {"labels.nii.gz", "labels.nrrd"}) {
+      const QString path = dir.filePath(QString::fromLatin1(name));
+      QVERIFY(window.save_labels(path));
+      const pipeline::Volume back = pipeline::read_label_map(path.toStdString());
+      QCOMPARE(back.geometry.size, g.size);
+      for (int d = 0; d < 3; ++d) {
+        QVERIFY(std::abs(back.geometry.spacing[d] - g.spacing[d]) < 1e-5);
+        QVERIFY(std::abs(back.geometry.origin[d] - g.origin[d]) < 1e-4);
+      }
+      for (int d = 0; d < 9; ++d) QVERIFY(std::abs(back.geometry.direction[d] - g.direction[d]) < 1e-5);
+      QVERIFY(at::equal(back.data.to(at::kShort), window.session()->labels()));
+      std::ifstream csv(label_table_path(path.toStdString()));
+      std::string header, first;
+      std::getline(csv, header);
+      std::getline(csv, first);
+      QCOMPARE(QString::fromStdString(header), QStringLiteral("label,name,r,g,b"));
+      QVERIFY(QString::fromStdString(first).startsWith(QStringLiteral("1,")));
+    }
+  }
+
+  // Files the readers refuse give one error dialog with the reader's
+  // message; the window stays usable.
+  void unreadableInputShowsAnErrorAndTheAppStaysUsable() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.show();
+    QTemporaryDir dir;
+    const QString garbage = dir.filePath(QStringLiteral("x.nii.gz"));
+    {
+      std::ofstream out(garbage.toStdString(), std::ios::binary);
+      for (int i = 0; i < 4096; ++i) out.put(static_cast<char>((i * 7919) & 0xff));
+    }
+    const QString folder = dir.filePath(QStringLiteral("no_dicom"));
+    fs::create_directories(folder.toStdString());
+    std::ofstream(folder.toStdString() + "/notes.txt") << "not a DICOM file\n";
+
+    ModalWatcher watcher;
+    window.open_path(garbage);
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.names.size() == 1, 20000);
+    QCOMPARE(watcher.names[0], QStringLiteral("errorDialog"));
+    QVERIFY2(watcher.texts[0].contains(QStringLiteral("x.nii.gz")), qPrintable(watcher.texts[0]));
+    QVERIFY(!window.session());
+
+    window.open_path(folder);
+    QTRY_VERIFY_WITH_TIMEOUT(watcher.names.size() == 2, 20000);
+    QCOMPARE(watcher.names[1], QStringLiteral("errorDialog"));
+    QVERIFY(!watcher.texts[1].isEmpty());
+    QTRY_VERIFY(!window.jobs().busy());
+
+    // Still usable: the CT sample opens.
+    window.open_path(QString::fromStdString((kSource / "data_samples/ct/head_ct.nii.gz").string()));
+    QTRY_VERIFY_WITH_TIMEOUT(window.session() != nullptr, 20000);
+    QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{122, 122, 81}));
+    QCOMPARE(watcher.names.size(), 2);
+  }
+
+  // A folder with two DICOM series: the picker lists both and the chosen
+  // one is read.
+  void dicomFolderWithTwoSeriesAsksWhichOne() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.show();
+    QTemporaryDir dir;
+    const fs::path root = dir.path().toStdString();
+    medseg::test::DicomSeriesSpec a;
+    a.positions = {{0, 0, 0}, {0, 0, 2}, {0, 0, 4}, {0, 0, 6}};
+    a.series_uid = "1.2.826.0.1.3680043.2.1125.777.1";
+    medseg::test::DicomSeriesSpec b = a;
+    b.positions = {{0, 0, 0}, {0, 0, 2}, {0, 0, 4}};
+    b.columns = 7;
+    b.rows = 4;
+    b.series_uid = "1.2.826.0.1.3680043.2.1125.777.2";
+    medseg::test::write_dicom_series(root / "a", a);
+    medseg::test::write_dicom_series(root / "b", b);
+    fs::create_directories(root / "both");
+    for (const char* s : {"a", "b"})
+      for (const auto& e : fs::directory_iterator(root / s))
+        fs::rename(e.path(), root / "both" / (std::string(s) + "_" + e.path().filename().string()));
+
+    int rows = 0;
+    ModalWatcher watcher([&](QWidget* w) {
+      auto* dialog = qobject_cast<DicomSeriesDialog*>(w);
+      if (!dialog) return qobject_cast<QDialog*>(w)->reject();
+      rows = dialog->table()->rowCount();
+      for (int r = 0; r < rows; ++r)
+        if (dialog->table()->item(r, 3)->text() == QString::fromStdString(b.series_uid)) dialog->table()->selectRow(r);
+      dialog->accept();
+    });
+    window.open_path(QString::fromStdString((root / "both").string()));
+    QTRY_VERIFY_WITH_TIMEOUT(window.session() != nullptr, 20000);
+    QCOMPARE(watcher.names, QStringList{QStringLiteral("dicomSeriesDialog")});
+    QCOMPARE(rows, 2);
+    QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{7, 4, 3}));
+    QCOMPARE(window.session()->scan().metadata.series_uid, b.series_uid);
+  }
+};
+
+QTEST_MAIN(WidgetsTest)
+#include "widgets_test.moc"
