@@ -36,7 +36,10 @@
 #include <QToolBar>
 #include <QVBoxLayout>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 
 #include "app/gui/logic/pipeline_facade.h"
@@ -57,6 +60,19 @@ QString format_number(double v, int decimals) {
   return std::isfinite(v) ? QString::number(v, 'f', decimals) : QStringLiteral("–");
 }
 constexpr const char* kAutoItem = "auto (adapt to this scan)";
+
+/// A .dcm file, or a file without extension that starts with DICOM's
+/// 128-byte preamble + "DICM" (how most scanners name their files).
+bool looks_like_dicom_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".dcm" || ext == ".ima") return true;
+  if (!ext.empty()) return false;
+  std::ifstream in(p, std::ios::binary);
+  char buffer[132] = {};
+  in.read(buffer, sizeof buffer);
+  return in.gcount() == sizeof buffer && std::string(buffer + 128, 4) == "DICM";
+}
 
 }  // namespace
 
@@ -490,6 +506,26 @@ void MainWindow::open_path(const QString& path) {
     return;
   }
   (void)generation;
+  if (looks_like_dicom_file(p)) {
+    // One file of a series (dropped or chosen): open its whole series, found
+    // by listing the folder, instead of a single slice (GUI.md, complaint 7).
+    jobs_.start(tr("Listing DICOM series"), [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
+      const fs::path folder = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+      auto series = pipeline::list_dicom_series(folder);
+      std::error_code same_error;
+      for (const auto& s : series) {
+        for (const auto& f : s.files) {
+          if (fs::equivalent(fs::path(f), p, same_error)) {
+            auto volume = std::make_shared<pipeline::Volume>(pipeline::read_dicom_series(folder, s));
+            return [this, volume] { open_volume(std::move(*volume)); };
+          }
+        }
+      }
+      auto volume = std::make_shared<pipeline::Volume>(pipeline::read_volume(p));  // not part of a listed series
+      return [this, volume] { open_volume(std::move(*volume)); };
+    });
+    return;
+  }
   jobs_.start(tr("Reading %1").arg(QFileInfo(path).fileName()),
               [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
                 auto volume = std::make_shared<pipeline::Volume>(pipeline::read_volume(p));

@@ -14,6 +14,8 @@
 #include <QPushButton>
 #include <QRadioButton>
 #include <QSignalSpy>
+#include <QSlider>
+#include <QWheelEvent>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -243,12 +245,15 @@ class WidgetsTest : public QObject {
     QSignalSpy progress(&window.jobs(), &JobRunner::progressed);
     QSignalSpy finished(&window.jobs(), &JobRunner::finished);
     // Cancel as soon as the first progress report arrives.
+    QElapsedTimer cancel_clock;
+    cancel_clock.start();
     window.run_segmentation();
     QVERIFY(window.jobs().busy());
     QVERIFY(progress.wait(30000));
     QTest::mouseClick(window.cancel_button(), Qt::LeftButton);
     QVERIFY(finished.wait(30000));
     QCOMPARE(finished.last().at(1).toBool(), true);  // cancelled
+    const double cancel_seconds = cancel_clock.elapsed() / 1000.0;
     QVERIFY(at::equal(window.session()->labels(), before));
     QVERIFY(!window.session()->can_undo());
 
@@ -264,6 +269,10 @@ class WidgetsTest : public QObject {
     const double seconds = clock.elapsed() / 1000.0;
     ticker.stop();
     QCOMPARE(finished.last().at(0).toBool(), true);
+    qInfo("cancelled run: %.2f s, full run: %.2f s, %d timer ticks", cancel_seconds, seconds, ticks);
+    // Cancel stopped the work itself (through the progress callback), not
+    // just its result: the cancelled run ended well before a full one.
+    QVERIFY2(cancel_seconds < 0.6 * seconds, qPrintable(QStringLiteral("%1 s vs %2 s").arg(cancel_seconds).arg(seconds)));
     // The timer kept firing during the run: at least a third of its ticks.
     QVERIFY2(ticks > seconds * 100 / 3, qPrintable(QStringLiteral("%1 ticks in %2 s").arg(ticks).arg(seconds)));
 
@@ -283,6 +292,145 @@ class WidgetsTest : public QObject {
     QVERIFY(at::equal(window.session()->labels(), before));
     window.redo_action()->trigger();
     QVERIFY(at::equal(window.session()->labels(), expected));
+
+    // Dice against the sample's reference labels, and the CSV export.
+    QVERIFY(window.load_reference(
+        QString::fromStdString((kSource / "data_samples/ct/head_ct_labels.nii.gz").string())));
+    QCOMPARE(window.statistics_table()->rowCount(), 2);
+    for (int r = 0; r < 2; ++r) {
+      const double dice = window.statistics_table()->item(r, 5)->text().toDouble();
+      QVERIFY2(dice > 0.8 && dice <= 1.0, qPrintable(window.statistics_table()->item(r, 5)->text()));
+    }
+    QTemporaryDir dir;
+    const QString csv = dir.filePath(QStringLiteral("stats.csv"));
+    QVERIFY(window.export_statistics(csv));
+    std::ifstream in(csv.toStdString());
+    std::string header, bone;
+    std::getline(in, header);
+    std::getline(in, bone);
+    QCOMPARE(QString::fromStdString(header), QStringLiteral("label,name,voxels,volume_ml,mean,sd,reference_voxels,dice"));
+    QVERIFY2(QString::fromStdString(bone).startsWith(QStringLiteral("1,bone,")), bone.c_str());
+
+    // With manual edits the GUI asks before replacing them; "No" keeps them.
+    window.session()->begin_stroke(ViewKind::kAxial, BrushOptions{});
+    window.session()->paint_at(10, 10);
+    window.session()->end_stroke();
+    const at::Tensor edited = window.session()->labels().clone();
+    {
+      ModalWatcher watcher([](QWidget* w) {
+        auto* box = qobject_cast<QMessageBox*>(w);
+        if (box) box->button(QMessageBox::No)->click();
+      });
+      window.run_segmentation();
+      QCOMPARE(watcher.names, QStringList{QStringLiteral("questionDialog")});
+      QVERIFY(!window.jobs().busy());
+      QVERIFY(at::equal(window.session()->labels(), edited));
+    }
+
+    // Adapt (AdaBN) to this scan: a new bundle with one more domain, selected.
+    finished.clear();
+    const QString adapted = dir.filePath(QStringLiteral("ct_head_gui"));
+    window.adapt_model(QStringLiteral("gui_scanner"), adapted);
+    QVERIFY(window.jobs().busy());
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(finished.last().at(0).toBool(), true);
+    const auto info = models::read_bundle_info(adapted.toStdString());
+    QCOMPARE(info.domains.back(), std::string("gui_scanner"));
+    QCOMPARE(window.bundle_combo()->currentData().toString(), adapted);
+    QCOMPARE(window.domain_combo()->currentData().toString(), QStringLiteral("gui_scanner"));
+  }
+
+  // Wheel / PgUp / PgDn change the slice, right-drag zooms, middle-drag
+  // pans, r resets, Ctrl+left-drag changes window/level, double-click
+  // maximises one view and restores the layout.
+  void mouseAndKeysNavigate() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.resize(1200, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.open_volume(gui::test::zero_volume(gui::test::lps_geometry({30, 30, 20}, {1, 1, 1})));
+    ScanSession* s = window.session();
+    SliceView* view = window.view(ViewKind::kAxial);
+    const QPoint centre = view->rect().center();
+    const std::int64_t slice = s->slice(ViewKind::kAxial);
+    QWheelEvent wheel(QPointF(centre), QPointF(view->mapToGlobal(centre)), QPoint(), QPoint(0, 240), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
+    QApplication::sendEvent(view, &wheel);
+    QCOMPARE(s->slice(ViewKind::kAxial), slice + 2);
+    QTest::keyClick(view, Qt::Key_PageDown);
+    QCOMPARE(s->slice(ViewKind::kAxial), slice + 1);
+    QTest::keyClick(view, Qt::Key_PageUp);
+    QCOMPARE(s->slice(ViewKind::kAxial), slice + 2);
+
+    send_mouse(view, QEvent::MouseButtonPress, centre, Qt::RightButton, Qt::RightButton);
+    send_mouse(view, QEvent::MouseMove, centre - QPoint(0, 50), Qt::NoButton, Qt::RightButton);
+    send_mouse(view, QEvent::MouseButtonRelease, centre - QPoint(0, 50), Qt::RightButton, Qt::NoButton);
+    QVERIFY(view->zoom() > 1.5);
+    send_mouse(view, QEvent::MouseButtonPress, centre, Qt::MiddleButton, Qt::MiddleButton);
+    send_mouse(view, QEvent::MouseMove, centre + QPoint(30, 10), Qt::NoButton, Qt::MiddleButton);
+    send_mouse(view, QEvent::MouseButtonRelease, centre + QPoint(30, 10), Qt::MiddleButton, Qt::NoButton);
+    QCOMPARE(view->pan(), QPointF(30, 10));
+    QTest::keyClick(view, Qt::Key_R);
+    QCOMPARE(view->zoom(), 1.0);
+    QCOMPARE(view->pan(), QPointF(0, 0));
+
+    const WindowLevel w0 = s->window();
+    send_mouse(view, QEvent::MouseButtonPress, centre, Qt::LeftButton, Qt::LeftButton, Qt::ControlModifier);
+    send_mouse(view, QEvent::MouseMove, centre + QPoint(100, -50), Qt::NoButton, Qt::LeftButton, Qt::ControlModifier);
+    send_mouse(view, QEvent::MouseButtonRelease, centre + QPoint(100, -50), Qt::LeftButton, Qt::NoButton,
+               Qt::ControlModifier);
+    QVERIFY(s->window().width() > w0.width());  // right: wider
+    QVERIFY(s->window().level() > w0.level());  // up: higher level
+    QCOMPARE(s->crosshair(), (std::array<std::int64_t, 3>{15, 15, slice + 2}));  // W/L drag leaves the crosshair
+
+    QTest::mouseDClick(view, Qt::LeftButton, Qt::NoModifier, centre);
+    QVERIFY(view->isVisible());
+    QVERIFY(!window.view(ViewKind::kCoronal)->isVisible());
+    QVERIFY(!window.view(ViewKind::kSagittal)->isVisible());
+    QTest::mouseDClick(view, Qt::LeftButton, Qt::NoModifier, centre);
+    QVERIFY(window.view(ViewKind::kCoronal)->isVisible());
+    QVERIFY(window.view(ViewKind::kSagittal)->isVisible());
+  }
+
+  // The label table's eye hides a label; the opacity slider blends by the
+  // documented formula; outline mode keeps the inside grey.
+  void labelVisibilityOpacityAndOutline() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.resize(1200, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    pipeline::Volume v = gui::test::zero_volume(gui::test::lps_geometry({20, 20, 5}, {1, 1, 1}));
+    at::Tensor labels = at::zeros({5, 20, 20}, at::kShort);
+    labels.slice(1, 5, 15).slice(2, 5, 15).fill_(1);
+    window.open_volume(v, labels);
+    ScanSession* s = window.session();
+    s->set_window(WindowLevel(100, 50));  // 0 -> black
+    SliceView* view = window.view(ViewKind::kAxial);
+    const QPoint inside = view->pixel_to_widget(12, 8).toPoint();  // away from the crosshair lines
+    auto pixel = [&] { return view->grab().toImage().pixel(inside); };
+    const auto colour = s->describe(1).color;
+    auto blend = [](int c, int a) { return (c * a + 127) / 255; };  // grey 0 under the label
+    QCOMPARE(window.label_table()->rowCount(), 1);
+    const int alpha50 = static_cast<int>(std::lround(0.5 * 255));
+    QCOMPARE(qRed(pixel()), blend(colour[0], alpha50));
+
+    QSlider* slider = window.findChild<QSlider*>(QStringLiteral("opacitySlider"));
+    QVERIFY(slider);
+    slider->setValue(100);
+    QCOMPARE(qRed(pixel()), int{colour[0]});
+    QCOMPARE(qGreen(pixel()), int{colour[1]});
+
+    window.label_table()->item(0, 0)->setCheckState(Qt::Unchecked);
+    QVERIFY(!s->describe(1).visible);
+    QCOMPARE(pixel(), qRgb(0, 0, 0));
+    window.label_table()->item(0, 0)->setCheckState(Qt::Checked);
+    QCOMPARE(qRed(pixel()), int{colour[0]});
+
+    view->set_outline(true);
+    QCOMPARE(pixel(), qRgb(0, 0, 0));  // inside the label: scan only
+    const QPoint edge = view->pixel_to_widget(5, 8).toPoint();
+    const QRgb e = view->grab().toImage().pixel(edge);
+    QCOMPARE(e, qRgb(colour[0], colour[1], colour[2]));
   }
 
   // Brush strokes from mouse drags, Ctrl+Z / Ctrl+Shift+Z: exact bytes
@@ -455,6 +603,12 @@ class WidgetsTest : public QObject {
     QCOMPARE(rows, 2);
     QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{7, 4, 3}));
     QCOMPARE(window.session()->scan().metadata.series_uid, b.series_uid);
+
+    // One file of a series (as dropped): its whole series, without asking.
+    window.open_path(QString::fromStdString((root / "both" / "a_slice2.dcm").string()));
+    QTRY_VERIFY_WITH_TIMEOUT(window.session()->scan().geometry.size[0] == 6, 20000);
+    QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{6, 5, 4}));
+    QCOMPARE(watcher.names.size(), 1);
   }
 };
 
