@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "app/gui/widgets/main_window.h"
+#include "app/gui/widgets/slice_view.h"
 #include "models/allocator.h"
 #include "models/runtime.h"
 
@@ -46,7 +47,11 @@ int main(int argc, char** argv) {
       QStringLiteral("screenshot"),
       QStringLiteral("Load (and segment with --model), save a PNG of the window to OUT.png, exit"),
       QStringLiteral("OUT.png"));
-  parser.addOptions({model_option, labels_option, screenshot_option});
+  const QCommandLineOption window_option(
+      QStringLiteral("window"),
+      QStringLiteral("Opening window/level: auto, or a CT preset (brain, subdural, soft tissue, bone, lung)"),
+      QStringLiteral("NAME"));
+  parser.addOptions({model_option, labels_option, screenshot_option, window_option});
   parser.process(app);
 
   const QString screenshot = parser.value(screenshot_option);
@@ -72,6 +77,15 @@ int main(int argc, char** argv) {
       std::cerr << "medseg-gui: opened in " << timer.elapsed() << " ms\n";
     }
   }
+  if (parser.isSet(window_option)) {
+    const QString name = parser.value(window_option);
+    auto apply = [&window, name] { window.apply_window_preset(name); };
+    if (window.session()) {
+      apply();
+    } else {
+      QObject::connect(&window, &gui::MainWindow::scan_opened, &window, apply, Qt::SingleShotConnection);
+    }
+  }
   if (parser.isSet(labels_option)) {
     if (batch) {
       if (!window.load_labels(parser.value(labels_option))) return 1;
@@ -92,7 +106,15 @@ int main(int argc, char** argv) {
       std::cerr << "medseg-gui: segmented in " << timer.elapsed() << " ms\n";
     }
     QCoreApplication::processEvents();
-    return window.save_screenshot(screenshot) ? 0 : 1;
+    if (!window.save_screenshot(screenshot)) return 1;
+    // grab() painted every view once: report what drawing a slice costs.
+    for (auto kind : {gui::ViewKind::kAxial, gui::ViewKind::kCoronal, gui::ViewKind::kSagittal}) {
+      const gui::SliceView* view = window.view(kind);
+      std::cerr << "medseg-gui: " << gui::view_name(kind) << " slice: render " << view->last_render_ms()
+                << " ms, whole paint " << view->last_paint_ms() << " ms (" << view->width() << "x" << view->height()
+                << " px)\n";
+    }
+    return window.last_error().isEmpty() ? 0 : 1;
   }
   return QApplication::exec();
 }

@@ -130,14 +130,10 @@ MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(paren
   for (const WindowPreset& p : ct_window_presets()) {
     preset_combo_->addItem(QStringLiteral("CT %1 (%2/%3)").arg(qs(p.name)).arg(p.width).arg(p.level), qs(p.name));
   }
+  preset_combo_->addItem(tr("custom (Ctrl+left drag)"), QStringLiteral("custom"));
   connect(preset_combo_, QOverload<int>::of(&QComboBox::activated), this, [this](int index) {
-    if (!session_) return;
     const QString name = preset_combo_->itemData(index).toString();
-    if (name == QStringLiteral("auto")) {
-      session_->apply_auto_window();
-    } else {
-      session_->apply_preset(name.toStdString());
-    }
+    if (name != QStringLiteral("custom")) apply_window_preset(name);
   });
   toolbar->addWidget(preset_combo_);
 
@@ -575,6 +571,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   s->window_changed.connect([this] {
     update_views();
     refresh_info();
+    refresh_preset_combo();
   });
   s->display_changed.connect([this] { update_views(); });
   s->labels_changed.connect([this] { update_views(); });
@@ -785,6 +782,42 @@ bool MainWindow::export_statistics(const QString& path) {
     report_error(tr("Export statistics"), qs(e.what()));
     return false;
   }
+}
+
+bool MainWindow::apply_window_preset(const QString& name) {
+  if (!session_) {
+    report_error(tr("Window/level"), tr("Open a scan first."));
+    return false;
+  }
+  applying_preset_ = true;
+  try {
+    if (name == QStringLiteral("auto")) {
+      session_->apply_auto_window();
+    } else {
+      session_->apply_preset(name.toStdString());
+    }
+  } catch (const std::exception& e) {
+    applying_preset_ = false;
+    report_error(tr("Window/level"), qs(e.what()));
+    return false;
+  }
+  applying_preset_ = false;
+  const QSignalBlocker block(preset_combo_);
+  preset_combo_->setCurrentIndex(preset_combo_->findData(name));
+  return true;
+}
+
+void MainWindow::refresh_preset_combo() {
+  // A window set otherwise (Ctrl+left drag) shows as the preset it equals,
+  // or as "custom".
+  if (!session_ || applying_preset_) return;
+  const WindowLevel& w = session_->window();
+  int index = preset_combo_->findData(QStringLiteral("custom"));
+  for (const WindowPreset& p : ct_window_presets()) {
+    if (p.window() == w) index = preset_combo_->findData(qs(p.name));
+  }
+  const QSignalBlocker block(preset_combo_);
+  preset_combo_->setCurrentIndex(index);
 }
 
 bool MainWindow::save_screenshot(const QString& path) {

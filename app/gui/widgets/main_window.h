@@ -72,6 +72,9 @@ class MainWindow : public QMainWindow {
   bool save_labels(const QString& path);
   bool export_statistics(const QString& path);
   bool save_screenshot(const QString& path);
+  /// "auto" or a CT preset name (ct_window_presets()); false after an error
+  /// dialog for an unknown name or without a scan.
+  bool apply_window_preset(const QString& name);
 
   /// Without interaction (--screenshot): errors go to stderr, no dialogs,
   /// no questions (replacing edits is allowed).
@@ -124,6 +127,7 @@ class MainWindow : public QMainWindow {
   void refresh_statistics();
   void refresh_info();
   void refresh_history();
+  void refresh_preset_combo();
   void update_brush();
   void update_views();
   void show_hover(double i, double j, double k, bool inside);
@@ -139,6 +143,7 @@ class MainWindow : public QMainWindow {
   std::uint64_t generation_ = 0;  ///< bumped per opened scan; stale job results are dropped
   std::optional<models::BundleInfo> bundle_info_;
   bool interactive_ = true;
+  bool applying_preset_ = false;
   QString last_error_;
   std::optional<ViewKind> maximized_;
 

@@ -192,6 +192,7 @@ void SliceView::paintEvent(QPaintEvent*) {
                  .arg(QString::fromLatin1(view_name(kind_)))
                  .arg(session_->slice(kind_) + 1)
                  .arg(m.slice_count));
+  last_paint_ms_ = static_cast<double>(timer.nsecsElapsed()) / 1e6;
 }
 
 void SliceView::mousePressEvent(QMouseEvent* event) {

@@ -65,6 +65,9 @@ class SliceView : public QWidget {
   /// Milliseconds the last paintEvent spent composing the slice (render +
   /// QImage), for the status bar / docs.
   double last_render_ms() const { return last_render_ms_; }
+  /// Milliseconds the last paintEvent took in all (render, scaled drawImage,
+  /// crosshair, letters).
+  double last_paint_ms() const { return last_paint_ms_; }
 
  Q_SIGNALS:
   /// The mouse is over voxel (i, j, k) (continuous index) of the scan, or
@@ -110,6 +113,7 @@ class SliceView : public QWidget {
   double drag_level_ = 0.0;
   std::optional<QPointF> mouse_;
   double last_render_ms_ = 0.0;
+  double last_paint_ms_ = 0.0;
 };
 
 }  // namespace medseg::gui

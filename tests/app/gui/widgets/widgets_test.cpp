@@ -381,6 +381,7 @@ class WidgetsTest : public QObject {
                Qt::ControlModifier);
     QVERIFY(s->window().width() > w0.width());  // right: wider
     QVERIFY(s->window().level() > w0.level());  // up: higher level
+    QCOMPARE(window.preset_combo()->currentData().toString(), QStringLiteral("custom"));
     QCOMPARE(s->crosshair(), (std::array<std::int64_t, 3>{15, 15, slice + 2}));  // W/L drag leaves the crosshair
 
     QTest::mouseDClick(view, Qt::LeftButton, Qt::NoModifier, centre);
