@@ -47,6 +47,7 @@
 #include "app/gui/widgets/dicom_series_dialog.h"
 #include "app/gui/widgets/slice_view.h"
 #include "models/error.h"
+#include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
 
 namespace medseg::gui {
@@ -595,20 +596,27 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   Q_EMIT scan_opened();
 }
 
+namespace {
+/// A label map shown over a scan must be on its very grid: the same size is
+/// not enough (a flipped or shifted map would be drawn over the wrong voxels,
+/// GUI.md complaint 4).
+pipeline::Volume read_labels_on_grid(const QString& path, const pipeline::Geometry& scan) {
+  pipeline::Volume labels = pipeline::read_label_map(to_path(path));
+  const std::string difference = pipeline::grid_difference(labels.geometry, scan);
+  if (!difference.empty()) {
+    throw IoError("label map '" + path.toStdString() + "' is not on the scan's grid (" + difference + ")");
+  }
+  return labels;
+}
+}  // namespace
+
 bool MainWindow::load_labels(const QString& path) {
   if (!session_) {
     report_error(tr("Load labels"), tr("Open a scan first."));
     return false;
   }
   try {
-    const pipeline::Volume labels = pipeline::read_label_map(to_path(path));
-    const auto& a = labels.geometry.size;
-    const auto& b = session_->scan().geometry.size;
-    if (a != b) {
-      throw IoError("label map '" + path.toStdString() + "' has " + std::to_string(a[0]) + "x" +
-                    std::to_string(a[1]) + "x" + std::to_string(a[2]) + " voxels, the scan " +
-                    std::to_string(b[0]) + "x" + std::to_string(b[1]) + "x" + std::to_string(b[2]));
-    }
+    const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
     session_->replace_labels(labels.data);
     return true;
   } catch (const std::exception& e) {
@@ -623,7 +631,7 @@ bool MainWindow::load_reference(const QString& path) {
     return false;
   }
   try {
-    const pipeline::Volume labels = pipeline::read_label_map(to_path(path));
+    const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
     session_->set_reference(labels.data);
     return true;
   } catch (const std::exception& e) {

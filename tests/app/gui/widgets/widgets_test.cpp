@@ -10,6 +10,10 @@
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QUrl>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QMouseEvent>
 #include <QPushButton>
 #include <QRadioButton>
@@ -530,6 +534,25 @@ class WidgetsTest : public QObject {
       QCOMPARE(QString::fromStdString(header), QStringLiteral("label,name,r,g,b"));
       QVERIFY(QString::fromStdString(first).startsWith(QStringLiteral("1,")));
     }
+
+    // Loading it back: the same voxels, one more undo step.
+    const at::Tensor saved = window.session()->labels().clone();
+    window.undo_action()->trigger();
+    QVERIFY(window.load_labels(dir.filePath(QStringLiteral("labels.nii.gz"))));
+    QVERIFY(at::equal(window.session()->labels(), saved));
+    // A map of the same size on another grid (shifted 5 mm) is refused.
+    pipeline::Volume shifted;
+    shifted.data = saved.to(at::kFloat);
+    shifted.geometry = g;
+    shifted.geometry.origin[1] += 5.0;
+    const QString other = dir.filePath(QStringLiteral("shifted.nii.gz"));
+    save_label_map(saved, shifted.geometry, other.toStdString(), {});
+    ModalWatcher watcher;
+    QVERIFY(!window.load_labels(other));
+    QCOMPARE(watcher.names.size(), 1);
+    QVERIFY2(watcher.texts[0].contains(QStringLiteral("grid")), qPrintable(watcher.texts[0]));
+    QVERIFY(!window.load_reference(other));
+    QVERIFY(at::equal(window.session()->labels(), saved));
   }
 
   // Files the readers refuse give one error dialog with the reader's
@@ -565,6 +588,23 @@ class WidgetsTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(window.session() != nullptr, 20000);
     QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{122, 122, 81}));
     QCOMPARE(watcher.names.size(), 2);
+  }
+
+  // Dropping a file on the window opens it.
+  void droppedFileOpens() {
+    MainWindow window(kSource / "data_samples" / "models");
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(QString::fromStdString((kSource / "data_samples/mri/t1.nii.gz").string()))});
+    const QPoint pos = window.rect().center();
+    QDragEnterEvent enter(pos, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(pos), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&window, &drop);
+    QTRY_VERIFY_WITH_TIMEOUT(window.session() != nullptr, 20000);
+    QVERIFY(window.session()->scan().source_path.find("t1.nii.gz") != std::string::npos);
   }
 
   // A folder with two DICOM series: the picker lists both and the chosen
