@@ -264,7 +264,10 @@ QWidget* MainWindow::build_labels_panel() {
   outline_check_ = new QCheckBox(tr("Outline only"), panel);
   form->addRow(QString(), outline_check_);
   layout->addLayout(form);
-  layout->addWidget(new QLabel(tr("Double-click a colour to change it."), panel));
+  layout->addWidget(new QLabel(tr("Click a name to paint it; double-click a colour to change it."), panel));
+  connect(label_table_, &QTableWidget::cellClicked, this, [this](int row, int column) {
+    if (column >= 2) brush_label_spin_->setValue(label_table_->item(row, 0)->data(Qt::UserRole).toInt());
+  });
 
   connect(label_table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
     if (!session_ || item->column() != 0) return;
@@ -320,7 +323,11 @@ QWidget* MainWindow::build_edit_panel() {
   form->addRow(tr("Radius"), radius_spin_);
   brush_label_spin_ = new QSpinBox(panel);
   brush_label_spin_->setRange(1, 32767);
-  form->addRow(tr("Paint label"), brush_label_spin_);
+  brush_label_name_ = new QLabel(panel);
+  auto* label_row = new QHBoxLayout();
+  label_row->addWidget(brush_label_spin_);
+  label_row->addWidget(brush_label_name_, 1);
+  form->addRow(tr("Paint label"), label_row);
   protect_check_ = new QCheckBox(tr("Protect other labels"), panel);
   protect_check_->setToolTip(tr("Paint only over background and this label; erase only this label"));
   form->addRow(QString(), protect_check_);
@@ -360,7 +367,10 @@ QWidget* MainWindow::build_edit_panel() {
     connect(r, &QRadioButton::toggled, this, [this] { update_brush(); });
   }
   connect(radius_spin_, QOverload<double>::of(&QDoubleSpinBox::valueChanged), this, [this] { update_brush(); });
-  connect(brush_label_spin_, QOverload<int>::of(&QSpinBox::valueChanged), this, [this] { update_brush(); });
+  connect(brush_label_spin_, QOverload<int>::of(&QSpinBox::valueChanged), this, [this] {
+    update_brush();
+    refresh_brush_label_name();
+  });
   for (QCheckBox* c : {protect_check_, range_check_}) {
     connect(c, &QCheckBox::toggled, this, [this] { update_brush(); });
   }
@@ -581,13 +591,17 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
     overlay_ = session_->overlay();
     update_views();
     // Rebuilt after the table's own signal handler returned.
-    QMetaObject::invokeMethod(this, [this] { refresh_label_table(); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(this, [this] {
+      refresh_label_table();
+      refresh_brush_label_name();
+    }, Qt::QueuedConnection);
   });
   s->history_changed.connect([this] { refresh_history(); });
   for (SliceView* v : views_) v->set_session(s, &overlay_);
   // The combo shows the opening window's kind: auto unless the scan is CT.
   preset_combo_->setCurrentIndex(s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue") : 0);
   update_brush();
+  refresh_brush_label_name();
   refresh_label_table();
   refresh_statistics();
   refresh_history();
@@ -948,6 +962,14 @@ void MainWindow::show_hover(double i, double j, double k, bool inside) {
                              .arg(static_cast<double>(value), 0, 'g', 6)
                              .arg(label == 0 ? tr("background")
                                              : QStringLiteral("%1 %2").arg(label).arg(qs(session_->describe(label).name))));
+}
+
+void MainWindow::refresh_brush_label_name() {
+  if (!brush_label_name_) return;
+  const auto value = static_cast<std::int16_t>(brush_label_spin_->value());
+  const LabelDescription d = session_ ? session_->describe(value) : default_label_description(value);
+  brush_label_name_->setText(QStringLiteral("<span style='color:%1'>■</span> %2")
+                                 .arg(color_hex(d.color), qs(d.name).toHtmlEscaped()));
 }
 
 void MainWindow::update_brush() {

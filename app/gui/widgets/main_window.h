@@ -129,6 +129,7 @@ class MainWindow : public QMainWindow {
   void refresh_history();
   void refresh_preset_combo();
   void update_brush();
+  void refresh_brush_label_name();
   void update_views();
   void show_hover(double i, double j, double k, bool inside);
   void toggle_maximized(ViewKind kind);
@@ -165,6 +166,7 @@ class MainWindow : public QMainWindow {
   QRadioButton* eraser_radio_ = nullptr;
   QDoubleSpinBox* radius_spin_ = nullptr;
   QSpinBox* brush_label_spin_ = nullptr;
+  QLabel* brush_label_name_ = nullptr;
   QCheckBox* protect_check_ = nullptr;
   QCheckBox* range_check_ = nullptr;
   QDoubleSpinBox* range_min_ = nullptr;

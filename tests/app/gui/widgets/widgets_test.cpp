@@ -21,6 +21,7 @@
 #include <QSlider>
 #include <QWheelEvent>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -305,6 +306,13 @@ class WidgetsTest : public QObject {
       const double dice = window.statistics_table()->item(r, 5)->text().toDouble();
       QVERIFY2(dice > 0.8 && dice <= 1.0, qPrintable(window.statistics_table()->item(r, 5)->text()));
     }
+    if (qEnvironmentVariableIsSet("MEDSEG_GUI_TEST_GRABS")) {  // look at the panels by eye
+      auto* tabs = window.findChild<QTabWidget*>();
+      for (int t = 0; t < tabs->count(); ++t) {
+        tabs->setCurrentIndex(t);
+        window.grab().save(QStringLiteral("%1/tab%2.png").arg(qEnvironmentVariable("MEDSEG_GUI_TEST_GRABS")).arg(t));
+      }
+    }
     QTemporaryDir dir;
     const QString csv = dir.filePath(QStringLiteral("stats.csv"));
     QVERIFY(window.export_statistics(csv));
@@ -430,6 +438,12 @@ class WidgetsTest : public QObject {
     QCOMPARE(pixel(), qRgb(0, 0, 0));
     window.label_table()->item(0, 0)->setCheckState(Qt::Checked);
     QCOMPARE(qRed(pixel()), int{colour[0]});
+
+    // Clicking a label's name makes it the brush's paint label.
+    window.brush_label_spin()->setValue(5);
+    QTableWidget* table = window.label_table();
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::NoModifier, table->visualItemRect(table->item(0, 3)).center());
+    QCOMPARE(window.brush_label_spin()->value(), 1);
 
     view->set_outline(true);
     QCOMPARE(pixel(), qRgb(0, 0, 0));  // inside the label: scan only
