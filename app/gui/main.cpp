@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
       // After the scan has been read.
       const QString labels = parser.value(labels_option);
       QObject::connect(&window, &gui::MainWindow::scan_opened, &window,
-                       [&window, labels] { window.load_labels(labels); }, Qt::SingleShotConnection);
+                       [&window, labels] { window.read_labels_in_background(labels, false); }, Qt::SingleShotConnection);
     }
   }
   if (batch) {

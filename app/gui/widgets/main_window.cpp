@@ -403,7 +403,7 @@ QWidget* MainWindow::build_statistics_panel() {
   layout->addLayout(row);
   connect(reference, &QPushButton::clicked, this, [this] {
     const QString f = QFileDialog::getOpenFileName(this, tr("Reference label map"));
-    if (!f.isEmpty()) load_reference(f);
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
   });
   connect(csv, &QPushButton::clicked, this, [this] {
     const QString f = QFileDialog::getSaveFileName(this, tr("Export statistics"), QStringLiteral("statistics.csv"),
@@ -427,11 +427,11 @@ void MainWindow::build_menus() {
   file->addSeparator();
   file->addAction(tr("&Load labels…"), this, [this] {
     const QString f = QFileDialog::getOpenFileName(this, tr("Load label map"));
-    if (!f.isEmpty()) load_labels(f);
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/false);
   });
   file->addAction(tr("Load &reference labels (Dice)…"), this, [this] {
     const QString f = QFileDialog::getOpenFileName(this, tr("Reference label map"));
-    if (!f.isEmpty()) load_reference(f);
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
   });
   file->addAction(tr("&Save labels…"), QKeySequence::Save, this, [this] {
     const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), QStringLiteral("labels.nii.gz"),
@@ -623,6 +623,27 @@ pipeline::Volume read_labels_on_grid(const QString& path, const pipeline::Geomet
   return labels;
 }
 }  // namespace
+
+void MainWindow::read_labels_in_background(const QString& path, bool reference) {
+  if (!session_) {
+    report_error(reference ? tr("Load reference") : tr("Load labels"), tr("Open a scan first."));
+    return;
+  }
+  const pipeline::Geometry grid = session_->scan().geometry;
+  const auto generation = generation_;
+  jobs_.start(tr("Reading %1").arg(QFileInfo(path).fileName()),
+              [this, path, grid, generation, reference](const JobRunner::Progress&) {
+                auto labels = std::make_shared<pipeline::Volume>(read_labels_on_grid(path, grid));
+                return JobRunner::Continuation([this, labels, generation, reference] {
+                  if (generation != generation_ || !session_) return;
+                  if (reference) {
+                    session_->set_reference(labels->data);
+                  } else {
+                    session_->replace_labels(labels->data);
+                  }
+                });
+              });
+}
 
 bool MainWindow::load_labels(const QString& path) {
   if (!session_) {

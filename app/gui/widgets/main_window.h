@@ -57,6 +57,8 @@ class MainWindow : public QMainWindow {
   /// undoable step) or as the Dice reference. False after an error dialog.
   bool load_labels(const QString& path);
   bool load_reference(const QString& path);
+  /// The same on the worker thread (the menus use this; errors: a dialog).
+  void read_labels_in_background(const QString& path, bool reference);
   /// Selects a bundle folder (added to the list when new). False (and an
   /// error dialog) when it is not a readable bundle.
   bool set_bundle(const QString& folder);

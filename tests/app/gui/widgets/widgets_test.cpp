@@ -554,6 +554,11 @@ class WidgetsTest : public QObject {
     window.undo_action()->trigger();
     QVERIFY(window.load_labels(dir.filePath(QStringLiteral("labels.nii.gz"))));
     QVERIFY(at::equal(window.session()->labels(), saved));
+    window.undo_action()->trigger();
+    window.read_labels_in_background(dir.filePath(QStringLiteral("labels.nii.gz")), false);  // File > Load labels
+    QVERIFY(window.jobs().busy());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.jobs().busy(), 20000);
+    QVERIFY(at::equal(window.session()->labels(), saved));
     // A map of the same size on another grid (shifted 5 mm) is refused.
     pipeline::Volume shifted;
     shifted.data = saved.to(at::kFloat);
@@ -566,6 +571,8 @@ class WidgetsTest : public QObject {
     QCOMPARE(watcher.names.size(), 1);
     QVERIFY2(watcher.texts[0].contains(QStringLiteral("grid")), qPrintable(watcher.texts[0]));
     QVERIFY(!window.load_reference(other));
+    window.read_labels_in_background(other, true);
+    QTRY_COMPARE_WITH_TIMEOUT(watcher.names.size(), 3, 20000);
     QVERIFY(at::equal(window.session()->labels(), saved));
   }
 
