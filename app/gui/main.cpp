@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
+#include <QMessageBox>
 #include <QTimer>
 
 #include <filesystem>
@@ -24,6 +25,23 @@ void wait_for_jobs(medseg::gui::MainWindow& window) {
   QCoreApplication::processEvents();
 }
 
+/// Last line of defence: an exception escaping an event handler would end
+/// the program (Qt cannot unwind through its event loop). Show it instead;
+/// the operation that threw is abandoned, the window stays usable.
+class Application : public QApplication {
+ public:
+  using QApplication::QApplication;
+  bool notify(QObject* receiver, QEvent* event) override {
+    try {
+      return QApplication::notify(receiver, event);
+    } catch (const std::exception& e) {
+      std::cerr << "medseg-gui: error: " << e.what() << std::endl;
+      QMessageBox::critical(activeWindow(), QStringLiteral("medseg"), QString::fromStdString(e.what()));
+    }
+    return false;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,7 +50,7 @@ int main(int argc, char** argv) {
   models::use_huge_page_tensor_allocator();
   models::configure_threads(0);  // every core (LibTorch defaults to 1 here)
 
-  QApplication app(argc, argv);
+  Application app(argc, argv);
   QApplication::setApplicationName(QStringLiteral("medseg-gui"));
   QCommandLineParser parser;
   parser.setApplicationDescription(QStringLiteral("medseg-gui: view, segment and correct 3D medical images"));

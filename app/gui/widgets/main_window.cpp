@@ -92,6 +92,7 @@ MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(paren
     views_[static_cast<int>(k)] = v;
     connect(v, &SliceView::hovered, this, &MainWindow::show_hover);
     connect(v, &SliceView::maximize_toggled, this, &MainWindow::toggle_maximized);
+    connect(v, &SliceView::error_occurred, this, [this](const QString& m) { report_error(tr("Edit"), m); });
     connect(v, &SliceView::reset_requested, this, [this] {
       for (SliceView* view : views_) view->reset_view();
     });
@@ -333,8 +334,11 @@ QWidget* MainWindow::build_edit_panel() {
   form->addRow(QString(), protect_check_);
   range_check_ = new QCheckBox(tr("Only intensities in"), panel);
   form->addRow(QString(), range_check_);
+  range_check_->setObjectName(QStringLiteral("rangeCheck"));
   range_min_ = new QDoubleSpinBox(panel);
   range_max_ = new QDoubleSpinBox(panel);
+  range_min_->setObjectName(QStringLiteral("rangeMin"));
+  range_max_->setObjectName(QStringLiteral("rangeMax"));
   for (QDoubleSpinBox* s : {range_min_, range_max_}) {
     s->setRange(-1e6, 1e6);
     s->setDecimals(1);

@@ -196,7 +196,7 @@ void SliceView::paintEvent(QPaintEvent*) {
 }
 
 void SliceView::mousePressEvent(QMouseEvent* event) {
-  if (!session_) return;
+  if (!session_ || drag_ != Drag::kNone) return;  // one drag at a time (a second button is ignored)
   setFocus(Qt::MouseFocusReason);
   drag_start_ = last_pos_ = event->position().toPoint();
   const auto px = widget_to_pixel(event->position());
@@ -205,8 +205,13 @@ void SliceView::mousePressEvent(QMouseEvent* event) {
     drag_width_ = session_->window().width();
     drag_level_ = session_->window().level();
   } else if (event->button() == Qt::LeftButton && brush_) {
+    try {
+      session_->begin_stroke(kind_, *brush_);  // refuses e.g. an intensity range with min > max
+    } catch (const std::exception& e) {
+      Q_EMIT error_occurred(QString::fromStdString(e.what()));
+      return;
+    }
     drag_ = Drag::kPaint;
-    session_->begin_stroke(kind_, *brush_);
     session_->paint_at(px[0], px[1]);
   } else if (event->button() == Qt::LeftButton) {
     drag_ = Drag::kCrosshair;
@@ -254,8 +259,13 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
   update();
 }
 
-void SliceView::mouseReleaseEvent(QMouseEvent*) {
+void SliceView::mouseReleaseEvent(QMouseEvent* event) {
   if (!session_) return;
+  const bool ends = (event->button() == Qt::LeftButton &&
+                     (drag_ == Drag::kPaint || drag_ == Drag::kCrosshair || drag_ == Drag::kWindow)) ||
+                    (event->button() == Qt::RightButton && drag_ == Drag::kZoom) ||
+                    (event->button() == Qt::MiddleButton && drag_ == Drag::kPan);
+  if (!ends) return;
   if (drag_ == Drag::kPaint) session_->end_stroke();
   drag_ = Drag::kNone;
   update();

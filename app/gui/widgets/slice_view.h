@@ -75,6 +75,8 @@ class SliceView : public QWidget {
   void hovered(double i, double j, double k, bool inside);
   void maximize_toggled(medseg::gui::ViewKind kind);
   void reset_requested();
+  /// An input the logic layer refused (one line), for the window's error dialog.
+  void error_occurred(const QString& message);
 
  protected:
   void paintEvent(QPaintEvent* event) override;

@@ -511,6 +511,32 @@ class WidgetsTest : public QObject {
     QCOMPARE(stats_voxels(), count);
     QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
     QVERIFY(at::equal(s->labels(), erased));
+
+    // An intensity range with min > max: the logic layer refuses the stroke,
+    // the window shows why and goes on.
+    window.brush_radio()->setChecked(true);
+    window.findChild<QCheckBox*>(QStringLiteral("rangeCheck"))->setChecked(true);
+    window.findChild<QDoubleSpinBox*>(QStringLiteral("rangeMin"))->setValue(200);
+    window.findChild<QDoubleSpinBox*>(QStringLiteral("rangeMax"))->setValue(150);
+    {
+      ModalWatcher watcher;
+      send_mouse(view, QEvent::MouseButtonPress, p1, Qt::LeftButton, Qt::LeftButton);
+      send_mouse(view, QEvent::MouseButtonRelease, p1, Qt::LeftButton, Qt::NoButton);
+      QCOMPARE(watcher.names, QStringList{QStringLiteral("errorDialog")});
+    }
+    QVERIFY(!s->editor().stroke_active());
+    QVERIFY(at::equal(s->labels(), erased));
+    // Where the eraser went: a range that excludes the scan (all 100) paints
+    // nothing; one that includes it paints.
+    window.findChild<QDoubleSpinBox*>(QStringLiteral("rangeMin"))->setValue(101);
+    window.findChild<QDoubleSpinBox*>(QStringLiteral("rangeMax"))->setValue(300);
+    send_mouse(view, QEvent::MouseButtonPress, p2, Qt::LeftButton, Qt::LeftButton);
+    send_mouse(view, QEvent::MouseButtonRelease, p2, Qt::LeftButton, Qt::NoButton);
+    QVERIFY(at::equal(s->labels(), erased));
+    window.findChild<QDoubleSpinBox*>(QStringLiteral("rangeMin"))->setValue(100);
+    send_mouse(view, QEvent::MouseButtonPress, p2, Qt::LeftButton, Qt::LeftButton);
+    send_mouse(view, QEvent::MouseButtonRelease, p2, Qt::LeftButton, Qt::NoButton);
+    QVERIFY(!at::equal(s->labels(), erased));
   }
 
   // Saved label maps keep the scan's exact grid (NIfTI and NRRD), with the
