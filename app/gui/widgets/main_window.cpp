@@ -45,6 +45,7 @@
 #include "app/gui/logic/pipeline_facade.h"
 #include "app/gui/logic/scan_session.h"
 #include "app/gui/widgets/dicom_series_dialog.h"
+#include "app/gui/widgets/histogram_view.h"
 #include "app/gui/widgets/slice_view.h"
 #include "models/error.h"
 #include "pipeline/grid_compare.h"
@@ -106,7 +107,21 @@ MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(paren
   info_label_->setWordWrap(true);
   info_label_->setMargin(8);
   info_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  grid->addWidget(info_label_, 1, 1);
+  histogram_ = new HistogramView(view_area);
+  auto* info_cell = new QWidget(view_area);
+  auto* info_layout = new QVBoxLayout(info_cell);
+  info_layout->setContentsMargins(0, 0, 0, 0);
+  info_layout->addWidget(info_label_, 1);
+  info_layout->addWidget(histogram_);
+  grid->addWidget(info_cell, 1, 1);
+  info_cell_ = info_cell;
+  // Four equal cells whatever the info text or histogram would like.
+  info_cell->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+  for (SliceView* v : views_) v->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+  for (int i = 0; i < 2; ++i) {
+    grid->setRowStretch(i, 1);
+    grid->setColumnStretch(i, 1);
+  }
 
   auto* tabs = new QTabWidget(this);
   tabs->addTab(build_segment_panel(), tr("Segment"));
@@ -173,6 +188,7 @@ MainWindow::~MainWindow() {
   jobs_.cancel();
   jobs_.wait();
   for (SliceView* v : views_) v->set_session(nullptr, nullptr);
+  histogram_->set_session(nullptr);
 }
 
 // --- panels ------------------------------------------------------------------
@@ -575,6 +591,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   options.overlay_opacity = opacity_slider_->value() / 100.0;
   auto session = std::make_unique<ScanSession>(std::move(scan), labels, std::move(options));
   for (SliceView* v : views_) v->set_session(nullptr, nullptr);
+  histogram_->set_session(nullptr);
   session_ = std::move(session);
   ++generation_;
   overlay_ = session_->overlay();
@@ -585,6 +602,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   });
   s->window_changed.connect([this] {
     update_views();
+    histogram_->update();
     refresh_info();
     refresh_preset_combo();
   });
@@ -602,6 +620,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   });
   s->history_changed.connect([this] { refresh_history(); });
   for (SliceView* v : views_) v->set_session(s, &overlay_);
+  histogram_->set_session(s);
   // The combo shows the opening window's kind: auto unless the scan is CT.
   preset_combo_->setCurrentIndex(s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue") : 0);
   update_brush();
@@ -1014,12 +1033,12 @@ void MainWindow::update_brush() {
 void MainWindow::toggle_maximized(ViewKind kind) {
   if (maximized_) {
     for (SliceView* v : views_) v->show();
-    info_label_->show();
+    info_cell_->show();
     maximized_.reset();
     return;
   }
   for (SliceView* v : views_) v->setVisible(v->kind() == kind);
-  info_label_->hide();
+  info_cell_->hide();
   maximized_ = kind;
 }
 

@@ -35,6 +35,7 @@ class QTableWidget;
 
 namespace medseg::gui {
 
+class HistogramView;
 class ScanSession;
 class SliceView;
 
@@ -105,6 +106,7 @@ class MainWindow : public QMainWindow {
   QAction* undo_action() const { return undo_action_; }
   QAction* redo_action() const { return redo_action_; }
   QLabel* status_label() const { return status_label_; }
+  HistogramView* histogram() const { return histogram_; }
 
  Q_SIGNALS:
   void scan_opened();
@@ -152,6 +154,8 @@ class MainWindow : public QMainWindow {
 
   std::array<SliceView*, 3> views_{};
   QLabel* info_label_ = nullptr;
+  QWidget* info_cell_ = nullptr;
+  HistogramView* histogram_ = nullptr;
   QComboBox* preset_combo_ = nullptr;
   QComboBox* bundle_combo_ = nullptr;
   QLabel* bundle_label_ = nullptr;

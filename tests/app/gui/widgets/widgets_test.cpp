@@ -34,6 +34,7 @@
 #include "app/gui/logic/pipeline_facade.h"
 #include "app/gui/logic/scan_session.h"
 #include "app/gui/widgets/dicom_series_dialog.h"
+#include "app/gui/widgets/histogram_view.h"
 #include "app/gui/widgets/main_window.h"
 #include "app/gui/widgets/slice_view.h"
 #include "models/bundle.h"
@@ -228,6 +229,17 @@ class WidgetsTest : public QObject {
     const int brain_grey =
         static_cast<int>(std::clamp(std::floor((static_cast<double>(value) - 0.0) * 255.0 / 80.0 + 0.5), 0.0, 255.0));
     QCOMPARE(grey_at_click(), (std::array<int, 3>{brain_grey, brain_grey, brain_grey}));
+
+    // The histogram spans the scan's values; a click in it moves the level
+    // there and keeps the width.
+    HistogramView* histogram = window.histogram();
+    QVERIFY(histogram->isVisible());
+    QVERIFY(histogram->minimum() >= -100.0 && histogram->minimum() < -90.0);
+    QVERIFY(histogram->maximum() > 180.0 && histogram->maximum() <= 199.0);  // values -100..199
+    const int x = static_cast<int>(std::lround(histogram->x_of(150.0)));
+    QTest::mouseClick(histogram, Qt::LeftButton, Qt::NoModifier, QPoint(x, histogram->height() / 2));
+    QCOMPARE(window.session()->window().width(), 80.0);
+    QVERIFY(std::abs(window.session()->window().level() - 150.0) < (histogram->maximum() - histogram->minimum()) / 100);
   }
 
   // The bundled CT sample segmented in the GUI: Cancel leaves the labels
