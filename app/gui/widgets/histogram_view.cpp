@@ -14,7 +14,7 @@
 namespace medseg::gui {
 namespace {
 constexpr int kBins = 128;
-constexpr std::int64_t kMaxSamples = std::int64_t{1} << 20;
+constexpr std::int64_t kMaxSamples = std::int64_t{1} << 18;  // plenty for 128 bins on screen
 constexpr int kMargin = 4;
 }  // namespace
 
@@ -28,7 +28,7 @@ void HistogramView::set_session(ScanSession* session) {
   session_ = session;
   log_counts_.clear();
   if (session_) {
-    // An even stride through memory, as auto_window samples: at most ~1 M voxels.
+    // An even stride through memory, as auto_window samples: at most ~256 K voxels.
     const at::Tensor flat = session_->scan().data.reshape({-1});
     const std::int64_t stride = std::max<std::int64_t>(1, flat.numel() / kMaxSamples);
     at::Tensor sample = flat.slice(0, 0, flat.numel(), stride);
