@@ -278,7 +278,12 @@ void SliceView::mouseDoubleClickEvent(QMouseEvent* event) {
 void SliceView::wheelEvent(QWheelEvent* event) {
   if (!session_) return;
   const int steps = event->angleDelta().y() / 120;
-  if (steps != 0) session_->step_slice(kind_, steps);
+  if (steps != 0 && (event->modifiers() & Qt::ControlModifier)) {
+    zoom_ = std::clamp(zoom_ * std::pow(1.25, steps), 0.1, 50.0);  // 3D Slicer's Ctrl+wheel
+    update();
+  } else if (steps != 0) {
+    session_->step_slice(kind_, steps);
+  }
   event->accept();
 }
 

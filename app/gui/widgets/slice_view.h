@@ -8,7 +8,7 @@
 //
 // Mouse and keys (as ITK-SNAP / 3D Slicer users expect):
 //   left click/drag      crosshair (in every view)       wheel, PgUp/PgDn, Up/Down  slice
-//   right drag           zoom (up = in)                  middle drag                pan
+//   right drag, Ctrl+wheel  zoom (up = in)               middle drag                pan
 //   Ctrl + left drag     window (horizontal) / level (vertical)
 //   left drag with the brush or eraser selected: paint; r: reset zoom and pan
 //   double click         maximise this view / restore the layout

@@ -394,6 +394,12 @@ class WidgetsTest : public QObject {
     send_mouse(view, QEvent::MouseMove, centre + QPoint(30, 10), Qt::NoButton, Qt::MiddleButton);
     send_mouse(view, QEvent::MouseButtonRelease, centre + QPoint(30, 10), Qt::MiddleButton, Qt::NoButton);
     QCOMPARE(view->pan(), QPointF(30, 10));
+    QWheelEvent zoom_wheel(QPointF(centre), QPointF(view->mapToGlobal(centre)), QPoint(), QPoint(0, 120),
+                           Qt::NoButton, Qt::ControlModifier, Qt::NoScrollPhase, false);
+    const double zoom_before = view->zoom();
+    QApplication::sendEvent(view, &zoom_wheel);
+    QCOMPARE(view->zoom(), zoom_before * 1.25);  // Ctrl+wheel zooms, the slice stays
+    QCOMPARE(s->slice(ViewKind::kAxial), slice + 2);
     QTest::keyClick(view, Qt::Key_R);
     QCOMPARE(view->zoom(), 1.0);
     QCOMPARE(view->pan(), QPointF(0, 0));
