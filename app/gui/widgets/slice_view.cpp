@@ -95,6 +95,16 @@ void SliceView::reset_view() {
   update();
 }
 
+void SliceView::zoom_about(double zoom, const QPointF& anchor) {
+  // The image centre moves so that the scan point under `anchor` stays there
+  // (as ITK-SNAP and 3D Slicer zoom): (anchor - centre) scales with the zoom.
+  const QPointF widget_centre(width() / 2.0, height() / 2.0);
+  const QPointF centre = widget_centre + pan_;
+  const QPointF new_centre = anchor - (anchor - centre) * (zoom / zoom_);
+  pan_ = new_centre - widget_centre;
+  zoom_ = zoom;
+}
+
 void SliceView::render_image() {
   const SliceGeometry& g = session_->geometry();
   const ViewMapping& m = g.view(kind_);
@@ -242,12 +252,7 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
       session_->set_window(WindowLevel(width, level));
       break;
     }
-    case Drag::kZoom: {
-      // Keep the image point under the drag's start where it is.
-      const double new_zoom = std::clamp(drag_zoom_ * std::exp(-d.y() * 0.01), 0.1, 50.0);
-      zoom_ = new_zoom;
-      break;
-    }
+    case Drag::kZoom: zoom_about(std::clamp(drag_zoom_ * std::exp(-d.y() * 0.01), 0.1, 50.0), drag_start_); break;
     case Drag::kPan: pan_ = drag_pan_ + QPointF(d); break;
     case Drag::kNone: break;
   }
@@ -279,7 +284,7 @@ void SliceView::wheelEvent(QWheelEvent* event) {
   if (!session_) return;
   const int steps = event->angleDelta().y() / 120;
   if (steps != 0 && (event->modifiers() & Qt::ControlModifier)) {
-    zoom_ = std::clamp(zoom_ * std::pow(1.25, steps), 0.1, 50.0);  // 3D Slicer's Ctrl+wheel
+    zoom_about(std::clamp(zoom_ * std::pow(1.25, steps), 0.1, 50.0), event->position());  // 3D Slicer's Ctrl+wheel
     update();
   } else if (steps != 0) {
     session_->step_slice(kind_, steps);

@@ -92,6 +92,8 @@ class SliceView : public QWidget {
   enum class Drag { kNone, kCrosshair, kPaint, kWindow, kZoom, kPan };
   /// Pixels per mm at the current zoom.
   double scale() const;
+  /// Sets the zoom keeping the scan point under widget position `anchor` in place.
+  void zoom_about(double zoom, const QPointF& anchor);
   void render_image();
   void draw_outline(std::uint32_t* pixels);
 

@@ -386,10 +386,16 @@ class WidgetsTest : public QObject {
     QTest::keyClick(view, Qt::Key_PageUp);
     QCOMPARE(s->slice(ViewKind::kAxial), slice + 2);
 
-    send_mouse(view, QEvent::MouseButtonPress, centre, Qt::RightButton, Qt::RightButton);
-    send_mouse(view, QEvent::MouseMove, centre - QPoint(0, 50), Qt::NoButton, Qt::RightButton);
-    send_mouse(view, QEvent::MouseButtonRelease, centre - QPoint(0, 50), Qt::RightButton, Qt::NoButton);
+    // Zoom about the point where the drag starts: the scan point there stays.
+    const QPoint anchor = centre + QPoint(60, -40);
+    const auto anchored = view->widget_to_pixel(QPointF(anchor));
+    send_mouse(view, QEvent::MouseButtonPress, anchor, Qt::RightButton, Qt::RightButton);
+    send_mouse(view, QEvent::MouseMove, anchor - QPoint(0, 50), Qt::NoButton, Qt::RightButton);
+    send_mouse(view, QEvent::MouseButtonRelease, anchor - QPoint(0, 50), Qt::RightButton, Qt::NoButton);
     QVERIFY(view->zoom() > 1.5);
+    const auto still = view->widget_to_pixel(QPointF(anchor));
+    QVERIFY(std::abs(still[0] - anchored[0]) < 1e-6 && std::abs(still[1] - anchored[1]) < 1e-6);
+    QTest::keyClick(view, Qt::Key_R);
     send_mouse(view, QEvent::MouseButtonPress, centre, Qt::MiddleButton, Qt::MiddleButton);
     send_mouse(view, QEvent::MouseMove, centre + QPoint(30, 10), Qt::NoButton, Qt::MiddleButton);
     send_mouse(view, QEvent::MouseButtonRelease, centre + QPoint(30, 10), Qt::MiddleButton, Qt::NoButton);
