@@ -185,23 +185,29 @@ void SliceView::paintEvent(QPaintEvent*) {
   f.setBold(true);
   f.setPointSizeF(std::max(9.0, f.pointSizeF() * 1.2));
   p.setFont(f);
-  p.setPen(kLetterColor);
+  // Text with a black shadow, readable over bright anatomy too.
+  auto shadowed = [&p](const QRect& box, int flags, const QString& text, const QColor& colour) {
+    p.setPen(Qt::black);
+    p.drawText(box.translated(1, 1), flags, text);
+    p.setPen(colour);
+    p.drawText(box, flags, text);
+  };
   const auto letters = edge_letters();
   const int pad = 4;
   const QRect w = rect().adjusted(pad, pad, -pad, -pad);
-  p.drawText(w, Qt::AlignLeft | Qt::AlignVCenter, letters[0]);
-  p.drawText(w, Qt::AlignRight | Qt::AlignVCenter, letters[1]);
-  p.drawText(w, Qt::AlignTop | Qt::AlignHCenter, letters[2]);
-  p.drawText(w, Qt::AlignBottom | Qt::AlignHCenter, letters[3]);
+  shadowed(w, Qt::AlignLeft | Qt::AlignVCenter, letters[0], kLetterColor);
+  shadowed(w, Qt::AlignRight | Qt::AlignVCenter, letters[1], kLetterColor);
+  shadowed(w, Qt::AlignTop | Qt::AlignHCenter, letters[2], kLetterColor);
+  shadowed(w, Qt::AlignBottom | Qt::AlignHCenter, letters[3], kLetterColor);
 
   p.setFont(font());
-  p.setPen(kInfoColor);
   const ViewMapping& m = session_->geometry().view(kind_);
-  p.drawText(w, Qt::AlignLeft | Qt::AlignBottom,
-             QStringLiteral("%1  %2/%3")
-                 .arg(QString::fromLatin1(view_name(kind_)))
-                 .arg(session_->slice(kind_) + 1)
-                 .arg(m.slice_count));
+  shadowed(w, Qt::AlignLeft | Qt::AlignBottom,
+           QStringLiteral("%1  %2/%3")
+               .arg(QString::fromLatin1(view_name(kind_)))
+               .arg(session_->slice(kind_) + 1)
+               .arg(m.slice_count),
+           kInfoColor);
   last_paint_ms_ = static_cast<double>(timer.nsecsElapsed()) / 1e6;
 }
 
