@@ -523,7 +523,6 @@ bool MainWindow::ask(const QString& title, const QString& question) {
 
 void MainWindow::open_path(const QString& path) {
   const fs::path p = to_path(path);
-  const auto generation = generation_;
   std::error_code ec;
   if (fs::is_directory(p, ec)) {
     jobs_.start(tr("Listing DICOM series"), [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
@@ -532,7 +531,6 @@ void MainWindow::open_path(const QString& path) {
     });
     return;
   }
-  (void)generation;
   if (looks_like_dicom_file(p)) {
     // One file of a series (dropped or chosen): open its whole series, found
     // by listing the folder, instead of a single slice (GUI.md, complaint 7).

@@ -214,7 +214,7 @@ void SliceView::paintEvent(QPaintEvent*) {
 void SliceView::mousePressEvent(QMouseEvent* event) {
   if (!session_ || drag_ != Drag::kNone) return;  // one drag at a time (a second button is ignored)
   setFocus(Qt::MouseFocusReason);
-  drag_start_ = last_pos_ = event->position().toPoint();
+  drag_start_ = event->position().toPoint();
   const auto px = widget_to_pixel(event->position());
   if (event->button() == Qt::LeftButton && (event->modifiers() & Qt::ControlModifier)) {
     drag_ = Drag::kWindow;
@@ -262,7 +262,6 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
     case Drag::kPan: pan_ = drag_pan_ + QPointF(d); break;
     case Drag::kNone: break;
   }
-  last_pos_ = pos;
   const auto voxel = session_->geometry().screen_to_voxel(kind_, px[0], px[1],
                                                           static_cast<double>(session_->slice(kind_)));
   const std::array<std::int64_t, 3> rounded{std::llround(voxel[0]), std::llround(voxel[1]), std::llround(voxel[2])};

@@ -110,7 +110,6 @@ class SliceView : public QWidget {
   QPointF pan_{0, 0};
   Drag drag_ = Drag::kNone;
   QPoint drag_start_;
-  QPoint last_pos_;
   double drag_zoom_ = 1.0;
   QPointF drag_pan_;
   double drag_width_ = 1.0;
