@@ -362,6 +362,19 @@ class WidgetsTest : public QObject {
     QCOMPARE(info.domains.back(), std::string("gui_scanner"));
     QCOMPARE(window.bundle_combo()->currentData().toString(), adapted);
     QCOMPARE(window.domain_combo()->currentData().toString(), QStringLiteral("gui_scanner"));
+
+    // "auto (adapt to this scan)" is offered for this batch-norm model and runs.
+    const int auto_index = window.domain_combo()->findData(QStringLiteral("auto"));
+    QVERIFY(auto_index >= 0);
+    window.domain_combo()->setCurrentIndex(auto_index);
+    window.session()->undo();  // no edits left: no question
+    window.session()->undo();
+    QVERIFY(!window.session()->can_undo());
+    finished.clear();
+    window.run_segmentation();
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(finished.last().at(0).toBool(), true);
+    QVERIFY(window.session()->labels().eq(1).sum().item<std::int64_t>() > 1000);
   }
 
   // Wheel / PgUp / PgDn change the slice, right-drag zooms, middle-drag
