@@ -269,7 +269,7 @@ QWidget* MainWindow::build_labels_panel() {
   label_table_->setHorizontalHeaderLabels({tr("Show"), tr("Colour"), tr("Value"), tr("Name")});
   label_table_->verticalHeader()->hide();
   label_table_->horizontalHeader()->setStretchLastSection(true);
-  label_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  label_table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
   label_table_->setSelectionMode(QAbstractItemView::NoSelection);
   layout->addWidget(label_table_, 1);
   auto* form = new QFormLayout();
@@ -281,17 +281,26 @@ QWidget* MainWindow::build_labels_panel() {
   outline_check_ = new QCheckBox(tr("Outline only"), panel);
   form->addRow(QString(), outline_check_);
   layout->addLayout(form);
-  layout->addWidget(new QLabel(tr("Click a name to paint it; double-click a colour to change it."), panel));
+  layout->addWidget(new QLabel(tr("Click a name to paint it; double-click a colour or name to change it."), panel));
   connect(label_table_, &QTableWidget::cellClicked, this, [this](int row, int column) {
     if (column >= 2) brush_label_spin_->setValue(label_table_->item(row, 0)->data(Qt::UserRole).toInt());
   });
 
   connect(label_table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
-    if (!session_ || item->column() != 0) return;
-    LabelDescription d = session_->describe(static_cast<std::int16_t>(item->data(Qt::UserRole).toInt()));
-    const bool visible = item->checkState() == Qt::Checked;
-    if (d.visible == visible) return;
-    d.visible = visible;
+    if (!session_) return;
+    const auto value = static_cast<std::int16_t>(label_table_->item(item->row(), 0)->data(Qt::UserRole).toInt());
+    LabelDescription d = session_->describe(value);
+    if (item->column() == 0) {
+      const bool visible = item->checkState() == Qt::Checked;
+      if (d.visible == visible) return;
+      d.visible = visible;
+    } else if (item->column() == 3) {
+      const std::string name = item->text().trimmed().toStdString();
+      if (name.empty() || name == d.name) return;
+      d.name = name;  // shown in the status bar and statistics, saved in the label table CSV
+    } else {
+      return;
+    }
     session_->set_label_description(d);
   });
   connect(label_table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int column) {
@@ -376,6 +385,7 @@ QWidget* MainWindow::build_edit_panel() {
   islands_spin_->setValue(0.5);
   islands_spin_->setSuffix(QStringLiteral(" mL"));
   auto* islands_button = new QPushButton(tr("Remove"), islands);
+  islands_button->setObjectName(QStringLiteral("removeIslandsButton"));
   il->addWidget(new QLabel(tr("smaller than"), islands));
   il->addWidget(islands_spin_);
   il->addWidget(islands_button);
@@ -610,6 +620,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   s->label_table_changed.connect([this] {
     overlay_ = session_->overlay();
     update_views();
+    refresh_statistics();  // names
     // Rebuilt after the table's own signal handler returned.
     QMetaObject::invokeMethod(this, [this] {
       refresh_label_table();
@@ -922,7 +933,8 @@ void MainWindow::refresh_label_table() {
     value->setFlags(Qt::ItemIsEnabled);
     label_table_->setItem(r, 2, value);
     auto* name = new QTableWidgetItem(qs(d.name));
-    name->setFlags(Qt::ItemIsEnabled);
+    name->setFlags(Qt::ItemIsEnabled | Qt::ItemIsEditable);
+    name->setToolTip(tr("Double-click to rename"));
     label_table_->setItem(r, 3, name);
   }
   label_table_->resizeColumnsToContents();

@@ -482,6 +482,11 @@ class WidgetsTest : public QObject {
     QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::NoModifier, table->visualItemRect(table->item(0, 3)).center());
     QCOMPARE(window.brush_label_spin()->value(), 1);
 
+    // Renaming in the table names the label everywhere (statistics, CSV).
+    table->item(0, 3)->setText(QStringLiteral("lesion"));
+    QCOMPARE(s->describe(1).name, std::string("lesion"));
+    QTRY_COMPARE(window.statistics_table()->item(0, 1)->text(), QStringLiteral("lesion"));
+
     view->set_outline(true);
     QCOMPARE(pixel(), qRgb(0, 0, 0));  // inside the label: scan only
     const QPoint edge = view->pixel_to_widget(5, 8).toPoint();
@@ -547,6 +552,14 @@ class WidgetsTest : public QObject {
     QVERIFY(at::equal(s->labels(), painted));
     QCOMPARE(stats_voxels(), count);
     QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+    QVERIFY(at::equal(s->labels(), erased));
+
+    // Remove small islands: the strokes (well under 1 mL) go, as one undo step.
+    auto* islands = window.findChild<QPushButton*>(QStringLiteral("removeIslandsButton"));
+    QVERIFY(islands);
+    islands->click();
+    QCOMPARE(s->labels().ne(0).sum().item<std::int64_t>(), std::int64_t{0});
+    window.undo_action()->trigger();
     QVERIFY(at::equal(s->labels(), erased));
 
     // An intensity range with min > max: the logic layer refuses the stroke,
