@@ -260,7 +260,10 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
     }
     case Drag::kZoom: zoom_about(std::clamp(drag_zoom_ * std::exp(-d.y() * 0.01), 0.1, 50.0), drag_start_); break;
     case Drag::kPan: pan_ = drag_pan_ + QPointF(d); break;
-    case Drag::kNone: break;
+    case Drag::kNone:
+      // 3D Slicer's habit: moving with Shift held moves the crosshair.
+      if (event->modifiers() & Qt::ShiftModifier) session_->set_crosshair_from_screen(kind_, px[0], px[1]);
+      break;
   }
   const auto voxel = session_->geometry().screen_to_voxel(kind_, px[0], px[1],
                                                           static_cast<double>(session_->slice(kind_)));

@@ -7,7 +7,7 @@
 // window/level, brush strokes); zoom and pan are this view's own state.
 //
 // Mouse and keys (as ITK-SNAP / 3D Slicer users expect):
-//   left click/drag      crosshair (in every view)       wheel, PgUp/PgDn, Up/Down  slice
+//   left click/drag, Shift+move  crosshair (every view)  wheel, PgUp/PgDn, Up/Down  slice
 //   right drag, Ctrl+wheel  zoom (up = in)               middle drag                pan
 //   Ctrl + left drag     window (horizontal) / level (vertical)
 //   left drag with the brush or eraser selected: paint; r: reset zoom and pan

@@ -433,6 +433,12 @@ class WidgetsTest : public QObject {
     QCOMPARE(window.preset_combo()->currentData().toString(), QStringLiteral("custom"));
     QCOMPARE(s->crosshair(), (std::array<std::int64_t, 3>{15, 15, slice + 2}));  // W/L drag leaves the crosshair
 
+    // Shift + move (no button) moves the crosshair, as in 3D Slicer.
+    const QPoint shift_pos = view->pixel_to_widget(3, 4).toPoint();
+    send_mouse(view, QEvent::MouseMove, shift_pos, Qt::NoButton, Qt::NoButton, Qt::ShiftModifier);
+    QCOMPARE(s->crosshair()[0], std::int64_t{3});
+    QCOMPARE(s->crosshair()[1], std::int64_t{4});
+
     QTest::mouseDClick(view, Qt::LeftButton, Qt::NoModifier, centre);
     QVERIFY(view->isVisible());
     QVERIFY(!window.view(ViewKind::kCoronal)->isVisible());
