@@ -497,6 +497,7 @@ void MainWindow::build_menus() {
   });
   QAction* neuro = view->addAction(tr("&Neurological convention (patient left on screen left)"));
   neuro->setCheckable(true);
+  neuro->setObjectName(QStringLiteral("neurologicalAction"));
   connect(neuro, &QAction::toggled, this, [this](bool on) {
     if (session_) session_->set_convention(on ? DisplayConvention::kNeurological : DisplayConvention::kRadiological);
   });

@@ -2,6 +2,7 @@
 // checked against the logic layer and the pipeline.
 #include <ATen/ATen.h>
 
+#include <QAction>
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
@@ -179,6 +180,18 @@ class WidgetsTest : public QObject {
         }
       QVERIFY2(orange > 5, view_name(e.kind));
     }
+
+    // View > Neurological: patient left on screen left in axial and coronal.
+    auto* neuro = window.findChild<QAction*>(QStringLiteral("neurologicalAction"));
+    QVERIFY(neuro);
+    neuro->trigger();
+    for (ViewKind kind : {ViewKind::kAxial, ViewKind::kCoronal}) {
+      QCOMPARE(window.view(kind)->edge_letters()[0], QStringLiteral("L"));
+      const auto [x, y, n] = white_centroid(window.view(kind));
+      QVERIFY2(n > 20 && x < 0, view_name(kind));
+    }
+    const auto [sx, sy, sn] = white_centroid(window.view(ViewKind::kSagittal));
+    QVERIFY(sn > 20 && sx < 0);  // sagittal unchanged: anterior on the left
   }
 
   // A click moves the crosshair to the voxel under the mouse; the grey drawn
