@@ -603,6 +603,7 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   histogram_->set_session(nullptr);
   session_ = std::move(session);
   ++generation_;
+  result_position_.reset();
   overlay_ = session_->overlay();
   ScanSession* s = session_.get();
   s->crosshair_changed.connect([this] {
@@ -789,9 +790,15 @@ void MainWindow::run_segmentation() {
     return;
   }
   if (jobs_.busy()) return;
-  if (session_->can_undo() &&
-      !ask(tr("Replace labels?"), tr("The label map has edits. Replace it with the model's result? "
-                                     "(Undo brings the current labels back.)"))) {
+  // Ask unless the labels are empty or exactly the last model result (the
+  // undo position right after it): MONAI Label users lost manual work to a
+  // silent replacement (GUI.md, complaint 2).
+  const bool unchanged_result =
+      result_position_ && *result_position_ == session_->editor().history().undo_count();
+  if (!unchanged_result && session_->labels().ne(0).any().item<bool>() &&
+      !ask(tr("Replace labels?"), tr("The label map has labels that are not the model's last result "
+                                     "(edits or a loaded map). Replace them with the model's result? "
+                                     "(Undo brings them back.)"))) {
     return;
   }
   SegmentRequest request;
@@ -811,6 +818,7 @@ void MainWindow::run_segmentation() {
     return JobRunner::Continuation([this, labels, generation] {
       if (generation != generation_ || !session_) return;  // another scan was opened meanwhile
       session_->replace_labels(labels);
+      result_position_ = session_->editor().history().undo_count();
     });
   });
 }

@@ -147,6 +147,8 @@ class MainWindow : public QMainWindow {
   LabelOverlay overlay_;
   std::uint64_t generation_ = 0;  ///< bumped per opened scan; stale job results are dropped
   std::optional<models::BundleInfo> bundle_info_;
+  /// Undo position right after the last model result was applied.
+  std::optional<std::size_t> result_position_;
   bool interactive_ = true;
   bool applying_preset_ = false;
   QString last_error_;
