@@ -26,7 +26,10 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 #include <QTimer>
+
+#include <atomic>
 
 #include <filesystem>
 #include <fstream>
@@ -39,6 +42,8 @@
 #include "app/gui/widgets/main_window.h"
 #include "app/gui/widgets/slice_view.h"
 #include "models/bundle.h"
+#include "models/error.h"
+#include "app/gui/widgets/job_runner.h"
 #include "pipeline/infer/segmenter.h"
 #include "pipeline/io/volume_reader.h"
 #include "tests/app/gui/test_volumes.h"
@@ -131,6 +136,47 @@ class WidgetsTest : public QObject {
 
  private Q_SLOTS:
   void initTestCase() { at::set_num_threads(2); }
+
+  // The job runner: work on another thread, the continuation on the UI
+  // thread, errors as one message, Cancel through the progress callback.
+  void jobRunnerRunsOffTheUiThreadAndCancels() {
+    JobRunner runner;
+    QSignalSpy finished(&runner, &JobRunner::finished);
+    QThread* worker = nullptr;
+    QThread* continuation = nullptr;
+    QVERIFY(runner.start(QStringLiteral("ok"), [&](const JobRunner::Progress& progress) {
+      worker = QThread::currentThread();
+      progress(1.0);
+      return JobRunner::Continuation([&] { continuation = QThread::currentThread(); });
+    }));
+    QVERIFY(!runner.start(QStringLiteral("second"), {}));  // one job at a time
+    QVERIFY(finished.wait(5000));
+    QCOMPARE(finished.last().at(0).toBool(), true);
+    QVERIFY(worker != nullptr && worker != QApplication::instance()->thread());
+    QCOMPARE(continuation, QApplication::instance()->thread());
+
+    QVERIFY(runner.start(QStringLiteral("fails"), [](const JobRunner::Progress&) -> JobRunner::Continuation {
+      throw IoError("cannot read 'x': broken");
+    }));
+    QVERIFY(finished.wait(5000));
+    QCOMPARE(finished.last().at(2).toString(), QStringLiteral("cannot read 'x': broken"));
+
+    // A job that only stops when its progress callback says so.
+    std::atomic<int> calls{0};
+    QVERIFY(runner.start(QStringLiteral("endless"), [&calls](const JobRunner::Progress& progress) {
+      while (progress(0.5)) {
+        ++calls;
+        QThread::msleep(1);
+      }
+      throw Cancelled("cancelled");
+      return JobRunner::Continuation();
+    }));
+    QTRY_VERIFY(calls.load() > 10);
+    runner.cancel();
+    QVERIFY(finished.wait(5000));
+    QCOMPARE(finished.last().at(1).toBool(), true);
+    QVERIFY(!runner.busy());
+  }
 
   // Radiological display: patient left on screen right, anterior up in
   // axial, superior up in coronal/sagittal, anterior left in sagittal;
