@@ -464,7 +464,14 @@ void MainWindow::build_menus() {
     if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
   });
   file->addAction(tr("&Save labels…"), QKeySequence::Save, this, [this] {
-    const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), QStringLiteral("labels.nii.gz"),
+    // Default: beside the scan, "<scan name>_labels.nii.gz".
+    QString suggestion = QStringLiteral("labels.nii.gz");
+    if (session_ && !session_->scan().source_path.empty()) {
+      const fs::path source(session_->scan().source_path);
+      const std::string stem = label_table_path(source.filename()).stem().string();
+      suggestion = qs(((fs::is_directory(source) ? source : source.parent_path()) / (stem + "_labels.nii.gz")).string());
+    }
+    const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), suggestion,
                                                    tr("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd)"));
     if (!f.isEmpty()) save_labels(f);
   });
