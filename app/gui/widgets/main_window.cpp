@@ -469,7 +469,7 @@ void MainWindow::build_menus() {
     if (session_ && !session_->scan().source_path.empty()) {
       const fs::path source(session_->scan().source_path);
       const std::string stem = label_table_path(source.filename()).stem().string();
-      suggestion = qs(((fs::is_directory(source) ? source : source.parent_path()) / (stem + "_labels.nii.gz")).string());
+      suggestion = qs((source.parent_path() / (stem + "_labels.nii.gz")).string());  // a DICOM folder: beside it
     }
     const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), suggestion,
                                                    tr("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd)"));
