@@ -12,6 +12,9 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libdeflate-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server
+  # (xvfb-run needs xauth) with software OpenGL
+  xvfb xauth libgl1-mesa-dri
   # real data (see data_samples/README.md) and independent reference readers
   mricron-data invesalius-examples python3-pydicom python3-nibabel python3-numpy
   python3-torch

@@ -1,0 +1,139 @@
+#include "app/gui/logic/pipeline_facade.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "models/bundle.h"
+#include "core/error.h"
+#include "pipeline/infer/adaptation.h"
+#include "core/atomic_file.h"
+#include "core/timestamp.h"
+#include "pipeline/io/volume_writer.h"
+#include "pipeline/preprocess/plan_json.h"
+#include "pipeline/preprocess/preprocessor.h"
+
+namespace medseg::gui {
+namespace fs = std::filesystem;
+
+bool cpu_has_native_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line);
+    std::string w;
+    while (words >> w) {
+      if (w == "avx512_bf16" || w == "amx_bf16") return true;
+    }
+    return false;  // the first processor's flags decide
+  }
+  return false;
+}
+
+pipeline::Precision resolve_precision(const std::string& choice) {
+  if (choice == "auto") return cpu_has_native_bf16() ? pipeline::Precision::kBf16 : pipeline::Precision::kFp32;
+  return pipeline::parse_precision(choice);
+}
+
+std::vector<fs::path> list_bundles(const fs::path& models_dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  if (!fs::is_directory(models_dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(models_dir, ec)) {
+    if (entry.is_directory(ec) && fs::exists(entry.path() / "model.yaml", ec)) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+pipeline::SegmentOptions segment_options(const SegmentRequest& request, pipeline::ProgressCallback progress) {
+  pipeline::SegmentOptions o;
+  o.overlap = 0.5;
+  o.windows_per_batch = 2;
+  o.mirror = request.tta;
+  o.precision = request.precision;
+  o.domain = request.domain;
+  o.progress = std::move(progress);
+  return o;
+}
+
+at::Tensor segment_scan(const pipeline::Volume& scan, const SegmentRequest& request,
+                        pipeline::ProgressCallback progress) {
+  const pipeline::Segmenter segmenter(models::load_bundle(request.bundle));
+  const auto options = segment_options(request, std::move(progress));
+  segmenter.check(options);
+  if (segmenter.info().architecture.in_channels() != 1) {
+    throw ConfigError("model '" + request.bundle.string() + "' needs " +
+                      std::to_string(segmenter.info().architecture.in_channels()) +
+                      " input channels; the GUI opens one scan");
+  }
+  return segmenter.segment({scan}, options).labels.data.to(at::kShort).contiguous();
+}
+
+void adapt_bundle_to_scan(const fs::path& bundle_path, const pipeline::Volume& scan, const std::string& domain_name,
+                          const fs::path& output, pipeline::ProgressCallback progress) {
+  std::error_code ec;
+  if (fs::exists(output, ec)) {
+    throw IoError("adapt: '" + output.string() + "' already exists; choose a new folder for the adapted model");
+  }
+  models::Bundle bundle = models::load_bundle(bundle_path);
+  pipeline::check_new_domain(bundle.info, domain_name);
+  if (bundle.info.architecture.in_channels() != 1) {
+    throw ConfigError("adapt: model '" + bundle_path.string() + "' needs " +
+                      std::to_string(bundle.info.architecture.in_channels()) + " input channels");
+  }
+  const pipeline::Preprocessor preprocessor(pipeline::plan_from_json(bundle.info.preprocessing_json));
+  std::vector<at::Tensor> images{preprocessor({scan}).image.data};
+  pipeline::AdaptationOptions options;
+  options.progress = std::move(progress);
+  const std::int64_t index = pipeline::add_adapted_domain(bundle, domain_name, images, options);
+  bundle.info.provenance.notes.push_back(core::utc_timestamp() + ": domain '" + domain_name + "' (index " +
+                                         std::to_string(index) + ") added by AdaBN on one unlabeled volume ('" +
+                                         scan.source_path + "') with medseg-gui, fp32, from bundle '" +
+                                         bundle_path.string() + "'; weights and metrics are those of the original");
+  models::save_bundle(output, bundle.info, bundle.model);
+}
+
+fs::path label_table_path(const fs::path& path) {
+  std::string name = path.filename().string();
+  for (const char* ext : {".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"}) {
+    const std::string e(ext);
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) {
+      name.resize(name.size() - e.size());
+      break;
+    }
+  }
+  return path.parent_path() / (name + ".csv");
+}
+
+namespace {
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+void save_label_map(const at::Tensor& labels, const pipeline::Geometry& geometry, const fs::path& path,
+                    const std::vector<LabelDescription>& label_table) {
+  pipeline::Volume v;
+  v.data = labels;
+  v.geometry = geometry;
+  v.pixel_type = "int16";
+  pipeline::write_volume(v, path, pipeline::PixelType::kInt16);
+  std::string csv = "label,name,r,g,b\n";
+  for (const LabelDescription& d : label_table) {
+    csv += std::to_string(d.value) + "," + csv_cell(d.name) + "," + std::to_string(d.color[0]) + "," +
+           std::to_string(d.color[1]) + "," + std::to_string(d.color[2]) + "\n";
+  }
+  core::write_text_file_atomically(label_table_path(path), csv);
+}
+
+}  // namespace medseg::gui

@@ -1,0 +1,1121 @@
+// Over 1000 lines on purpose for now: the main window wires the menus, the
+// three views, and the segment/labels/statistics/brush/adapt panels to one
+// ScanSession and JobRunner, and each panel is a few dozen lines of layout
+// plus its slots. Splitting the panels into classes of their own is the next
+// clean-up (noted in docs/gui.md); all logic is in app/gui/logic already.
+#include "app/gui/widgets/main_window.h"
+
+#include <ATen/ATen.h>
+
+#include <QAction>
+#include <QApplication>
+#include <QButtonGroup>
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QColorDialog>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGridLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QInputDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSlider>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include "app/gui/logic/pipeline_facade.h"
+#include "app/gui/logic/scan_session.h"
+#include "app/gui/widgets/dicom_series_dialog.h"
+#include "app/gui/widgets/histogram_view.h"
+#include "app/gui/widgets/slice_view.h"
+#include "core/error.h"
+#include "pipeline/grid_compare.h"
+#include "pipeline/infer/adaptation.h"
+
+namespace medseg::gui {
+namespace fs = std::filesystem;
+namespace {
+
+fs::path to_path(const QString& s) { return fs::path(s.toStdString()); }
+QString qs(const std::string& s) { return QString::fromStdString(s); }
+QString color_hex(const std::array<std::uint8_t, 3>& c) { return QColor(c[0], c[1], c[2]).name(); }
+QString format_number(double v, int decimals) {
+  return std::isfinite(v) ? QString::number(v, 'f', decimals) : QStringLiteral("–");
+}
+constexpr const char* kAutoItem = "auto (adapt to this scan)";
+
+/// A .dcm file, or a file without extension that starts with DICOM's
+/// 128-byte preamble + "DICM" (how most scanners name their files).
+bool looks_like_dicom_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".dcm" || ext == ".ima") return true;
+  if (!ext.empty()) return false;
+  std::ifstream in(p, std::ios::binary);
+  char buffer[132] = {};
+  in.read(buffer, sizeof buffer);
+  return in.gcount() == sizeof buffer && std::string(buffer + 128, 4) == "DICM";
+}
+
+}  // namespace
+
+MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(parent), models_dir_(std::move(models_dir)) {
+  setObjectName(QStringLiteral("mainWindow"));
+  setWindowTitle(QStringLiteral("medseg"));
+  setAcceptDrops(true);
+
+  // Views: ITK-SNAP's layout (axial, sagittal / coronal, info).
+  auto* view_area = new QWidget(this);
+  auto* grid = new QGridLayout(view_area);
+  grid->setContentsMargins(0, 0, 0, 0);
+  grid->setSpacing(2);
+  for (ViewKind k : {ViewKind::kAxial, ViewKind::kCoronal, ViewKind::kSagittal}) {
+    auto* v = new SliceView(k, view_area);
+    views_[static_cast<int>(k)] = v;
+    connect(v, &SliceView::hovered, this, &MainWindow::show_hover);
+    connect(v, &SliceView::maximize_toggled, this, &MainWindow::toggle_maximized);
+    connect(v, &SliceView::error_occurred, this, [this](const QString& m) { report_error(tr("Edit"), m); });
+    connect(v, &SliceView::reset_requested, this, [this] {
+      for (SliceView* view : views_) view->reset_view();
+    });
+  }
+  grid->addWidget(views_[0], 0, 0);
+  grid->addWidget(views_[2], 0, 1);
+  grid->addWidget(views_[1], 1, 0);
+  info_label_ = new QLabel(view_area);
+  info_label_->setObjectName(QStringLiteral("infoLabel"));
+  info_label_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  info_label_->setWordWrap(true);
+  info_label_->setMargin(8);
+  info_label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  histogram_ = new HistogramView(view_area);
+  auto* info_cell = new QWidget(view_area);
+  auto* info_layout = new QVBoxLayout(info_cell);
+  info_layout->setContentsMargins(0, 0, 0, 0);
+  info_layout->addWidget(info_label_, 1);
+  info_layout->addWidget(histogram_);
+  grid->addWidget(info_cell, 1, 1);
+  info_cell_ = info_cell;
+  // Four equal cells whatever the info text or histogram would like.
+  info_cell->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+  for (SliceView* v : views_) v->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Ignored);
+  for (int i = 0; i < 2; ++i) {
+    grid->setRowStretch(i, 1);
+    grid->setColumnStretch(i, 1);
+  }
+
+  auto* tabs = new QTabWidget(this);
+  tabs->addTab(build_segment_panel(), tr("Segment"));
+  tabs->addTab(build_labels_panel(), tr("Labels"));
+  tabs->addTab(build_edit_panel(), tr("Edit"));
+  tabs->addTab(build_statistics_panel(), tr("Statistics"));
+  tabs->setMinimumWidth(330);
+
+  auto* splitter = new QSplitter(this);
+  splitter->addWidget(view_area);
+  splitter->addWidget(tabs);
+  splitter->setStretchFactor(0, 1);
+  splitter->setStretchFactor(1, 0);
+  setCentralWidget(splitter);
+
+  // Window/level presets.
+  auto* toolbar = addToolBar(tr("Display"));
+  toolbar->setObjectName(QStringLiteral("displayToolbar"));
+  toolbar->addWidget(new QLabel(tr(" Window/level: "), toolbar));
+  preset_combo_ = new QComboBox(toolbar);
+  preset_combo_->setObjectName(QStringLiteral("presetCombo"));
+  preset_combo_->addItem(tr("auto (0.5-99.5 %)"), QStringLiteral("auto"));
+  for (const WindowPreset& p : ct_window_presets()) {
+    preset_combo_->addItem(QStringLiteral("CT %1 (%2/%3)").arg(qs(p.name)).arg(p.width).arg(p.level), qs(p.name));
+  }
+  preset_combo_->addItem(tr("custom (Ctrl+left drag)"), QStringLiteral("custom"));
+  connect(preset_combo_, QOverload<int>::of(&QComboBox::activated), this, [this](int index) {
+    const QString name = preset_combo_->itemData(index).toString();
+    if (name != QStringLiteral("custom")) apply_window_preset(name);
+  });
+  toolbar->addWidget(preset_combo_);
+
+  // Status bar: position under the cursor, and the running job.
+  status_label_ = new QLabel(this);
+  status_label_->setObjectName(QStringLiteral("statusLabel"));
+  statusBar()->addWidget(status_label_, 1);
+  job_label_ = new QLabel(this);
+  progress_bar_ = new QProgressBar(this);
+  progress_bar_->setRange(0, 1000);
+  progress_bar_->setMaximumWidth(220);
+  cancel_button_ = new QPushButton(tr("Cancel"), this);
+  cancel_button_->setObjectName(QStringLiteral("cancelButton"));
+  statusBar()->addPermanentWidget(job_label_);
+  statusBar()->addPermanentWidget(progress_bar_);
+  statusBar()->addPermanentWidget(cancel_button_);
+  job_label_->hide();
+  progress_bar_->hide();
+  cancel_button_->hide();
+  connect(cancel_button_, &QPushButton::clicked, &jobs_, &JobRunner::cancel);
+  connect(&jobs_, &JobRunner::started, this, &MainWindow::on_job_started);
+  connect(&jobs_, &JobRunner::progressed, this, [this](double f) {
+    progress_bar_->setRange(0, 1000);
+    progress_bar_->setValue(static_cast<int>(std::lround(1000 * std::clamp(f, 0.0, 1.0))));
+  });
+  connect(&jobs_, &JobRunner::finished, this, &MainWindow::on_job_finished);
+
+  build_menus();
+  refresh_info();
+  refresh_history();
+  resize(1400, 900);
+}
+
+MainWindow::~MainWindow() {
+  jobs_.cancel();
+  jobs_.wait();
+  for (SliceView* v : views_) v->set_session(nullptr, nullptr);
+  histogram_->set_session(nullptr);
+}
+
+// --- panels ------------------------------------------------------------------
+
+QWidget* MainWindow::build_segment_panel() {
+  auto* panel = new QWidget(this);
+  auto* layout = new QVBoxLayout(panel);
+  auto* form = new QFormLayout();
+  bundle_combo_ = new QComboBox(panel);
+  bundle_combo_->setObjectName(QStringLiteral("bundleCombo"));
+  for (const fs::path& b : list_bundles(models_dir_)) {
+    bundle_combo_->addItem(qs(b.filename().string()), qs(b.string()));
+  }
+  auto* choose = new QPushButton(tr("Folder…"), panel);
+  auto* bundle_row = new QHBoxLayout();
+  bundle_row->addWidget(bundle_combo_, 1);
+  bundle_row->addWidget(choose);
+  form->addRow(tr("Model"), bundle_row);
+  domain_combo_ = new QComboBox(panel);
+  domain_combo_->setObjectName(QStringLiteral("domainCombo"));
+  form->addRow(tr("Scanner domain"), domain_combo_);
+  precision_combo_ = new QComboBox(panel);
+  precision_combo_->setObjectName(QStringLiteral("precisionCombo"));
+  precision_combo_->addItem(cpu_has_native_bf16() ? tr("auto (bf16: native on this CPU)")
+                                                  : tr("auto (fp32: no native bf16 on this CPU)"),
+                            QStringLiteral("auto"));
+  precision_combo_->addItem(QStringLiteral("fp32"), QStringLiteral("fp32"));
+  precision_combo_->addItem(QStringLiteral("bf16"), QStringLiteral("bf16"));
+  form->addRow(tr("Precision"), precision_combo_);
+  tta_check_ = new QCheckBox(tr("Test-time augmentation (8 mirrorings, 8x time)"), panel);
+  tta_check_->setObjectName(QStringLiteral("ttaCheck"));
+  form->addRow(QString(), tta_check_);
+  layout->addLayout(form);
+  run_button_ = new QPushButton(tr("Run segmentation"), panel);
+  run_button_->setObjectName(QStringLiteral("runButton"));
+  layout->addWidget(run_button_);
+  bundle_label_ = new QLabel(panel);
+  bundle_label_->setObjectName(QStringLiteral("bundleLabel"));
+  bundle_label_->setWordWrap(true);
+  bundle_label_->setTextFormat(Qt::RichText);
+  bundle_label_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  layout->addWidget(bundle_label_);
+  layout->addStretch(1);
+  adapt_button_ = new QPushButton(tr("Adapt model to this scanner…"), panel);
+  adapt_button_->setToolTip(tr("AdaBN: re-estimates the model's normalization statistics on the open scan "
+                               "and saves the model with a new domain"));
+  layout->addWidget(adapt_button_);
+
+  connect(bundle_combo_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, [this] { refresh_bundle_info(); });
+  connect(choose, &QPushButton::clicked, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Model bundle folder"), qs(models_dir_.string()));
+    if (!dir.isEmpty()) set_bundle(dir);
+  });
+  connect(run_button_, &QPushButton::clicked, this, &MainWindow::run_segmentation);
+  connect(adapt_button_, &QPushButton::clicked, this, [this] {
+    if (!session_ || bundle_combo_->currentIndex() < 0) {
+      report_error(tr("Adapt"), tr("Open a scan and choose a model first."));
+      return;
+    }
+    bool ok = false;
+    const QString domain = QInputDialog::getText(this, tr("Adapt model"), tr("Name of the new scanner domain:"),
+                                                 QLineEdit::Normal, QStringLiteral("my_scanner"), &ok);
+    if (!ok || domain.isEmpty()) return;
+    const QString parent_dir = QFileDialog::getExistingDirectory(this, tr("Folder to save the adapted model in"));
+    if (parent_dir.isEmpty()) return;
+    const QString name = QFileInfo(bundle_combo_->currentData().toString()).fileName() + "_" + domain;
+    adapt_model(domain, QDir(parent_dir).filePath(name));
+  });
+  refresh_bundle_info();
+  return panel;
+}
+
+QWidget* MainWindow::build_labels_panel() {
+  auto* panel = new QWidget(this);
+  auto* layout = new QVBoxLayout(panel);
+  label_table_ = new QTableWidget(0, 4, panel);
+  label_table_->setObjectName(QStringLiteral("labelTable"));
+  label_table_->setHorizontalHeaderLabels({tr("Show"), tr("Colour"), tr("Value"), tr("Name")});
+  label_table_->verticalHeader()->hide();
+  label_table_->horizontalHeader()->setStretchLastSection(true);
+  label_table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+  label_table_->setSelectionMode(QAbstractItemView::NoSelection);
+  layout->addWidget(label_table_, 1);
+  auto* form = new QFormLayout();
+  opacity_slider_ = new QSlider(Qt::Horizontal, panel);
+  opacity_slider_->setObjectName(QStringLiteral("opacitySlider"));
+  opacity_slider_->setRange(0, 100);
+  opacity_slider_->setValue(50);
+  form->addRow(tr("Opacity"), opacity_slider_);
+  outline_check_ = new QCheckBox(tr("Outline only"), panel);
+  form->addRow(QString(), outline_check_);
+  layout->addLayout(form);
+  layout->addWidget(new QLabel(tr("Click a name to paint it; double-click a colour or name to change it."), panel));
+  connect(label_table_, &QTableWidget::cellClicked, this, [this](int row, int column) {
+    if (column >= 2) brush_label_spin_->setValue(label_table_->item(row, 0)->data(Qt::UserRole).toInt());
+  });
+
+  connect(label_table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
+    if (!session_) return;
+    const auto value = static_cast<std::int16_t>(label_table_->item(item->row(), 0)->data(Qt::UserRole).toInt());
+    LabelDescription d = session_->describe(value);
+    if (item->column() == 0) {
+      const bool visible = item->checkState() == Qt::Checked;
+      if (d.visible == visible) return;
+      d.visible = visible;
+    } else if (item->column() == 3) {
+      const std::string name = item->text().trimmed().toStdString();
+      if (name.empty() || name == d.name) return;
+      d.name = name;  // shown in the status bar and statistics, saved in the label table CSV
+    } else {
+      return;
+    }
+    session_->set_label_description(d);
+  });
+  connect(label_table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int column) {
+    if (!session_ || column != 1) return;
+    LabelDescription d =
+        session_->describe(static_cast<std::int16_t>(label_table_->item(row, 0)->data(Qt::UserRole).toInt()));
+    const QColor c = QColorDialog::getColor(QColor(d.color[0], d.color[1], d.color[2]), this);
+    if (!c.isValid()) return;
+    d.color = {static_cast<std::uint8_t>(c.red()), static_cast<std::uint8_t>(c.green()),
+               static_cast<std::uint8_t>(c.blue())};
+    session_->set_label_description(d);
+  });
+  connect(opacity_slider_, &QSlider::valueChanged, this, [this](int v) {
+    if (session_) session_->set_overlay_opacity(v / 100.0);
+  });
+  connect(outline_check_, &QCheckBox::toggled, this, [this](bool on) {
+    for (SliceView* v : views_) v->set_outline(on);
+  });
+  return panel;
+}
+
+QWidget* MainWindow::build_edit_panel() {
+  auto* panel = new QWidget(this);
+  auto* layout = new QVBoxLayout(panel);
+  auto* tools = new QGroupBox(tr("Tool"), panel);
+  auto* tl = new QHBoxLayout(tools);
+  navigate_radio_ = new QRadioButton(tr("Navigate"), tools);
+  brush_radio_ = new QRadioButton(tr("Brush"), tools);
+  eraser_radio_ = new QRadioButton(tr("Eraser"), tools);
+  navigate_radio_->setChecked(true);
+  tl->addWidget(navigate_radio_);
+  tl->addWidget(brush_radio_);
+  tl->addWidget(eraser_radio_);
+  auto* group = new QButtonGroup(panel);
+  group->addButton(navigate_radio_);
+  group->addButton(brush_radio_);
+  group->addButton(eraser_radio_);
+  layout->addWidget(tools);
+
+  auto* form = new QFormLayout();
+  radius_spin_ = new QDoubleSpinBox(panel);
+  radius_spin_->setRange(0.1, 100.0);
+  radius_spin_->setDecimals(1);
+  radius_spin_->setValue(3.0);
+  radius_spin_->setSuffix(QStringLiteral(" mm"));
+  form->addRow(tr("Radius"), radius_spin_);
+  brush_label_spin_ = new QSpinBox(panel);
+  brush_label_spin_->setRange(1, 32767);
+  brush_label_name_ = new QLabel(panel);
+  auto* label_row = new QHBoxLayout();
+  label_row->addWidget(brush_label_spin_);
+  label_row->addWidget(brush_label_name_, 1);
+  form->addRow(tr("Paint label"), label_row);
+  protect_check_ = new QCheckBox(tr("Protect other labels"), panel);
+  protect_check_->setToolTip(tr("Paint only over background and this label; erase only this label"));
+  form->addRow(QString(), protect_check_);
+  range_check_ = new QCheckBox(tr("Only intensities in"), panel);
+  form->addRow(QString(), range_check_);
+  range_check_->setObjectName(QStringLiteral("rangeCheck"));
+  range_min_ = new QDoubleSpinBox(panel);
+  range_max_ = new QDoubleSpinBox(panel);
+  range_min_->setObjectName(QStringLiteral("rangeMin"));
+  range_max_->setObjectName(QStringLiteral("rangeMax"));
+  for (QDoubleSpinBox* s : {range_min_, range_max_}) {
+    s->setRange(-1e6, 1e6);
+    s->setDecimals(1);
+  }
+  range_min_->setValue(-1000);
+  range_max_->setValue(3000);
+  auto* range_row = new QHBoxLayout();
+  range_row->addWidget(range_min_);
+  range_row->addWidget(new QLabel(QStringLiteral("…"), panel));
+  range_row->addWidget(range_max_);
+  form->addRow(tr("Range"), range_row);
+  layout->addLayout(form);
+
+  auto* islands = new QGroupBox(tr("Remove small islands (3D, all labels)"), panel);
+  auto* il = new QHBoxLayout(islands);
+  islands_spin_ = new QDoubleSpinBox(islands);
+  islands_spin_->setRange(0.001, 1e5);
+  islands_spin_->setDecimals(3);
+  islands_spin_->setValue(0.5);
+  islands_spin_->setSuffix(QStringLiteral(" mL"));
+  auto* islands_button = new QPushButton(tr("Remove"), islands);
+  islands_button->setObjectName(QStringLiteral("removeIslandsButton"));
+  il->addWidget(new QLabel(tr("smaller than"), islands));
+  il->addWidget(islands_spin_);
+  il->addWidget(islands_button);
+  layout->addWidget(islands);
+  layout->addWidget(new QLabel(tr("Ctrl+Z undo, Ctrl+Shift+Z redo (each stroke is one step)"), panel));
+  layout->addStretch(1);
+
+  for (QRadioButton* r : {navigate_radio_, brush_radio_, eraser_radio_}) {
+    connect(r, &QRadioButton::toggled, this, [this] { update_brush(); });
+  }
+  connect(radius_spin_, QOverload<double>::of(&QDoubleSpinBox::valueChanged), this, [this] { update_brush(); });
+  connect(brush_label_spin_, QOverload<int>::of(&QSpinBox::valueChanged), this, [this] {
+    update_brush();
+    refresh_brush_label_name();
+  });
+  for (QCheckBox* c : {protect_check_, range_check_}) {
+    connect(c, &QCheckBox::toggled, this, [this] { update_brush(); });
+  }
+  for (QDoubleSpinBox* s : {range_min_, range_max_}) {
+    connect(s, QOverload<double>::of(&QDoubleSpinBox::valueChanged), this, [this] { update_brush(); });
+  }
+  connect(islands_button, &QPushButton::clicked, this, [this] {
+    if (!session_) return;
+    const auto removed = session_->remove_islands(islands_spin_->value(), Connectivity::kFaces6);
+    statusBar()->showMessage(tr("%1 voxels removed").arg(removed), 5000);
+  });
+  return panel;
+}
+
+QWidget* MainWindow::build_statistics_panel() {
+  auto* panel = new QWidget(this);
+  auto* layout = new QVBoxLayout(panel);
+  stats_table_ = new QTableWidget(0, 6, panel);
+  stats_table_->setObjectName(QStringLiteral("statisticsTable"));
+  stats_table_->setHorizontalHeaderLabels(
+      {tr("Label"), tr("Name"), tr("Voxels"), tr("mL"), tr("Mean ± SD"), tr("Dice")});
+  stats_table_->verticalHeader()->hide();
+  stats_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  layout->addWidget(stats_table_, 1);
+  auto* row = new QHBoxLayout();
+  auto* reference = new QPushButton(tr("Load reference…"), panel);
+  auto* csv = new QPushButton(tr("Export CSV…"), panel);
+  row->addWidget(reference);
+  row->addWidget(csv);
+  layout->addLayout(row);
+  connect(reference, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Reference label map"));
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
+  });
+  connect(csv, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export statistics"), QStringLiteral("statistics.csv"),
+                                                   tr("CSV (*.csv)"));
+    if (!f.isEmpty()) export_statistics(f);
+  });
+  return panel;
+}
+
+void MainWindow::build_menus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&Open scan…"), QKeySequence::Open, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open scan"), QString(),
+                                                   tr("Scans (*.nii *.nii.gz *.nrrd *.mha *.mhd *.dcm);;All files (*)"));
+    if (!f.isEmpty()) open_path(f);
+  });
+  file->addAction(tr("Open &DICOM folder…"), this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, tr("DICOM folder"));
+    if (!d.isEmpty()) open_path(d);
+  });
+  file->addSeparator();
+  file->addAction(tr("&Load labels…"), this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Load label map"));
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/false);
+  });
+  file->addAction(tr("Load &reference labels (Dice)…"), this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Reference label map"));
+    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
+  });
+  file->addAction(tr("&Save labels…"), QKeySequence::Save, this, [this] {
+    // Default: beside the scan, "<scan name>_labels.nii.gz".
+    QString suggestion = QStringLiteral("labels.nii.gz");
+    if (session_ && !session_->scan().source_path.empty()) {
+      const fs::path source(session_->scan().source_path);
+      const std::string stem = label_table_path(source.filename()).stem().string();
+      suggestion = qs((source.parent_path() / (stem + "_labels.nii.gz")).string());  // a DICOM folder: beside it
+    }
+    const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), suggestion,
+                                                   tr("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd)"));
+    if (!f.isEmpty()) save_labels(f);
+  });
+  file->addAction(tr("Export &statistics (CSV)…"), this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export statistics"), QStringLiteral("statistics.csv"),
+                                                   tr("CSV (*.csv)"));
+    if (!f.isEmpty()) export_statistics(f);
+  });
+  file->addAction(tr("Screens&hot…"), this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, tr("Screenshot"), QStringLiteral("medseg.png"),
+                                                   tr("PNG (*.png)"));
+    if (!f.isEmpty()) save_screenshot(f);
+  });
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  undo_action_ = edit->addAction(tr("&Undo"), this, [this] {
+    if (session_) session_->undo();
+  });
+  undo_action_->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Z)});
+  redo_action_ = edit->addAction(tr("&Redo"), this, [this] {
+    if (session_) session_->redo();
+  });
+  redo_action_->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
+
+  QMenu* view = menuBar()->addMenu(tr("&View"));
+  view->addAction(tr("&Reset views (r)"), this, [this] {
+    for (SliceView* v : views_) v->reset_view();
+  });
+  QAction* neuro = view->addAction(tr("&Neurological convention (patient left on screen left)"));
+  neuro->setCheckable(true);
+  neuro->setObjectName(QStringLiteral("neurologicalAction"));
+  connect(neuro, &QAction::toggled, this, [this](bool on) {
+    if (session_) session_->set_convention(on ? DisplayConvention::kNeurological : DisplayConvention::kRadiological);
+  });
+  QAction* cross = view->addAction(tr("&Crosshair"));
+  cross->setCheckable(true);
+  cross->setChecked(true);
+  connect(cross, &QAction::toggled, this, [this](bool on) {
+    for (SliceView* v : views_) v->set_crosshair_visible(on);
+  });
+}
+
+// --- errors and questions ----------------------------------------------------
+
+void MainWindow::report_error(const QString& title, const QString& message) {
+  last_error_ = message;
+  Q_EMIT error_reported(message);
+  if (!interactive_) {
+    std::cerr << "medseg-gui: " << title.toStdString() << ": " << message.toStdString() << std::endl;
+    return;
+  }
+  QMessageBox box(QMessageBox::Critical, title, message, QMessageBox::Ok, this);
+  box.setObjectName(QStringLiteral("errorDialog"));
+  box.exec();
+}
+
+bool MainWindow::ask(const QString& title, const QString& question) {
+  if (!interactive_) return true;
+  QMessageBox box(QMessageBox::Question, title, question, QMessageBox::Yes | QMessageBox::No, this);
+  box.setObjectName(QStringLiteral("questionDialog"));
+  return box.exec() == QMessageBox::Yes;
+}
+
+// --- opening -------------------------------------------------------------------
+
+void MainWindow::open_path(const QString& path) {
+  const fs::path p = to_path(path);
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    jobs_.start(tr("Listing DICOM series"), [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
+      auto series = pipeline::list_dicom_series(p);
+      return [this, p, series] { on_series_listed(p, series); };
+    });
+    return;
+  }
+  if (looks_like_dicom_file(p)) {
+    // One file of a series (dropped or chosen): open its whole series, found
+    // by listing the folder, instead of a single slice (GUI.md, complaint 7).
+    jobs_.start(tr("Listing DICOM series"), [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
+      const fs::path folder = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+      auto series = pipeline::list_dicom_series(folder);
+      std::error_code same_error;
+      for (const auto& s : series) {
+        for (const auto& f : s.files) {
+          if (fs::equivalent(fs::path(f), p, same_error)) {
+            auto volume = std::make_shared<pipeline::Volume>(pipeline::read_dicom_series(folder, s));
+            return [this, volume] { open_volume(std::move(*volume)); };
+          }
+        }
+      }
+      auto volume = std::make_shared<pipeline::Volume>(pipeline::read_volume(p));  // not part of a listed series
+      return [this, volume] { open_volume(std::move(*volume)); };
+    });
+    return;
+  }
+  jobs_.start(tr("Reading %1").arg(QFileInfo(path).fileName()),
+              [this, p](const JobRunner::Progress&) -> JobRunner::Continuation {
+                auto volume = std::make_shared<pipeline::Volume>(pipeline::read_volume(p));
+                return [this, volume] { open_volume(std::move(*volume)); };
+              });
+}
+
+void MainWindow::on_series_listed(const fs::path& folder, const std::vector<pipeline::DicomSeriesInfo>& series) {
+  if (series.empty()) throw IoError("'" + folder.string() + "' holds no DICOM series");
+  std::size_t index = 0;
+  if (series.size() > 1) {
+    if (!interactive_) {
+      throw IoError("'" + folder.string() + "' holds " + std::to_string(series.size()) +
+                    " DICOM series; open it in the window to choose one");
+    }
+    DicomSeriesDialog dialog(series, qs(folder.string()), this);
+    if (dialog.exec() != QDialog::Accepted || dialog.chosen() < 0) return;
+    index = static_cast<std::size_t>(dialog.chosen());
+  }
+  const pipeline::DicomSeriesInfo chosen = series[index];
+  // Started from a continuation: the runner is free again here.
+  jobs_.start(tr("Reading DICOM series"), [this, folder, chosen](const JobRunner::Progress&) -> JobRunner::Continuation {
+    auto volume = std::make_shared<pipeline::Volume>(pipeline::read_dicom_series(folder, chosen));
+    return [this, volume] { open_volume(std::move(*volume)); };
+  });
+}
+
+std::vector<LabelDescription> MainWindow::bundle_label_table() const {
+  if (!bundle_info_) return {};
+  return labels_from_bundle(bundle_info_->labels);
+}
+
+void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
+  ScanSessionOptions options;
+  options.label_table = bundle_label_table();
+  options.overlay_opacity = opacity_slider_->value() / 100.0;
+  auto session = std::make_unique<ScanSession>(std::move(scan), labels, std::move(options));
+  for (SliceView* v : views_) v->set_session(nullptr, nullptr);
+  histogram_->set_session(nullptr);
+  session_ = std::move(session);
+  ++generation_;
+  result_position_.reset();
+  overlay_ = session_->overlay();
+  ScanSession* s = session_.get();
+  s->crosshair_changed.connect([this] {
+    update_views();
+    refresh_info();
+  });
+  s->window_changed.connect([this] {
+    update_views();
+    histogram_->update();
+    refresh_info();
+    refresh_preset_combo();
+  });
+  s->display_changed.connect([this] { update_views(); });
+  s->labels_changed.connect([this] { update_views(); });
+  s->statistics_changed.connect([this] { refresh_statistics(); });
+  s->label_table_changed.connect([this] {
+    overlay_ = session_->overlay();
+    update_views();
+    refresh_statistics();  // names
+    // Rebuilt after the table's own signal handler returned.
+    QMetaObject::invokeMethod(this, [this] {
+      refresh_label_table();
+      refresh_brush_label_name();
+    }, Qt::QueuedConnection);
+  });
+  s->history_changed.connect([this] { refresh_history(); });
+  for (SliceView* v : views_) v->set_session(s, &overlay_);
+  histogram_->set_session(s);
+  // The combo shows the opening window's kind: auto unless the scan is CT.
+  preset_combo_->setCurrentIndex(s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue") : 0);
+  update_brush();
+  refresh_brush_label_name();
+  refresh_label_table();
+  refresh_statistics();
+  refresh_history();
+  refresh_info();
+  setWindowTitle(QStringLiteral("medseg — %1").arg(qs(fs::path(s->scan().source_path).filename().string())));
+  Q_EMIT scan_opened();
+}
+
+namespace {
+/// A label map shown over a scan must be on its very grid: the same size is
+/// not enough (a flipped or shifted map would be drawn over the wrong voxels,
+/// GUI.md complaint 4).
+pipeline::Volume read_labels_on_grid(const QString& path, const pipeline::Geometry& scan) {
+  pipeline::Volume labels = pipeline::read_label_map(to_path(path));
+  const std::string difference = pipeline::grid_difference(labels.geometry, scan);
+  if (!difference.empty()) {
+    throw IoError("label map '" + path.toStdString() + "' is not on the scan's grid (" + difference + ")");
+  }
+  return labels;
+}
+}  // namespace
+
+void MainWindow::read_labels_in_background(const QString& path, bool reference) {
+  if (!session_) {
+    report_error(reference ? tr("Load reference") : tr("Load labels"), tr("Open a scan first."));
+    return;
+  }
+  const pipeline::Geometry grid = session_->scan().geometry;
+  const auto generation = generation_;
+  jobs_.start(tr("Reading %1").arg(QFileInfo(path).fileName()),
+              [this, path, grid, generation, reference](const JobRunner::Progress&) {
+                auto labels = std::make_shared<pipeline::Volume>(read_labels_on_grid(path, grid));
+                return JobRunner::Continuation([this, labels, generation, reference] {
+                  if (generation != generation_ || !session_) return;
+                  if (reference) {
+                    session_->set_reference(labels->data);
+                  } else {
+                    session_->replace_labels(labels->data);
+                  }
+                });
+              });
+}
+
+bool MainWindow::load_labels(const QString& path) {
+  if (!session_) {
+    report_error(tr("Load labels"), tr("Open a scan first."));
+    return false;
+  }
+  try {
+    const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
+    session_->replace_labels(labels.data);
+    return true;
+  } catch (const std::exception& e) {
+    report_error(tr("Load labels"), qs(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::load_reference(const QString& path) {
+  if (!session_) {
+    report_error(tr("Load reference"), tr("Open a scan first."));
+    return false;
+  }
+  try {
+    const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
+    session_->set_reference(labels.data);
+    return true;
+  } catch (const std::exception& e) {
+    report_error(tr("Load reference"), qs(e.what()));
+    return false;
+  }
+}
+
+// --- models ------------------------------------------------------------------------
+
+bool MainWindow::set_bundle(const QString& folder) {
+  try {
+    models::read_bundle_info(to_path(folder));  // refuse before listing it
+  } catch (const std::exception& e) {
+    report_error(tr("Model"), qs(e.what()));
+    return false;
+  }
+  const QString canonical = qs(fs::weakly_canonical(to_path(folder)).string());
+  int index = -1;
+  for (int i = 0; i < bundle_combo_->count(); ++i) {
+    if (qs(fs::weakly_canonical(to_path(bundle_combo_->itemData(i).toString())).string()) == canonical) index = i;
+  }
+  if (index < 0) {
+    bundle_combo_->addItem(QFileInfo(folder).fileName(), folder);
+    index = bundle_combo_->count() - 1;
+  }
+  bundle_combo_->setCurrentIndex(index);
+  refresh_bundle_info();
+  return bundle_info_.has_value();
+}
+
+void MainWindow::refresh_bundle_info() {
+  bundle_info_.reset();
+  domain_combo_->clear();
+  if (bundle_combo_->currentIndex() < 0) {
+    bundle_label_->setText(tr("No model. Choose a bundle folder (model.yaml + weights.pt)."));
+    run_button_->setEnabled(false);
+    return;
+  }
+  const QString folder = bundle_combo_->currentData().toString();
+  try {
+    bundle_info_ = models::read_bundle_info(to_path(folder));
+  } catch (const std::exception& e) {
+    bundle_label_->setText(tr("<b>Not usable:</b> %1").arg(qs(e.what()).toHtmlEscaped()));
+    run_button_->setEnabled(false);
+    return;
+  }
+  const models::BundleInfo& info = *bundle_info_;
+  for (const auto& d : info.domains) domain_combo_->addItem(qs(d), qs(d));
+  if (pipeline::has_batch_statistics(info.architecture)) domain_combo_->addItem(tr(kAutoItem), QStringLiteral("auto"));
+  QString html = QStringLiteral("<b>%1</b> v%2<br>").arg(qs(info.name).toHtmlEscaped(), qs(info.version).toHtmlEscaped());
+  html += tr("Input: %1<br>").arg(qs([&] {
+    std::string s;
+    for (const auto& c : info.channel_names) s += (s.empty() ? "" : ", ") + c;
+    return s;
+  }()).toHtmlEscaped());
+  html += tr("Patch: %1×%2×%3 voxels<br>Labels:<br>")
+              .arg(info.patch_size[0])
+              .arg(info.patch_size[1])
+              .arg(info.patch_size[2]);
+  for (const auto& l : info.labels) {
+    if (l.value == 0) continue;
+    html += QStringLiteral("&nbsp;<span style='color:%1'>■</span> %2 %3<br>")
+                .arg(color_hex(l.color))
+                .arg(l.value)
+                .arg(qs(l.name).toHtmlEscaped());
+  }
+  html += tr("Domains: %1").arg(qs([&] {
+    std::string s;
+    for (const auto& d : info.domains) s += (s.empty() ? "" : ", ") + d;
+    return s.empty() ? std::string("(one)") : s;
+  }()).toHtmlEscaped());
+  bundle_label_->setText(html);
+  run_button_->setEnabled(!jobs_.busy());
+  if (session_) {
+    for (const LabelDescription& d : bundle_label_table()) session_->set_label_description(d);
+  }
+}
+
+void MainWindow::run_segmentation() {
+  if (!session_) {
+    report_error(tr("Segment"), tr("Open a scan first."));
+    return;
+  }
+  if (!bundle_info_) {
+    report_error(tr("Segment"), tr("Choose a usable model first."));
+    return;
+  }
+  if (jobs_.busy()) return;
+  // Ask unless the labels are empty or exactly the last model result (the
+  // undo position right after it): MONAI Label users lost manual work to a
+  // silent replacement (GUI.md, complaint 2).
+  const bool unchanged_result =
+      result_position_ && *result_position_ == session_->editor().history().undo_count();
+  if (!unchanged_result && session_->labels().ne(0).any().item<bool>() &&
+      !ask(tr("Replace labels?"), tr("The label map has labels that are not the model's last result "
+                                     "(edits or a loaded map). Replace them with the model's result? "
+                                     "(Undo brings them back.)"))) {
+    return;
+  }
+  SegmentRequest request;
+  request.bundle = to_path(bundle_combo_->currentData().toString());
+  request.domain = domain_combo_->currentData().toString().toStdString();
+  request.tta = tta_check_->isChecked();
+  try {
+    request.precision = resolve_precision(precision_combo_->currentData().toString().toStdString());
+  } catch (const std::exception& e) {
+    report_error(tr("Segment"), qs(e.what()));
+    return;
+  }
+  const pipeline::Volume scan = session_->scan();  // shares the read-only voxels
+  const auto generation = generation_;
+  jobs_.start(tr("Segmenting"), [this, scan, request, generation](const JobRunner::Progress& progress) {
+    auto labels = segment_scan(scan, request, progress);
+    return JobRunner::Continuation([this, labels, generation] {
+      if (generation != generation_ || !session_) return;  // another scan was opened meanwhile
+      session_->replace_labels(labels);
+      result_position_ = session_->editor().history().undo_count();
+    });
+  });
+}
+
+void MainWindow::adapt_model(const QString& domain, const QString& output) {
+  if (!session_ || bundle_combo_->currentIndex() < 0 || jobs_.busy()) return;
+  const fs::path bundle = to_path(bundle_combo_->currentData().toString());
+  const fs::path out = to_path(output);
+  const pipeline::Volume scan = session_->scan();
+  const std::string name = domain.toStdString();
+  jobs_.start(tr("Adapting model"), [this, bundle, out, scan, name, output, domain](const JobRunner::Progress& progress) {
+    adapt_bundle_to_scan(bundle, scan, name, out, progress);
+    return JobRunner::Continuation([this, output, domain] {
+      if (!set_bundle(output)) return;
+      const int d = domain_combo_->findData(domain);
+      if (d >= 0) domain_combo_->setCurrentIndex(d);
+      statusBar()->showMessage(tr("Adapted model saved to %1 (domain %2)").arg(output, domain), 10000);
+    });
+  });
+}
+
+// --- saving -----------------------------------------------------------------------
+
+bool MainWindow::save_labels(const QString& path) {
+  if (!session_) {
+    report_error(tr("Save labels"), tr("Nothing to save: open a scan first."));
+    return false;
+  }
+  try {
+    save_label_map(session_->labels(), session_->scan().geometry, to_path(path), session_->label_table());
+    statusBar()->showMessage(tr("Saved %1 and %2").arg(path, qs(label_table_path(to_path(path)).string())), 5000);
+    return true;
+  } catch (const std::exception& e) {
+    report_error(tr("Save labels"), qs(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::export_statistics(const QString& path) {
+  if (!session_) return false;
+  try {
+    session_->export_statistics_csv(to_path(path));
+    return true;
+  } catch (const std::exception& e) {
+    report_error(tr("Export statistics"), qs(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::apply_window_preset(const QString& name) {
+  if (!session_) {
+    report_error(tr("Window/level"), tr("Open a scan first."));
+    return false;
+  }
+  applying_preset_ = true;
+  try {
+    if (name == QStringLiteral("auto")) {
+      session_->apply_auto_window();
+    } else {
+      session_->apply_preset(name.toStdString());
+    }
+  } catch (const std::exception& e) {
+    applying_preset_ = false;
+    report_error(tr("Window/level"), qs(e.what()));
+    return false;
+  }
+  applying_preset_ = false;
+  const QSignalBlocker block(preset_combo_);
+  preset_combo_->setCurrentIndex(preset_combo_->findData(name));
+  return true;
+}
+
+void MainWindow::refresh_preset_combo() {
+  // A window set otherwise (Ctrl+left drag) shows as the preset it equals,
+  // or as "custom".
+  if (!session_ || applying_preset_) return;
+  const WindowLevel& w = session_->window();
+  int index = preset_combo_->findData(QStringLiteral("custom"));
+  for (const WindowPreset& p : ct_window_presets()) {
+    if (p.window() == w) index = preset_combo_->findData(qs(p.name));
+  }
+  const QSignalBlocker block(preset_combo_);
+  preset_combo_->setCurrentIndex(index);
+}
+
+bool MainWindow::save_screenshot(const QString& path) {
+  const QPixmap pixmap = grab();
+  if (!pixmap.save(path, "PNG")) {
+    report_error(tr("Screenshot"), tr("could not write '%1'").arg(path));
+    return false;
+  }
+  return true;
+}
+
+// --- refreshing -------------------------------------------------------------------
+
+void MainWindow::update_views() {
+  for (SliceView* v : views_) v->update();
+}
+
+void MainWindow::refresh_label_table() {
+  const QSignalBlocker block(label_table_);
+  if (!session_) {
+    label_table_->setRowCount(0);
+    return;
+  }
+  const auto& table = session_->label_table();
+  label_table_->setRowCount(static_cast<int>(table.size()));
+  for (int r = 0; r < static_cast<int>(table.size()); ++r) {
+    const LabelDescription& d = table[static_cast<std::size_t>(r)];
+    auto* eye = new QTableWidgetItem();
+    eye->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable);
+    eye->setCheckState(d.visible ? Qt::Checked : Qt::Unchecked);
+    eye->setData(Qt::UserRole, d.value);
+    label_table_->setItem(r, 0, eye);
+    auto* swatch = new QTableWidgetItem();
+    swatch->setFlags(Qt::ItemIsEnabled);
+    swatch->setBackground(QColor(d.color[0], d.color[1], d.color[2]));
+    label_table_->setItem(r, 1, swatch);
+    auto* value = new QTableWidgetItem(QString::number(d.value));
+    value->setFlags(Qt::ItemIsEnabled);
+    label_table_->setItem(r, 2, value);
+    auto* name = new QTableWidgetItem(qs(d.name));
+    name->setFlags(Qt::ItemIsEnabled | Qt::ItemIsEditable);
+    name->setToolTip(tr("Double-click to rename"));
+    label_table_->setItem(r, 3, name);
+  }
+  label_table_->resizeColumnsToContents();
+}
+
+void MainWindow::refresh_statistics() {
+  if (!session_) {
+    stats_table_->setRowCount(0);
+    return;
+  }
+  const auto rows = session_->statistics();
+  stats_table_->setRowCount(static_cast<int>(rows.size()));
+  for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
+    const LabelStatisticsRow& s = rows[static_cast<std::size_t>(r)];
+    const LabelDescription d = session_->describe(s.label);
+    auto* label = new QTableWidgetItem(QString::number(s.label));
+    label->setBackground(QColor(d.color[0], d.color[1], d.color[2]));
+    stats_table_->setItem(r, 0, label);
+    stats_table_->setItem(r, 1, new QTableWidgetItem(qs(d.name)));
+    stats_table_->setItem(r, 2, new QTableWidgetItem(QString::number(s.voxels)));
+    stats_table_->setItem(r, 3, new QTableWidgetItem(format_number(s.volume_ml, 2)));
+    stats_table_->setItem(
+        r, 4,
+        new QTableWidgetItem(std::isfinite(s.mean) ? QStringLiteral("%1 ± %2").arg(s.mean, 0, 'f', 1).arg(s.sd, 0, 'f', 1)
+                                                   : QStringLiteral("–")));
+    stats_table_->setItem(r, 5, new QTableWidgetItem(format_number(s.dice, 3)));
+  }
+  stats_table_->resizeColumnsToContents();
+}
+
+void MainWindow::refresh_history() {
+  undo_action_->setEnabled(session_ && session_->can_undo());
+  redo_action_->setEnabled(session_ && session_->can_redo());
+}
+
+void MainWindow::refresh_info() {
+  if (!session_) {
+    info_label_->setText(tr("<b>medseg</b><br>File &gt; Open a scan (NIfTI, NRRD, MetaImage, DICOM folder) "
+                            "or drop it on the window."));
+    status_label_->setText(QString());
+    return;
+  }
+  const auto& g = session_->scan().geometry;
+  const auto& c = session_->crosshair();
+  const auto mm = session_->crosshair_mm();
+  const auto& w = session_->window();
+  const LabelDescription label = session_->describe(session_->label_at_crosshair());
+  info_label_->setText(
+      tr("<b>%1</b><br>%2 × %3 × %4 voxels, %5 × %6 × %7 mm, %8 (%9)<br>Window %10 / level %11<br><br>"
+         "Crosshair: voxel (%12, %13, %14)<br>%15, %16, %17 mm (LPS)<br>value %18, label %19")
+          .arg(qs(fs::path(session_->scan().source_path).filename().string()).toHtmlEscaped())
+          .arg(g.size[0]).arg(g.size[1]).arg(g.size[2])
+          .arg(g.spacing[0], 0, 'g', 4).arg(g.spacing[1], 0, 'g', 4).arg(g.spacing[2], 0, 'g', 4)
+          .arg(qs(session_->geometry().orientation_code()))
+          .arg(qs(session_->scan().metadata.modality.empty() ? std::string("modality unknown")
+                                                             : session_->scan().metadata.modality))
+          .arg(w.width(), 0, 'g', 5).arg(w.level(), 0, 'g', 5)
+          .arg(c[0]).arg(c[1]).arg(c[2])
+          .arg(mm[0], 0, 'f', 1).arg(mm[1], 0, 'f', 1).arg(mm[2], 0, 'f', 1)
+          .arg(static_cast<double>(session_->intensity_at_crosshair()), 0, 'g', 6)
+          .arg(session_->label_at_crosshair() == 0 ? tr("background") : qs(label.name).toHtmlEscaped()));
+}
+
+void MainWindow::show_hover(double i, double j, double k, bool inside) {
+  if (!session_ || !inside) {
+    status_label_->setText(QString());
+    return;
+  }
+  const std::array<std::int64_t, 3> v{std::llround(i), std::llround(j), std::llround(k)};
+  const auto mm = session_->geometry().voxel_to_patient({static_cast<double>(v[0]), static_cast<double>(v[1]),
+                                                         static_cast<double>(v[2])});
+  const auto& g = session_->scan().geometry;
+  const std::int64_t index = (v[2] * g.size[1] + v[1]) * g.size[0] + v[0];
+  const float value = session_->scan().data.data_ptr<float>()[index];
+  const std::int16_t label = session_->editor().label_data()[index];
+  status_label_->setText(tr("%1, %2, %3 mm (LPS)   voxel (%4, %5, %6)   value %7   label %8")
+                             .arg(mm[0], 0, 'f', 1).arg(mm[1], 0, 'f', 1).arg(mm[2], 0, 'f', 1)
+                             .arg(v[0]).arg(v[1]).arg(v[2])
+                             .arg(static_cast<double>(value), 0, 'g', 6)
+                             .arg(label == 0 ? tr("background")
+                                             : QStringLiteral("%1 %2").arg(label).arg(qs(session_->describe(label).name))));
+}
+
+void MainWindow::refresh_brush_label_name() {
+  if (!brush_label_name_) return;
+  const auto value = static_cast<std::int16_t>(brush_label_spin_->value());
+  const LabelDescription d = session_ ? session_->describe(value) : default_label_description(value);
+  brush_label_name_->setText(QStringLiteral("<span style='color:%1'>■</span> %2")
+                                 .arg(color_hex(d.color), qs(d.name).toHtmlEscaped()));
+}
+
+void MainWindow::update_brush() {
+  std::optional<BrushOptions> brush;
+  if (brush_radio_->isChecked() || eraser_radio_->isChecked()) {
+    BrushOptions b;
+    b.mode = brush_radio_->isChecked() ? BrushMode::kPaint : BrushMode::kErase;
+    b.radius_mm = radius_spin_->value();
+    b.label = static_cast<std::int16_t>(brush_label_spin_->value());
+    b.protect_other_labels = protect_check_->isChecked();
+    if (range_check_->isChecked()) b.intensity_range = std::array<double, 2>{range_min_->value(), range_max_->value()};
+    brush = b;
+  }
+  for (SliceView* v : views_) v->set_brush(brush);
+}
+
+void MainWindow::toggle_maximized(ViewKind kind) {
+  if (maximized_) {
+    for (SliceView* v : views_) v->show();
+    info_cell_->show();
+    maximized_.reset();
+    return;
+  }
+  for (SliceView* v : views_) v->setVisible(v->kind() == kind);
+  info_cell_->hide();
+  maximized_ = kind;
+}
+
+// --- jobs ---------------------------------------------------------------------------
+
+void MainWindow::on_job_started(const QString& title) {
+  job_label_->setText(title);
+  progress_bar_->setRange(0, 0);  // busy until the first progress report
+  job_label_->show();
+  progress_bar_->show();
+  cancel_button_->show();
+  run_button_->setEnabled(false);
+  adapt_button_->setEnabled(false);
+}
+
+void MainWindow::on_job_finished(bool ok, bool cancelled, const QString& error) {
+  const QString title = jobs_.title();
+  if (!jobs_.busy()) {  // a continuation may have started the next job
+    job_label_->hide();
+    progress_bar_->hide();
+    cancel_button_->hide();
+    run_button_->setEnabled(bundle_info_.has_value());
+    adapt_button_->setEnabled(true);
+  }
+  if (cancelled) {
+    statusBar()->showMessage(tr("%1: cancelled").arg(title), 5000);
+  } else if (!ok) {
+    report_error(title, error);
+  }
+}
+
+// --- drag and drop, close ----------------------------------------------------------
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+  if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+  const auto urls = event->mimeData()->urls();
+  if (!urls.isEmpty() && urls.first().isLocalFile()) open_path(urls.first().toLocalFile());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  jobs_.cancel();
+  jobs_.wait();
+  event->accept();
+}
+
+}  // namespace medseg::gui
