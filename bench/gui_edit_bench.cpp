@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "app/gui/logic/scan_session.h"
+#include "bench/bench_main.h"
 #include "models/allocator.h"
 
 namespace {
@@ -94,12 +95,4 @@ BENCHMARK(BM_BrushStroke)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealT
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  medseg::models::reuse_freed_memory();
-  medseg::models::use_huge_page_tensor_allocator();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return medseg::bench::run_benchmarks(argc, argv); }

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/bench_main.h"
 #include "app/gui/logic/slice_geometry.h"
 #include "app/gui/logic/slice_renderer.h"
 #include "app/gui/logic/window_level.h"
@@ -107,24 +108,4 @@ BENCHMARK(BM_Render)->Apply(views)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  bool plain_malloc = false;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--plain_malloc") == 0) {
-      plain_malloc = true;
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
-  if (!plain_malloc) {
-    medseg::models::reuse_freed_memory();
-    medseg::models::use_huge_page_tensor_allocator();
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return medseg::bench::run_benchmarks(argc, argv); }

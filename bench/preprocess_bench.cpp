@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "bench/bench_main.h"
 #include "bench/peak_memory.h"
 #include "models/allocator.h"
 #include "pipeline/io/volume_reader.h"
@@ -110,24 +111,4 @@ BENCHMARK(BM_LargeCtStage)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->Ite
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  bool plain_malloc = false;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--plain_malloc") == 0) {
-      plain_malloc = true;
-    } else {
-      argv[kept++] = argv[i];
-    }
-  }
-  argc = kept;
-  if (!plain_malloc) {
-    medseg::models::reuse_freed_memory();
-    medseg::models::use_huge_page_tensor_allocator();
-  }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return medseg::bench::run_benchmarks(argc, argv); }

@@ -80,9 +80,8 @@ std::optional<PreprocessedCase> PreprocessedCache::load(const CaseEntry& entry) 
     c.labels = labels;
   }
   for (const auto& r : j.at("records")) {
-    const std::string step = r.at("step").get<std::string>();
     SpatialRecord rec;
-    rec.step = step == "reorient" ? SpatialStep::kReorient : step == "crop" ? SpatialStep::kCrop : SpatialStep::kResample;
+    rec.step = kSpatialStepNames.parse(r.at("step").get<std::string>());
     rec.before = geometry_from_json(r.at("before").dump());
     c.records.push_back(rec);
   }

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/atomic_file.h"
+#include "core/enum_names.h"
 #include "core/error.h"
 #include "core/error_message.h"
 #include "pipeline/infer/inference_report.h"
@@ -22,16 +23,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr core::EnumNames<CaseStatus, 3> kStatusNames{
+    "case status", {{{CaseStatus::kDone, "done"}, {CaseStatus::kSkipped, "skipped"}, {CaseStatus::kFailed, "failed"}}}};
+
 }  // namespace
 
-std::string to_string(CaseStatus status) {
-  switch (status) {
-    case CaseStatus::kDone: return "done";
-    case CaseStatus::kSkipped: return "skipped";
-    case CaseStatus::kFailed: return "failed";
-  }
-  return "unknown";
-}
+std::string to_string(CaseStatus status) { return kStatusNames.name(status); }
 
 fs::path label_output_path(const InferenceCase& c, const fs::path& output_dir) {
   return output_dir / (c.id + c.output_extension);

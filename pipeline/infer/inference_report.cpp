@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/csv.h"
+
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
 
@@ -18,12 +20,6 @@ nlohmann::ordered_json labels_json(const std::vector<LabelStatistics>& labels) {
   return j;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 std::string number(double v, int precision = 6) {
   std::ostringstream s;
@@ -86,11 +82,11 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
 
 std::string inference_summary_csv(const models::BundleInfo& info, const std::vector<CaseOutcome>& outcomes) {
   std::string csv = "case,status,seconds,input,message";
-  for (std::size_t k = 1; k < info.labels.size(); ++k) csv += "," + csv_field(info.labels[k].name + "_ml");
+  for (std::size_t k = 1; k < info.labels.size(); ++k) csv += "," + core::csv_field(info.labels[k].name + "_ml");
   csv += "\n";
   for (const auto& o : outcomes) {
-    csv += csv_field(o.id) + "," + to_string(o.status) + "," + number(o.seconds, 4) + "," + csv_field(o.input) + "," +
-           csv_field(o.message);
+    csv += core::csv_field(o.id) + "," + to_string(o.status) + "," + number(o.seconds, 4) + "," + core::csv_field(o.input) + "," +
+           core::csv_field(o.message);
     for (std::size_t k = 1; k < info.labels.size(); ++k) {
       csv += ",";
       for (const auto& l : o.labels) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 
 namespace medseg::pipeline {
@@ -9,21 +10,12 @@ using nlohmann::json;
 
 namespace {
 
-const char* name_of(Interpolation i) {
-  switch (i) {
-    case Interpolation::kNearest: return "nearest";
-    case Interpolation::kLinear: return "linear";
-    case Interpolation::kBSpline: return "bspline";
-  }
-  return "linear";
-}
-
-Interpolation interpolation_from(const std::string& s) {
-  if (s == "nearest") return Interpolation::kNearest;
-  if (s == "linear") return Interpolation::kLinear;
-  if (s == "bspline") return Interpolation::kBSpline;
-  throw ConfigError("plan: unknown image_interpolation '" + s + "'");
-}
+constexpr core::EnumNames<Interpolation, 3> kInterpolations{
+    "plan image_interpolation",
+    {{{Interpolation::kNearest, "nearest"}, {Interpolation::kLinear, "linear"}, {Interpolation::kBSpline, "bspline"}}}};
+constexpr core::EnumNames<LabelInterpolation, 2> kLabelInterpolations{
+    "plan label_interpolation",
+    {{{LabelInterpolation::kNearest, "nearest"}, {LabelInterpolation::kPerLabelLinear, "per_label_linear"}}}};
 
 json stats_json(const IntensityStats& s) {
   return {{"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}, {"median", s.median},
@@ -47,9 +39,8 @@ std::string plan_to_json(const PreprocessingPlan& p) {
   const json j = {{"orientation", p.orientation},
                   {"crop_to_nonzero", p.crop_to_nonzero},
                   {"target_spacing", p.target_spacing},
-                  {"image_interpolation", name_of(p.image_interpolation)},
-                  {"label_interpolation",
-                   p.label_interpolation == LabelInterpolation::kNearest ? "nearest" : "per_label_linear"},
+                  {"image_interpolation", kInterpolations.name(p.image_interpolation)},
+                  {"label_interpolation", kLabelInterpolations.name(p.label_interpolation)},
                   {"normalization", norm}};
   return j.dump();
 }
@@ -61,10 +52,8 @@ PreprocessingPlan plan_from_json(const std::string& text) {
     p.orientation = j.at("orientation").get<std::string>();
     p.crop_to_nonzero = j.at("crop_to_nonzero").get<bool>();
     p.target_spacing = j.at("target_spacing").get<std::array<double, 3>>();
-    p.image_interpolation = interpolation_from(j.at("image_interpolation").get<std::string>());
-    const std::string li = j.at("label_interpolation").get<std::string>();
-    if (li != "nearest" && li != "per_label_linear") throw ConfigError("plan: unknown label_interpolation '" + li + "'");
-    p.label_interpolation = li == "nearest" ? LabelInterpolation::kNearest : LabelInterpolation::kPerLabelLinear;
+    p.image_interpolation = kInterpolations.parse(j.at("image_interpolation").get<std::string>());
+    p.label_interpolation = kLabelInterpolations.parse(j.at("label_interpolation").get<std::string>());
     p.normalization.clear();
     for (const auto& r : j.at("normalization")) {
       NormalizationRecipe n;

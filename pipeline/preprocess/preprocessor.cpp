@@ -143,13 +143,6 @@ Volume Preprocessor::restore(const Volume& prediction, const std::vector<Spatial
   return v;
 }
 
-std::string to_string(SpatialStep step) {
-  switch (step) {
-    case SpatialStep::kReorient: return "reorient";
-    case SpatialStep::kCrop: return "crop";
-    case SpatialStep::kResample: return "resample";
-  }
-  return "unknown";
-}
+
 
 }  // namespace medseg::pipeline

@@ -14,12 +14,8 @@
 namespace medseg::models {
 namespace {
 
-using testing::all_close;
-using testing::ids_of;
-using testing::kTol;
-using testing::randomize_affine;
-using testing::snapshot;
-using testing::throws_with;
+// all_close, throws_with, kTol, snapshot, randomize_affine, ids_of.
+using namespace medseg::models::testing;  // NOLINT(google-build-using-namespace)
 using torch::Tensor;
 
 TEST(DomainBatchNorm, AbsentDomainIsUntouched) {

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/timestamp.h"
 
 namespace medseg::gui {
@@ -30,15 +31,6 @@ std::string fixed(double value, int decimals) {
   return text;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char c : s) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
 
 }  // namespace
 
@@ -141,7 +133,7 @@ std::string label_statistics_csv(const std::vector<LabelStatisticsRow>& rows, co
   std::string csv = "label,name,voxels,volume_ml,mean,sd,reference_voxels,dice\n";
   for (const LabelStatisticsRow& r : rows) {
     const auto name = names.find(r.label);
-    csv += std::to_string(r.label) + "," + csv_field(name == names.end() ? "" : name->second) + "," +
+    csv += std::to_string(r.label) + "," + core::csv_field(name == names.end() ? "" : name->second) + "," +
            std::to_string(r.voxels) + "," + fixed(r.volume_ml, 6) + "," + fixed(r.mean, 3) + "," + fixed(r.sd, 3) +
            "," + (with_reference ? std::to_string(r.reference_voxels) : "") + "," +
            (with_reference ? fixed(r.dice, 6) : "") + "\n";

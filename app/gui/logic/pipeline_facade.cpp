@@ -6,11 +6,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "models/bundle.h"
-#include "core/error.h"
-#include "pipeline/infer/adaptation.h"
 #include "core/atomic_file.h"
+#include "core/csv.h"
+#include "core/error.h"
 #include "core/timestamp.h"
+#include "models/bundle.h"
+#include "pipeline/infer/adaptation.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/preprocess/preprocessor.h"
@@ -109,17 +110,6 @@ fs::path label_table_path(const fs::path& path) {
   return path.parent_path() / (name + ".csv");
 }
 
-namespace {
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-}  // namespace
 
 void save_label_map(const at::Tensor& labels, const pipeline::Geometry& geometry, const fs::path& path,
                     const std::vector<LabelDescription>& label_table) {
@@ -130,7 +120,7 @@ void save_label_map(const at::Tensor& labels, const pipeline::Geometry& geometry
   pipeline::write_volume(v, path, pipeline::PixelType::kInt16);
   std::string csv = "label,name,r,g,b\n";
   for (const LabelDescription& d : label_table) {
-    csv += std::to_string(d.value) + "," + csv_cell(d.name) + "," + std::to_string(d.color[0]) + "," +
+    csv += std::to_string(d.value) + "," + core::csv_field(d.name) + "," + std::to_string(d.color[0]) + "," +
            std::to_string(d.color[1]) + "," + std::to_string(d.color[2]) + "\n";
   }
   core::write_text_file_atomically(label_table_path(path), csv);

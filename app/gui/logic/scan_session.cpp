@@ -183,19 +183,14 @@ std::int64_t ScanSession::remove_islands(double min_volume_ml, Connectivity conn
   return change->voxel_count();
 }
 
-bool ScanSession::undo() {
-  const LabelChange* change = editor_.undo();
-  if (!change) return false;
-  labels_changed.notify();
-  after_change(change, true);
-  return true;
-}
+bool ScanSession::undo() { return history_step(editor_.undo(), /*undone=*/true); }
 
-bool ScanSession::redo() {
-  const LabelChange* change = editor_.redo();
+bool ScanSession::redo() { return history_step(editor_.redo(), /*undone=*/false); }
+
+bool ScanSession::history_step(const LabelChange* change, bool undone) {
   if (!change) return false;
   labels_changed.notify();
-  after_change(change, false);
+  after_change(change, undone);
   return true;
 }
 

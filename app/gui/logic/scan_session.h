@@ -145,6 +145,8 @@ class ScanSession {
 
  private:
   void after_change(const LabelChange* change, bool undone);
+  /// undo()/redo() after the editor moved: notify, update statistics.
+  bool history_step(const LabelChange* change, bool undone);
   void add_missing_descriptions();
 
   pipeline::Volume scan_;

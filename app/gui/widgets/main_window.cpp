@@ -266,13 +266,19 @@ QWidget* MainWindow::build_segment_panel() {
   return panel;
 }
 
+// A panel's table: named for tests, no row numbers.
+QTableWidget* MainWindow::make_table(QWidget* panel, const QString& object_name, const QStringList& headers) {
+  auto* table = new QTableWidget(0, static_cast<int>(headers.size()), panel);
+  table->setObjectName(object_name);
+  table->setHorizontalHeaderLabels(headers);
+  table->verticalHeader()->hide();
+  return table;
+}
+
 QWidget* MainWindow::build_labels_panel() {
   auto* panel = new QWidget(this);
   auto* layout = new QVBoxLayout(panel);
-  label_table_ = new QTableWidget(0, 4, panel);
-  label_table_->setObjectName(QStringLiteral("labelTable"));
-  label_table_->setHorizontalHeaderLabels({tr("Show"), tr("Colour"), tr("Value"), tr("Name")});
-  label_table_->verticalHeader()->hide();
+  label_table_ = make_table(panel, QStringLiteral("labelTable"), {tr("Show"), tr("Colour"), tr("Value"), tr("Name")});
   label_table_->horizontalHeader()->setStretchLastSection(true);
   label_table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
   label_table_->setSelectionMode(QAbstractItemView::NoSelection);
@@ -423,11 +429,8 @@ QWidget* MainWindow::build_edit_panel() {
 QWidget* MainWindow::build_statistics_panel() {
   auto* panel = new QWidget(this);
   auto* layout = new QVBoxLayout(panel);
-  stats_table_ = new QTableWidget(0, 6, panel);
-  stats_table_->setObjectName(QStringLiteral("statisticsTable"));
-  stats_table_->setHorizontalHeaderLabels(
-      {tr("Label"), tr("Name"), tr("Voxels"), tr("mL"), tr("Mean ± SD"), tr("Dice")});
-  stats_table_->verticalHeader()->hide();
+  stats_table_ = make_table(panel, QStringLiteral("statisticsTable"),
+                            {tr("Label"), tr("Name"), tr("Voxels"), tr("mL"), tr("Mean ± SD"), tr("Dice")});
   stats_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   layout->addWidget(stats_table_, 1);
   auto* row = new QHBoxLayout();
@@ -691,32 +694,26 @@ void MainWindow::read_labels_in_background(const QString& path, bool reference) 
               });
 }
 
-bool MainWindow::load_labels(const QString& path) {
-  if (!session_) {
-    report_error(tr("Load labels"), tr("Open a scan first."));
-    return false;
-  }
-  try {
-    const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
-    session_->replace_labels(labels.data);
-    return true;
-  } catch (const std::exception& e) {
-    report_error(tr("Load labels"), qs(e.what()));
-    return false;
-  }
-}
+bool MainWindow::load_labels(const QString& path) { return load_label_file(path, /*reference=*/false); }
 
-bool MainWindow::load_reference(const QString& path) {
+bool MainWindow::load_reference(const QString& path) { return load_label_file(path, /*reference=*/true); }
+
+bool MainWindow::load_label_file(const QString& path, bool reference) {
+  const QString title = reference ? tr("Load reference") : tr("Load labels");
   if (!session_) {
-    report_error(tr("Load reference"), tr("Open a scan first."));
+    report_error(title, tr("Open a scan first."));
     return false;
   }
   try {
     const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
-    session_->set_reference(labels.data);
+    if (reference) {
+      session_->set_reference(labels.data);
+    } else {
+      session_->replace_labels(labels.data);
+    }
     return true;
   } catch (const std::exception& e) {
-    report_error(tr("Load reference"), qs(e.what()));
+    report_error(title, qs(e.what()));
     return false;
   }
 }

@@ -118,7 +118,10 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
 
  private:
+  /// A label map on the open scan's grid, as the labels or as the reference.
+  bool load_label_file(const QString& path, bool reference);
   QWidget* build_segment_panel();
+  QTableWidget* make_table(QWidget* panel, const QString& object_name, const QStringList& headers);
   QWidget* build_labels_panel();
   QWidget* build_edit_panel();
   QWidget* build_statistics_panel();
