@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <limits>
 
-#include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/csv.h"
-#include "core/timestamp.h"
+#include "core/error.h"
+#include "pipeline/eval/metrics.h"
 
 namespace medseg::gui {
 namespace {
@@ -118,11 +118,7 @@ std::vector<LabelStatisticsRow> LabelStatistics::rows() const {
       row.mean = row.sd = kNaN;
     }
     row.reference_voxels = a.reference_count;
-    if (reference_.defined()) {
-      row.dice = 2.0 * static_cast<double>(a.overlap) / static_cast<double>(a.count + a.reference_count);
-    } else {
-      row.dice = kNaN;
-    }
+    row.dice = reference_.defined() ? pipeline::dice_from_counts(a.overlap, a.count, a.reference_count) : kNaN;
     out.push_back(row);
   }
   return out;

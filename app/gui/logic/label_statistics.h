@@ -9,8 +9,9 @@
 // takes one pair of bool masks per label and also computes HD95 and surface
 // Dice with an ITK distance transform per label (seconds on a large CT), none
 // of which the table shows; here one pass (or one sparse update) counts every
-// label's overlap. The definition and the NaN convention are the same, and a
-// test checks the values against compare_masks.
+// label's overlap, and the value comes from the one Dice formula,
+// pipeline::dice_from_counts (same NaN convention); a test checks the values
+// against compare_masks.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>

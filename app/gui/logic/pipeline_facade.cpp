@@ -3,14 +3,14 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/csv.h"
 #include "core/error.h"
 #include "core/timestamp.h"
 #include "models/bundle.h"
+#include "models/cpu_features.h"
+#include "models/precision.h"
 #include "pipeline/infer/adaptation.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/preprocess/plan_json.h"
@@ -19,24 +19,12 @@
 namespace medseg::gui {
 namespace fs = std::filesystem;
 
-bool cpu_has_native_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream words(line);
-    std::string w;
-    while (words >> w) {
-      if (w == "avx512_bf16" || w == "amx_bf16") return true;
-    }
-    return false;  // the first processor's flags decide
-  }
-  return false;
-}
+// The CLI's rule (models/precision.h): CPUID plus a oneDNN ISA cap, and one
+// warning for an explicit bf16 the CPU only emulates.
+bool cpu_has_native_bf16() { return models::cpu_features().native_bf16(); }
 
 pipeline::Precision resolve_precision(const std::string& choice) {
-  if (choice == "auto") return cpu_has_native_bf16() ? pipeline::Precision::kBf16 : pipeline::Precision::kFp32;
-  return pipeline::parse_precision(choice);
+  return models::resolve_precision(models::parse_precision(choice));
 }
 
 std::vector<fs::path> list_bundles(const fs::path& models_dir) {
