@@ -5,9 +5,9 @@
 
 #include "app/cli/command.h"
 #include "app/version.h"
-#include "models/allocator.h"
 #include "core/error.h"
 #include "core/error_message.h"
+#include "models/allocator.h"
 #include "models/runtime.h"
 #include "pipeline/versions.h"
 

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "app/cli/command.h"
-#include "pipeline/eval/evaluation.h"
 #include "core/atomic_file.h"
 #include "core/timestamp.h"
+#include "pipeline/eval/evaluation.h"
 
 namespace medseg::app {
 namespace {

@@ -9,10 +9,10 @@
 #include "app/cli/command.h"
 #include "app/cli/progress_bar.h"
 #include "app/version.h"
-#include "models/precision.h"
-#include "models/bundle.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "models/bundle.h"
+#include "models/precision.h"
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/infer/inference_report.h"
 
