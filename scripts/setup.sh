@@ -6,9 +6,10 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
-  # libraries (libgdcm-tools: GDCM's CMake config, pulled in by ITK, expects them)
+  # libraries (libgdcm-tools: GDCM's CMake config, pulled in by ITK, expects them;
+  # libqt6opengl6-dev: Qt6Charts' CMake config requires Qt6OpenGL's)
   libgdcm-tools
-  libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev
+  libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev qt6-charts-dev libqt6opengl6-dev
   nlohmann-json3-dev libcli11-dev libdeflate-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev

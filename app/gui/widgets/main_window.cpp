@@ -52,6 +52,7 @@
 #include "app/gui/widgets/dicom_series_dialog.h"
 #include "app/gui/widgets/histogram_view.h"
 #include "app/gui/widgets/slice_view.h"
+#include "app/gui/widgets/train_panel.h"
 #include "core/error.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
@@ -133,6 +134,14 @@ MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(paren
   tabs->addTab(build_labels_panel(), tr("Labels"));
   tabs->addTab(build_edit_panel(), tr("Edit"));
   tabs->addTab(build_statistics_panel(), tr("Statistics"));
+  train_panel_ = new TrainPanel(
+      find_medseg_cli(to_path(QCoreApplication::applicationDirPath())).value_or(fs::path()), this);
+  tabs->addTab(train_panel_, tr("Train"));
+  tabs_ = tabs;
+  connect(train_panel_, &TrainPanel::error_reported, this, &MainWindow::report_error);
+  connect(train_panel_, &TrainPanel::bundle_ready, this, [this](const QString& folder) {
+    if (set_bundle(folder)) statusBar()->showMessage(tr("Training finished: %1 selected for segmentation").arg(folder), 10000);
+  });
   tabs->setMinimumWidth(330);
 
   auto* splitter = new QSplitter(this);
@@ -492,6 +501,12 @@ void MainWindow::build_menus() {
     const QString f = QFileDialog::getSaveFileName(this, tr("Screenshot"), QStringLiteral("medseg.png"),
                                                    tr("PNG (*.png)"));
     if (!f.isEmpty()) save_screenshot(f);
+  });
+  file->addAction(tr("Open &training config…"), this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Training config"), QString(), tr("YAML (*.yaml *.yml)"));
+    if (f.isEmpty()) return;
+    tabs_->setCurrentWidget(train_panel_);
+    train_panel_->open_config(f);
   });
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -1110,6 +1125,13 @@ void MainWindow::dropEvent(QDropEvent* event) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+  // A training run is a process of its own and may go on without the window
+  // (reopening its config follows it again).
+  if (train_panel_->running() &&
+      ask(tr("Training is running"), tr("Stop the training run? (No: it goes on in the background; open its "
+                                        "config again to follow it.)"))) {
+    train_panel_->stop();
+  }
   jobs_.cancel();
   jobs_.wait();
   event->accept();

@@ -32,12 +32,14 @@ class QRadioButton;
 class QSlider;
 class QSpinBox;
 class QTableWidget;
+class QTabWidget;
 
 namespace medseg::gui {
 
 class HistogramView;
 class ScanSession;
 class SliceView;
+class TrainPanel;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -107,6 +109,7 @@ class MainWindow : public QMainWindow {
   QAction* redo_action() const { return redo_action_; }
   QLabel* status_label() const { return status_label_; }
   HistogramView* histogram() const { return histogram_; }
+  TrainPanel* train_panel() const { return train_panel_; }
 
  Q_SIGNALS:
   void scan_opened();
@@ -184,6 +187,8 @@ class MainWindow : public QMainWindow {
   QDoubleSpinBox* range_max_ = nullptr;
   QDoubleSpinBox* islands_spin_ = nullptr;
   QTableWidget* stats_table_ = nullptr;
+  QTabWidget* tabs_ = nullptr;
+  TrainPanel* train_panel_ = nullptr;
   QAction* undo_action_ = nullptr;
   QAction* redo_action_ = nullptr;
   QLabel* status_label_ = nullptr;
