@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace medseg::pipeline {
@@ -35,6 +36,11 @@ struct VolumeMetadata {
   std::string model;
   std::string series_description;
   std::string series_uid;
+  /// DICOM Window Center / Width (0028,1050 / 0028,1051), the first value of
+  /// each, in the values read (after the rescale, e.g. HU); absent when the
+  /// file has none or they are not finite with width > 0.
+  std::optional<double> window_center;
+  std::optional<double> window_width;
 };
 
 /// Voxel data plus geometry. `data` is float32 shaped (D, H, W) =

@@ -48,6 +48,9 @@ json describe(const pipeline::Volume& v) {
                   {"model", m.model},
                   {"series_description", m.series_description},
                   {"series_uid", m.series_uid}};
+    if (m.window_center && m.window_width) {
+      j["dicom"]["window"] = {{"center", *m.window_center}, {"width", *m.window_width}};
+    }
   }
   return j;
 }
@@ -59,7 +62,11 @@ json describe_series_list(const std::string& path,
     list.push_back({{"series_uid", s.uid},
                     {"description", s.description},
                     {"modality", s.modality},
-                    {"files", s.files.size()}});
+                    {"files", s.files.size()},
+                    {"patient_name", s.patient_name},
+                    {"patient_id", s.patient_id},
+                    {"study_date", s.study_date},
+                    {"study_description", s.study_description}});
   }
   return {{"path", path}, {"series", list}};
 }
@@ -83,7 +90,8 @@ void print_text(const json& j) {
     for (const auto& s : j["series"]) {
       std::cout << "    " << s["series_uid"].get<std::string>() << "  "
                 << s["modality"].get<std::string>() << "  " << s["files"].get<std::size_t>()
-                << " files  " << s["description"].get<std::string>() << "\n";
+                << " files  " << s["study_date"].get<std::string>() << "  "
+                << s["description"].get<std::string>() << "\n";
     }
     return;
   }
@@ -106,6 +114,10 @@ void print_text(const json& j) {
               << "  model        " << d["model"].get<std::string>() << "\n"
               << "  series       " << d["series_description"].get<std::string>() << "\n"
               << "  series UID   " << d["series_uid"].get<std::string>() << "\n";
+    if (d.contains("window")) {
+      std::cout << "  window       center " << d["window"]["center"].get<double>() << ", width "
+                << d["window"]["width"].get<double>() << " (stored)\n";
+    }
   }
 }
 

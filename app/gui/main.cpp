@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       QStringLiteral("OUT.png"));
   const QCommandLineOption window_option(
       QStringLiteral("window"),
-      QStringLiteral("Opening window/level: auto, or a CT preset (brain, subdural, soft tissue, bone, lung)"),
+      QStringLiteral("Opening window/level: auto, dicom (the stored one), or a CT preset (brain, subdural, soft tissue, bone, lung)"),
       QStringLiteral("NAME"));
   parser.addOptions({model_option, labels_option, screenshot_option, window_option});
   parser.process(app);

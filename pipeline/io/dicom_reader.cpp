@@ -14,8 +14,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -92,18 +94,46 @@ class ScreenedFolder {
   fs::path links_;
 };
 
-VolumeMetadata read_dicom_metadata(const std::string& file) {
+/// The first value of a multi-valued decimal string ("40\\400" -> 40) when it
+/// is a finite number.
+std::optional<double> first_decimal(const std::string& value) {
+  const std::string first = trim(value.substr(0, value.find('\\')));
+  if (first.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(first.c_str(), &end);
+  if (end != first.c_str() + first.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+/// What the reader and the series list take from a slice's header.
+struct DicomHeader {
+  VolumeMetadata meta;
+  std::string patient_name, patient_id, study_date, study_description;
+};
+
+DicomHeader read_dicom_header(const std::string& file) {
   auto io = itk::GDCMImageIO::New();
   io->SetFileName(file);
   io->ReadImageInformation();
   const auto& dict = io->GetMetaDataDictionary();
-  VolumeMetadata meta;
+  DicomHeader h;
+  VolumeMetadata& meta = h.meta;
   meta.modality = dicom_tag(dict, "0008|0060");
   meta.manufacturer = dicom_tag(dict, "0008|0070");
   meta.model = dicom_tag(dict, "0008|1090");
   meta.series_description = dicom_tag(dict, "0008|103e");
   meta.series_uid = dicom_tag(dict, "0020|000e");
-  return meta;
+  const auto center = first_decimal(dicom_tag(dict, "0028|1050"));
+  const auto width = first_decimal(dicom_tag(dict, "0028|1051"));
+  if (center && width && *width > 0.0) {
+    meta.window_center = center;
+    meta.window_width = width;
+  }
+  h.patient_name = dicom_tag(dict, "0010|0010");
+  h.patient_id = dicom_tag(dict, "0010|0020");
+  h.study_date = dicom_tag(dict, "0008|0020");
+  h.study_description = dicom_tag(dict, "0008|1030");
+  return h;
 }
 
 // ITK's ImageSeriesReader reads the slices one after another on one core,
@@ -183,7 +213,7 @@ Volume read_dicom_files(const fs::path& path, std::vector<std::string> files) {
       reader->Update();
       image = reader->GetOutput();
     }
-    meta = read_dicom_metadata(files.front());
+    meta = read_dicom_header(files.front()).meta;
     slice_thickness = dicom_tag(io->GetMetaDataDictionary(), "0018|0050");
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
@@ -240,9 +270,13 @@ std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
       info.uid = uid;
       for (const auto& file : names->GetFileNames(uid)) info.files.push_back(screened.real(file));
       if (info.files.empty()) continue;
-      const VolumeMetadata meta = read_dicom_metadata(info.files.front());
-      info.description = meta.series_description;
-      info.modality = meta.modality;
+      const DicomHeader header = read_dicom_header(info.files.front());
+      info.description = header.meta.series_description;
+      info.modality = header.meta.modality;
+      info.patient_name = header.patient_name;
+      info.patient_id = header.patient_id;
+      info.study_date = header.study_date;
+      info.study_description = header.study_description;
       result.push_back(std::move(info));
     }
   } catch (const itk::ExceptionObject& e) {

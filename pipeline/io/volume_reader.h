@@ -19,6 +19,12 @@ struct DicomSeriesInfo {
   std::string uid;
   std::string description;
   std::string modality;
+  /// From the series' first file, as stored: "Family^Given" names, the
+  /// study date as YYYYMMDD (empty when absent).
+  std::string patient_name;
+  std::string patient_id;
+  std::string study_date;
+  std::string study_description;
   /// Files of the series, sorted by slice position.
   std::vector<std::string> files;
 };

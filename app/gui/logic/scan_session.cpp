@@ -34,8 +34,13 @@ ScanSession::ScanSession(pipeline::Volume scan, const at::Tensor& labels, ScanSe
       label_table_(std::move(options.label_table)) {
   statistics_.recompute(editor_.labels());
   for (int c = 0; c < 3; ++c) crosshair_[c] = scan_.geometry.size[c] / 2;
-  if (options.stored_window) {
-    window_ = *options.stored_window;
+  stored_window_ = options.stored_window;
+  const auto& meta = scan_.metadata;
+  if (!stored_window_ && meta.window_center && meta.window_width) {
+    stored_window_ = WindowLevel(*meta.window_width, *meta.window_center);
+  }
+  if (stored_window_) {
+    window_ = *stored_window_;
   } else if (scan_.metadata.modality == "CT") {
     window_ = ct_window_preset("soft tissue").window();
   } else {
@@ -102,6 +107,11 @@ void ScanSession::set_window(const WindowLevel& window) {
 void ScanSession::apply_preset(const std::string& name) { set_window(ct_window_preset(name).window()); }
 
 void ScanSession::apply_auto_window() { set_window(auto_window(scan_.data)); }
+
+void ScanSession::apply_stored_window() {
+  if (!stored_window_) throw ConfigError("the scan has no stored window (DICOM Window Center/Width)");
+  set_window(*stored_window_);
+}
 
 // --- label table -------------------------------------------------------------
 

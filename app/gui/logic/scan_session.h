@@ -32,8 +32,8 @@ struct ScanSessionOptions {
   /// Names and colours (e.g. labels_from_bundle()); label values present in
   /// the label map but missing here get default_label_description().
   std::vector<LabelDescription> label_table;
-  /// The window stored with the scan (DICOM Window Center/Width), used as
-  /// the opening window when present.
+  /// Overrides the window stored with the scan (DICOM Window Center/Width in
+  /// its metadata) as the opening window and as stored_window().
   std::optional<WindowLevel> stored_window;
   DisplayConvention convention = DisplayConvention::kRadiological;
   /// Label overlay opacity, 0..1.
@@ -45,7 +45,8 @@ class ScanSession {
   /// Opens `scan` (float32 (D, H, W), geometry in LPS). `labels`: an int16
   /// (D, H, W) label map on the same grid, or undefined for an empty one.
   /// The crosshair starts at the centre voxel (size / 2 along each axis).
-  /// The opening window is the stored one if any; else CT (metadata
+  /// The opening window is the stored one if any (options.stored_window,
+  /// else the scan's DICOM Window Center/Width); else CT (metadata
   /// modality "CT") opens with the "soft tissue" preset (400 / 40 HU, the
   /// usual overview window) and anything else with auto_window()
   /// (percentiles 0.5-99.5). Throws medseg::IoError when the shapes do not
@@ -90,6 +91,10 @@ class ScanSession {
   /// ct_window_preset(name); throws medseg::ConfigError for an unknown name.
   void apply_preset(const std::string& name);
   void apply_auto_window();
+  /// The window stored with the scan, if any (see the constructor).
+  const std::optional<WindowLevel>& stored_window() const { return stored_window_; }
+  /// Sets stored_window(); throws medseg::ConfigError when there is none.
+  void apply_stored_window();
 
   // --- label table ---------------------------------------------------------
   const std::vector<LabelDescription>& label_table() const { return label_table_; }
@@ -155,6 +160,7 @@ class ScanSession {
   LabelStatistics statistics_;
   std::array<std::int64_t, 3> crosshair_{0, 0, 0};
   WindowLevel window_{1.0, 0.0};
+  std::optional<WindowLevel> stored_window_;
   std::vector<LabelDescription> label_table_;
   double overlay_opacity_ = 0.5;
   std::optional<ViewKind> stroke_view_;

@@ -1,10 +1,9 @@
 #pragma once
 // Picks one series when a DICOM folder holds several (ITK-SNAP's users
 // complain when dropping a folder silently loads one slice or the wrong
-// series). Shows what pipeline::DicomSeriesInfo offers: description,
-// modality, number of slices, series UID. (Patient name and study date are
-// not listed by the pipeline's reader; they are left out rather than read a
-// second time here.)
+// series). Shows what pipeline::DicomSeriesInfo offers: patient (name and
+// ID), study date and description, series description, modality, number of
+// slices, series UID.
 #include <QDialog>
 
 #include <vector>
@@ -24,6 +23,7 @@ class DicomSeriesDialog : public QDialog {
   /// Row (= index into the series given) selected, or -1.
   int chosen() const;
   QTableWidget* table() const { return table_; }
+  enum Column { kPatient, kStudyDate, kStudy, kSeries, kModality, kSlices, kSeriesUid, kColumns };
 
  private:
   QTableWidget* table_;

@@ -662,8 +662,16 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   s->history_changed.connect([this] { refresh_history(); });
   for (SliceView* v : views_) v->set_session(s, &overlay_);
   histogram_->set_session(s);
-  // The combo shows the opening window's kind: auto unless the scan is CT.
-  preset_combo_->setCurrentIndex(s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue") : 0);
+  // A stored DICOM window is offered (and opens) only for the scan that has one.
+  const int stored_item = preset_combo_->findData(QStringLiteral("dicom"));
+  if (stored_item >= 0) preset_combo_->removeItem(stored_item);
+  if (const auto& w = s->stored_window()) {
+    preset_combo_->insertItem(1, tr("DICOM stored (%1/%2)").arg(w->width()).arg(w->level()), QStringLiteral("dicom"));
+  }
+  // The combo shows the opening window's kind: stored, else auto unless the scan is CT.
+  preset_combo_->setCurrentIndex(s->stored_window()                       ? 1
+                                 : s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue")
+                                                                       : 0);
   update_brush();
   refresh_brush_label_name();
   refresh_label_table();
@@ -901,6 +909,8 @@ bool MainWindow::apply_window_preset(const QString& name) {
   try {
     if (name == QStringLiteral("auto")) {
       session_->apply_auto_window();
+    } else if (name == QStringLiteral("dicom")) {
+      session_->apply_stored_window();
     } else {
       session_->apply_preset(name.toStdString());
     }
@@ -924,6 +934,7 @@ void MainWindow::refresh_preset_combo() {
   for (const WindowPreset& p : ct_window_presets()) {
     if (p.window() == w) index = preset_combo_->findData(qs(p.name));
   }
+  if (session_->stored_window() == w) index = preset_combo_->findData(QStringLiteral("dicom"));
   const QSignalBlocker block(preset_combo_);
   preset_combo_->setCurrentIndex(index);
 }

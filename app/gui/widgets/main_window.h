@@ -77,8 +77,9 @@ class MainWindow : public QMainWindow {
   bool save_labels(const QString& path);
   bool export_statistics(const QString& path);
   bool save_screenshot(const QString& path);
-  /// "auto" or a CT preset name (ct_window_presets()); false after an error
-  /// dialog for an unknown name or without a scan.
+  /// "auto", "dicom" (the scan's stored window) or a CT preset name
+  /// (ct_window_presets()); false after an error dialog for an unknown name,
+  /// a scan without a stored window, or without a scan.
   bool apply_window_preset(const QString& name);
 
   /// Without interaction (--screenshot): errors go to stderr, no dialogs,

@@ -89,6 +89,18 @@ TEST(ScanSession, OpeningWindowIsSoftTissueForCtAndPercentilesOtherwise) {
   stored.stored_window = WindowLevel(350, 50);
   ScanSession d(ct, {}, stored);
   EXPECT_EQ(d.window(), WindowLevel(350, 50));
+  // The one in the scan's DICOM metadata too (center 30, width 90).
+  pipeline::Volume dicom_ct = ct;
+  dicom_ct.metadata.window_center = 30.0;
+  dicom_ct.metadata.window_width = 90.0;
+  ScanSession e(dicom_ct);
+  EXPECT_EQ(e.window(), WindowLevel(90, 30));
+  ASSERT_TRUE(e.stored_window().has_value());
+  e.apply_preset("bone");
+  e.apply_stored_window();
+  EXPECT_EQ(e.window(), WindowLevel(90, 30));
+  EXPECT_FALSE(c.stored_window().has_value());
+  EXPECT_THROW(c.apply_stored_window(), ConfigError);
   Counter changed;
   m.window_changed.connect(changed.callback());
   m.apply_preset("lung");

@@ -11,6 +11,7 @@
 #include <array>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace medseg::test {
@@ -23,6 +24,11 @@ struct DicomSeriesSpec {
   unsigned rows = 5;
   std::string series_uid = "1.2.826.0.1.3680043.2.1125.777.1";
   std::string modality = "CT";
+  /// Written when not empty (DICOM decimal strings, may be multi-valued "a\\b").
+  std::string window_center;
+  std::string window_width;
+  std::string patient_name;
+  std::string study_date;
 };
 
 /// Slice k holds values 100 * k + row * columns + column.
@@ -62,6 +68,12 @@ inline void write_dicom_series(const std::filesystem::path& folder, const DicomS
     itk::EncapsulateMetaData<std::string>(dict, "0020|000e", spec.series_uid);
     itk::EncapsulateMetaData<std::string>(dict, "0020|0013", n);
     itk::EncapsulateMetaData<std::string>(dict, "0008|0070", "MEDSEG TEST");
+    const std::pair<const char*, const std::string*> optional_tags[] = {
+        {"0028|1050", &spec.window_center}, {"0028|1051", &spec.window_width},
+        {"0010|0010", &spec.patient_name}, {"0008|0020", &spec.study_date}};
+    for (const auto& [tag, value] : optional_tags) {
+      if (!value->empty()) itk::EncapsulateMetaData<std::string>(dict, tag, *value);
+    }
     image->SetMetaDataDictionary(dict);
     auto writer = itk::ImageFileWriter<Image>::New();
     writer->SetImageIO(io);

@@ -157,6 +157,32 @@ TEST(DicomScreen, RtDoseWithoutNumberOfFramesIsRefusedNotAborted) {
   EXPECT_EQ(read_volume(dir / "s").geometry.size, (std::array<std::int64_t, 3>{6, 5, 4}));
 }
 
+TEST(DicomSeries, StoredWindowIsTheFirstOfSeveralAndOnlyAUsableOne) {
+  test::TempDir dir;
+  DicomSeriesSpec spec = oblique_series(3);
+  spec.window_center = "40\\-600";  // brain and lung windows stored together
+  spec.window_width = "80\\1500";
+  spec.patient_name = "Doe^Jane";
+  spec.study_date = "20250314";
+  test::write_dicom_series(dir / "two", spec);
+  const Volume v = read_volume(dir / "two");
+  ASSERT_TRUE(v.metadata.window_center.has_value());
+  EXPECT_EQ(*v.metadata.window_center, 40.0);
+  EXPECT_EQ(*v.metadata.window_width, 80.0);
+  const auto listed = list_dicom_series(dir / "two");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].patient_name, "Doe^Jane");
+  EXPECT_EQ(listed[0].study_date, "20250314");
+
+  spec.window_center = "40";
+  spec.window_width = "0";  // not a window: ignored, the viewer's default applies
+  test::write_dicom_series(dir / "zero", spec);
+  EXPECT_FALSE(read_volume(dir / "zero").metadata.window_width.has_value());
+  spec.window_width = "wide";
+  test::write_dicom_series(dir / "text", spec);
+  EXPECT_FALSE(read_volume(dir / "text").metadata.window_center.has_value());
+}
+
 TEST(DicomSeries, MissingSliceIsRefused) {
   test::TempDir dir;
   DicomSeriesSpec spec = oblique_series(5);

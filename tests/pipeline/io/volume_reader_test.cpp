@@ -107,6 +107,10 @@ TEST(VolumeReader, SingleDicomFileReadsAsOneSliceVolume) {
   EXPECT_EQ(v.metadata.manufacturer, "TOSHIBA_MEC");
   EXPECT_EQ(v.data.min().item<float>(), 127.0f);
   EXPECT_EQ(v.data.max().item<float>(), 2145.0f);
+  // pydicom: WindowCenter 600, WindowWidth 1600.
+  ASSERT_TRUE(v.metadata.window_center.has_value());
+  EXPECT_EQ(*v.metadata.window_center, 600.0);
+  EXPECT_EQ(*v.metadata.window_width, 1600.0);
 }
 
 TEST(VolumeReader, TwoSliceObliqueSeriesIsSortedAndOriented) {
@@ -137,11 +141,23 @@ TEST(VolumeReader, FolderWithTwoSeriesListsThemAndNeedsAChoice) {
   fs::copy_file(test::pydicom_dir() / "MR_small.dcm", dir / "mr.dcm");
   const auto series = list_dicom_series(dir.path());
   ASSERT_EQ(series.size(), 2u);
+  // Patient and study as pydicom reads them.
+  const DicomSeriesInfo& ct = series[0].modality == "CT" ? series[0] : series[1];
+  const DicomSeriesInfo& mr_info = series[0].modality == "CT" ? series[1] : series[0];
+  EXPECT_EQ(ct.patient_name, "CompressedSamples^CT1");
+  EXPECT_EQ(ct.patient_id, "1CT1");
+  EXPECT_EQ(ct.study_date, "20040119");
+  EXPECT_EQ(ct.study_description, "e+1");
+  EXPECT_EQ(mr_info.patient_name, "CompressedSamples^MR1");
+  EXPECT_EQ(mr_info.study_date, "20040826");
+  EXPECT_EQ(mr_info.study_description, "");
   expect_read_error(dir.path(), "2 DICOM series");
   ReadOptions options;
   options.series_uid = "1.3.6.1.4.1.5962.1.3.4.1.20040826185059.5457";  // MR_small
   const Volume mr = read_volume(dir.path(), options);
   EXPECT_EQ(mr.metadata.modality, "MR");
+  options.series_uid = ct.uid;
+  EXPECT_FALSE(read_volume(dir.path(), options).metadata.window_center.has_value());  // CT_small has none
   options.series_uid = "1.2.3.4";
   EXPECT_THROW(read_volume(dir.path(), options), IoError);
 }

@@ -791,6 +791,10 @@ class WidgetsTest : public QObject {
     b.columns = 7;
     b.rows = 4;
     b.series_uid = "1.2.826.0.1.3680043.2.1125.777.2";
+    b.patient_name = "Roe^Rick^J";
+    b.study_date = "20240131";
+    b.window_center = "40\\-600";  // stored brain and lung windows: the first opens
+    b.window_width = "80\\1500";
     medseg::test::write_dicom_series(root / "a", a);
     medseg::test::write_dicom_series(root / "b", b);
     fs::create_directories(root / "both");
@@ -799,12 +803,19 @@ class WidgetsTest : public QObject {
         fs::rename(e.path(), root / "both" / (std::string(s) + "_" + e.path().filename().string()));
 
     int rows = 0;
+    QString patient, date;
     ModalWatcher watcher([&](QWidget* w) {
       auto* dialog = qobject_cast<DicomSeriesDialog*>(w);
       if (!dialog) return qobject_cast<QDialog*>(w)->reject();
       rows = dialog->table()->rowCount();
-      for (int r = 0; r < rows; ++r)
-        if (dialog->table()->item(r, 3)->text() == QString::fromStdString(b.series_uid)) dialog->table()->selectRow(r);
+      for (int r = 0; r < rows; ++r) {
+        if (dialog->table()->item(r, DicomSeriesDialog::kSeriesUid)->text() != QString::fromStdString(b.series_uid)) {
+          continue;
+        }
+        dialog->table()->selectRow(r);
+        patient = dialog->table()->item(r, DicomSeriesDialog::kPatient)->text();
+        date = dialog->table()->item(r, DicomSeriesDialog::kStudyDate)->text();
+      }
       dialog->accept();
     });
     window.open_path(QString::fromStdString((root / "both").string()));
@@ -813,12 +824,25 @@ class WidgetsTest : public QObject {
     QCOMPARE(rows, 2);
     QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{7, 4, 3}));
     QCOMPARE(window.session()->scan().metadata.series_uid, b.series_uid);
+    QCOMPARE(patient, QStringLiteral("Roe, Rick J"));
+    QCOMPARE(date, QStringLiteral("2024-01-31"));
+    // Its stored window opens, and the combo offers it.
+    QCOMPARE(window.session()->window(), WindowLevel(80, 40));
+    QCOMPARE(window.preset_combo()->currentData().toString(), QStringLiteral("dicom"));
+    QVERIFY(window.apply_window_preset(QStringLiteral("bone")));
+    QVERIFY(window.apply_window_preset(QStringLiteral("dicom")));
+    QCOMPARE(window.session()->window(), WindowLevel(80, 40));
 
     // One file of a series (as dropped): its whole series, without asking.
     window.open_path(QString::fromStdString((root / "both" / "a_slice2.dcm").string()));
     QTRY_VERIFY_WITH_TIMEOUT(window.session()->scan().geometry.size[0] == 6, 20000);
     QCOMPARE(window.session()->scan().geometry.size, (std::array<std::int64_t, 3>{6, 5, 4}));
-    QCOMPARE(watcher.names.size(), 1);
+    // Series a stores no window: the item is gone, CT opens with soft tissue.
+    QCOMPARE(window.preset_combo()->findData(QStringLiteral("dicom")), -1);
+    QCOMPARE(window.preset_combo()->currentData().toString(), QStringLiteral("soft tissue"));
+    QCOMPARE(watcher.names.size(), 1);  // no picker for one file
+    QVERIFY(!window.apply_window_preset(QStringLiteral("dicom")));
+    QCOMPARE(watcher.names.last(), QStringLiteral("errorDialog"));
   }
 };
 
