@@ -1,7 +1,11 @@
 #include "pipeline/io/gzip_file.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
 #include <libdeflate.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -25,17 +29,59 @@ std::optional<at::Tensor> slurp(const fs::path& path) {
   return bytes;
 }
 
+/// A file's bytes in an anonymous mapping of their own. Unlike a tensor,
+/// whose memory the programs' allocators keep for reuse once it is freed
+/// (models/allocator.h), the mapping leaves the resident set when it is
+/// unmapped, so the compressed bytes do not add to the peak while the caller
+/// converts the inflated ones (a 512x512x300 CT: 83 MB less). Read, not
+/// mapped from the file: a file truncated by another process meanwhile is
+/// then a short read, not a SIGBUS.
+class FileBytes {
+ public:
+  explicit FileBytes(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      const auto size = static_cast<std::size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<std::uint8_t*>(p);
+        capacity_ = size;
+        while (size_ < size) {
+          const ssize_t n = ::read(fd, data_ + size_, size - size_);
+          if (n <= 0) break;
+          size_ += static_cast<std::size_t>(n);
+        }
+      }
+    }
+    ::close(fd);
+  }
+  ~FileBytes() {
+    if (data_ != nullptr) ::munmap(data_, capacity_);
+  }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  const std::uint8_t* data() const { return data_; }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t size_ = 0;
+};
+
 }  // namespace
 
 std::optional<at::Tensor> inflate_gzip_file(const fs::path& path, std::uint64_t bytes) {
-  const std::optional<at::Tensor> compressed = slurp(path);
-  if (!compressed) return std::nullopt;
-  const auto compressed_size = static_cast<std::uint64_t>(compressed->numel());
+  const FileBytes compressed(path);
+  if (compressed.size() == 0) return std::nullopt;
+  const std::uint64_t compressed_size = compressed.size();
   at::Tensor out = at::empty({static_cast<std::int64_t>(bytes)}, at::kByte);
   std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> inflater(
       libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
   if (!inflater) return std::nullopt;
-  const auto* src = compressed->data_ptr<std::uint8_t>();
+  const std::uint8_t* src = compressed.data();
   auto* dst = out.data_ptr<std::uint8_t>();
   std::uint64_t consumed = 0, produced = 0;
   while (consumed < compressed_size) {  // one gzip member after another
