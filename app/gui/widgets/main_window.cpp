@@ -490,7 +490,7 @@ void MainWindow::build_menus() {
     }
     const QString f = QFileDialog::getSaveFileName(this, tr("Save label map"), suggestion,
                                                    tr("NIfTI (*.nii.gz *.nii);;NRRD (*.nrrd)"));
-    if (!f.isEmpty()) save_labels(f);
+    if (!f.isEmpty()) save_labels_in_background(f);
   });
   file->addAction(tr("Export &statistics (CSV)…"), this, [this] {
     const QString f = QFileDialog::getSaveFileName(this, tr("Export statistics"), QStringLiteral("statistics.csv"),
@@ -887,6 +887,26 @@ bool MainWindow::save_labels(const QString& path) {
     report_error(tr("Save labels"), qs(e.what()));
     return false;
   }
+}
+
+void MainWindow::save_labels_in_background(const QString& path) {
+  if (!session_) {
+    report_error(tr("Save labels"), tr("Nothing to save: open a scan first."));
+    return;
+  }
+  // A copy: painting goes on while the file is written, and the file holds
+  // the labels as they were when Save was chosen.
+  const at::Tensor labels = session_->labels().clone();
+  const pipeline::Geometry geometry = session_->scan().geometry;
+  const std::vector<LabelDescription> table = session_->label_table();
+  jobs_.start(tr("Saving %1").arg(QFileInfo(path).fileName()),
+              [this, labels, geometry, table, path](const JobRunner::Progress&) {
+                save_label_map(labels, geometry, to_path(path), table);
+                return JobRunner::Continuation([this, path] {
+                  statusBar()->showMessage(
+                      tr("Saved %1 and %2").arg(path, qs(label_table_path(to_path(path)).string())), 5000);
+                });
+              });
 }
 
 bool MainWindow::export_statistics(const QString& path) {

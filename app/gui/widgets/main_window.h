@@ -75,6 +75,9 @@ class MainWindow : public QMainWindow {
   /// NIfTI/NRRD (by extension) in the scan's exact geometry + label table
   /// CSV beside it. False after an error dialog.
   bool save_labels(const QString& path);
+  /// The same on the worker thread (File > Save labels; errors: a dialog),
+  /// from a copy of the labels taken now.
+  void save_labels_in_background(const QString& path);
   bool export_statistics(const QString& path);
   bool save_screenshot(const QString& path);
   /// "auto", "dicom" (the scan's stored window) or a CT preset name

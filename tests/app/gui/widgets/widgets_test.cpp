@@ -697,6 +697,20 @@ class WidgetsTest : public QObject {
       QVERIFY(QString::fromStdString(first).startsWith(QStringLiteral("1,")));
     }
 
+    // File > Save labels writes on the worker thread, from the labels as
+    // they were when it started (a stroke meanwhile is not in the file).
+    const at::Tensor at_save = window.session()->labels().clone();
+    const QString background = dir.filePath(QStringLiteral("background.nii.gz"));
+    window.save_labels_in_background(background);
+    QVERIFY(window.jobs().busy());
+    window.session()->begin_stroke(ViewKind::kAxial, BrushOptions{});
+    window.session()->paint_at(2, 2);
+    window.session()->end_stroke();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.jobs().busy(), 20000);
+    QVERIFY(at::equal(pipeline::read_label_map(background.toStdString()).data.to(at::kShort), at_save));
+    QVERIFY(!at::equal(window.session()->labels(), at_save));
+    window.undo_action()->trigger();
+
     // Loading it back: the same voxels, one more undo step.
     const at::Tensor saved = window.session()->labels().clone();
     window.undo_action()->trigger();
