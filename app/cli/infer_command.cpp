@@ -15,6 +15,7 @@
 #include "models/precision.h"
 #include "pipeline/infer/batch_inference.h"
 #include "pipeline/infer/inference_report.h"
+#include "pipeline/infer/shard.h"
 
 namespace medseg::app {
 namespace {
@@ -34,6 +35,7 @@ struct InferArgs {
   std::int64_t windows_per_batch = 2;
   bool overwrite = false;
   bool json = false;
+  std::string shard;
 };
 
 std::string fixed(double v, int decimals) {
@@ -103,8 +105,19 @@ int run_infer(const InferArgs& a) {
   const fs::path output = a.output;
   pipeline::ensure_writable_folder(output);
   std::vector<fs::path> inputs(a.inputs.begin(), a.inputs.end());
-  const auto cases = pipeline::collect_inference_cases(inputs, segmenter.info().architecture.in_channels());
+  auto cases = pipeline::collect_inference_cases(inputs, segmenter.info().architecture.in_channels());
   if (cases.empty()) throw ConfigError("no input cases found in the given paths");
+  std::string summary_name = "summary.csv";
+  if (!a.shard.empty()) {
+    const pipeline::Shard shard = pipeline::parse_shard(a.shard);
+    const std::size_t all = cases.size();
+    cases = pipeline::select_shard(std::move(cases), shard);
+    summary_name = pipeline::shard_summary_name(shard);
+    if (!a.json) {
+      std::cout << "shard " << shard.index << "/" << shard.count << ": " << cases.size() << " of " << all
+                << " cases" << std::endl;
+    }
+  }
 
   pipeline::CaseRunOptions options;
   options.output_dir = output;
@@ -139,7 +152,7 @@ int run_infer(const InferArgs& a) {
   }
   bar.update(n, n, "");
   bar.clear();
-  const fs::path csv = output / "summary.csv";
+  const fs::path csv = output / summary_name;
   core::write_text_file_atomically(csv, pipeline::inference_summary_csv(segmenter.info(), outcomes));
 
   std::int64_t done = 0, skipped = 0, failed = 0;
@@ -198,6 +211,9 @@ Command add_infer_command(CLI::App& parent) {
       ->check(CLI::PositiveNumber);
   cli->add_flag("--overwrite", a->overwrite, "Redo cases whose outputs exist (default: skip them)");
   cli->add_flag("--json", a->json, "Print a machine-readable summary on stdout");
+  cli->add_option("--shard", a->shard,
+                  "Process shard K/N (0 <= K < N) of the sorted cases, or 'slurm' (K, N from the job array); "
+                  "writes summary.shard-K-of-N.csv (merge with `medseg merge-shards`)");
   return {cli, [a] { return run_infer(*a); }};
 }
 

@@ -113,6 +113,40 @@ TEST_F(InferCli, ExistingOutputsAreSkippedUnlessOverwrite) {
   EXPECT_NE(over.out.find("plain: done"), std::string::npos) << over.out;
 }
 
+TEST_F(InferCli, ShardsShareTheCasesAndTheirSummariesMergeIntoOne) {
+  write_text(tmp_ / "in" / "broken.nii.gz", "not a volume");  // three cases: broken, oblique, plain
+  const std::string in = quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "out");
+  const Result first = medseg(infer(in + " --shard 0/2"));
+  EXPECT_EQ(first.exit_code, 2) << first.err;  // sorted: broken (shard 0), oblique (1), plain (0)
+  EXPECT_NE(first.out.find("shard 0/2: 2 of 3 cases"), std::string::npos) << first.out;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+  // Slurm's --array=1-2: task 2 is shard 1.
+  const Result second = run("env SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=2 '" +
+                            std::string(MEDSEG_BINARY) + "' " + infer(in + " --shard slurm"));
+  EXPECT_EQ(second.exit_code, 0) << second.err << second.out;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+  EXPECT_FALSE(fs::exists(tmp_ / "out" / "summary.csv"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "summary.shard-0-of-2.csv"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "summary.shard-1-of-2.csv"));
+
+  const Result merged = medseg("merge-shards " + quoted(tmp_ / "out"));
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  const std::string csv = slurp(tmp_ / "out" / "summary.csv");
+  const auto broken = csv.find("\nbroken,failed"), oblique = csv.find("\noblique,done"), plain = csv.find("\nplain,done");
+  EXPECT_TRUE(broken != std::string::npos && oblique != std::string::npos && plain != std::string::npos) << csv;
+  EXPECT_TRUE(broken < oblique && oblique < plain) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4) << csv;
+
+  fs::remove(tmp_ / "out" / "summary.shard-1-of-2.csv");
+  const Result incomplete = medseg("merge-shards " + quoted(tmp_ / "out"));
+  EXPECT_EQ(incomplete.exit_code, 2);
+  EXPECT_NE(incomplete.err.find("shard 1 of 2 is missing"), std::string::npos) << incomplete.err;
+  const Result bad = medseg(infer(in + " --shard 2/2"));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--shard '2/2'"), std::string::npos) << bad.err;
+}
+
 TEST_F(InferCli, CorruptFileAmongGoodOnesIsReportedAndTheOthersAreWritten) {
   write_text(tmp_ / "in" / "broken.nii.gz", "this is not a NIfTI file at all");
   const Result r = medseg(infer(quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "out")));
