@@ -1,43 +1,25 @@
-// Over 1000 lines on purpose for now: the main window wires the menus, the
-// three views, and the segment/labels/statistics/brush/adapt panels to one
-// ScanSession and JobRunner, and each panel is a few dozen lines of layout
-// plus its slots. Splitting the panels into classes of their own is the next
-// clean-up (noted in docs/gui.md); all logic is in app/gui/logic already.
 #include "app/gui/widgets/main_window.h"
 
 #include <ATen/ATen.h>
 
 #include <QAction>
 #include <QApplication>
-#include <QButtonGroup>
-#include <QCheckBox>
 #include <QCloseEvent>
-#include <QColorDialog>
 #include <QComboBox>
-#include <QDoubleSpinBox>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QFormLayout>
 #include <QGridLayout>
-#include <QGroupBox>
-#include <QHBoxLayout>
-#include <QHeaderView>
-#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QRadioButton>
-#include <QSlider>
-#include <QSpinBox>
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTableWidget>
 #include <QToolBar>
 #include <QVBoxLayout>
 
@@ -55,7 +37,6 @@
 #include "app/gui/widgets/train_panel.h"
 #include "core/error.h"
 #include "pipeline/grid_compare.h"
-#include "pipeline/infer/adaptation.h"
 
 namespace medseg::gui {
 namespace fs = std::filesystem;
@@ -63,11 +44,6 @@ namespace {
 
 fs::path to_path(const QString& s) { return fs::path(s.toStdString()); }
 QString qs(const std::string& s) { return QString::fromStdString(s); }
-QString color_hex(const std::array<std::uint8_t, 3>& c) { return QColor(c[0], c[1], c[2]).name(); }
-QString format_number(double v, int decimals) {
-  return std::isfinite(v) ? QString::number(v, 'f', decimals) : QStringLiteral("–");
-}
-constexpr const char* kAutoItem = "auto (adapt to this scan)";
 
 /// A .dcm file, or a file without extension that starts with DICOM's
 /// 128-byte preamble + "DICM" (how most scanners name their files).
@@ -129,24 +105,11 @@ MainWindow::MainWindow(fs::path models_dir, QWidget* parent) : QMainWindow(paren
     grid->setColumnStretch(i, 1);
   }
 
-  auto* tabs = new QTabWidget(this);
-  tabs->addTab(build_segment_panel(), tr("Segment"));
-  tabs->addTab(build_labels_panel(), tr("Labels"));
-  tabs->addTab(build_edit_panel(), tr("Edit"));
-  tabs->addTab(build_statistics_panel(), tr("Statistics"));
-  train_panel_ = new TrainPanel(
-      find_medseg_cli(to_path(QCoreApplication::applicationDirPath())).value_or(fs::path()), this);
-  tabs->addTab(train_panel_, tr("Train"));
-  tabs_ = tabs;
-  connect(train_panel_, &TrainPanel::error_reported, this, &MainWindow::report_error);
-  connect(train_panel_, &TrainPanel::bundle_ready, this, [this](const QString& folder) {
-    if (set_bundle(folder)) statusBar()->showMessage(tr("Training finished: %1 selected for segmentation").arg(folder), 10000);
-  });
-  tabs->setMinimumWidth(330);
+  build_panels();
 
   auto* splitter = new QSplitter(this);
   splitter->addWidget(view_area);
-  splitter->addWidget(tabs);
+  splitter->addWidget(tabs_);
   splitter->setStretchFactor(0, 1);
   splitter->setStretchFactor(1, 0);
   setCentralWidget(splitter);
@@ -203,261 +166,50 @@ MainWindow::~MainWindow() {
   jobs_.wait();
   for (SliceView* v : views_) v->set_session(nullptr, nullptr);
   histogram_->set_session(nullptr);
+  set_panel_sessions(nullptr);
 }
 
 // --- panels ------------------------------------------------------------------
 
-QWidget* MainWindow::build_segment_panel() {
-  auto* panel = new QWidget(this);
-  auto* layout = new QVBoxLayout(panel);
-  auto* form = new QFormLayout();
-  bundle_combo_ = new QComboBox(panel);
-  bundle_combo_->setObjectName(QStringLiteral("bundleCombo"));
-  for (const fs::path& b : list_bundles(models_dir_)) {
-    bundle_combo_->addItem(qs(b.filename().string()), qs(b.string()));
-  }
-  auto* choose = new QPushButton(tr("Folder…"), panel);
-  auto* bundle_row = new QHBoxLayout();
-  bundle_row->addWidget(bundle_combo_, 1);
-  bundle_row->addWidget(choose);
-  form->addRow(tr("Model"), bundle_row);
-  domain_combo_ = new QComboBox(panel);
-  domain_combo_->setObjectName(QStringLiteral("domainCombo"));
-  form->addRow(tr("Scanner domain"), domain_combo_);
-  precision_combo_ = new QComboBox(panel);
-  precision_combo_->setObjectName(QStringLiteral("precisionCombo"));
-  precision_combo_->addItem(cpu_has_native_bf16() ? tr("auto (bf16: native on this CPU)")
-                                                  : tr("auto (fp32: no native bf16 on this CPU)"),
-                            QStringLiteral("auto"));
-  precision_combo_->addItem(QStringLiteral("fp32"), QStringLiteral("fp32"));
-  precision_combo_->addItem(QStringLiteral("bf16"), QStringLiteral("bf16"));
-  form->addRow(tr("Precision"), precision_combo_);
-  tta_check_ = new QCheckBox(tr("Test-time augmentation (8 mirrorings, 8x time)"), panel);
-  tta_check_->setObjectName(QStringLiteral("ttaCheck"));
-  form->addRow(QString(), tta_check_);
-  layout->addLayout(form);
-  run_button_ = new QPushButton(tr("Run segmentation"), panel);
-  run_button_->setObjectName(QStringLiteral("runButton"));
-  layout->addWidget(run_button_);
-  bundle_label_ = new QLabel(panel);
-  bundle_label_->setObjectName(QStringLiteral("bundleLabel"));
-  bundle_label_->setWordWrap(true);
-  bundle_label_->setTextFormat(Qt::RichText);
-  bundle_label_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
-  layout->addWidget(bundle_label_);
-  layout->addStretch(1);
-  adapt_button_ = new QPushButton(tr("Adapt model to this scanner…"), panel);
-  adapt_button_->setToolTip(tr("AdaBN: re-estimates the model's normalization statistics on the open scan "
-                               "and saves the model with a new domain"));
-  layout->addWidget(adapt_button_);
+void MainWindow::build_panels() {
+  tabs_ = new QTabWidget(this);
+  segment_panel_ = new SegmentPanel(models_dir_, jobs_, this);
+  tabs_->addTab(segment_panel_, tr("Segment"));
+  labels_panel_ = new LabelsPanel(this);
+  tabs_->addTab(labels_panel_, tr("Labels"));
+  edit_panel_ = new EditPanel(this);
+  tabs_->addTab(edit_panel_, tr("Edit"));
+  statistics_panel_ = new StatisticsPanel(this);
+  tabs_->addTab(statistics_panel_, tr("Statistics"));
+  train_panel_ = new TrainPanel(
+      find_medseg_cli(to_path(QCoreApplication::applicationDirPath())).value_or(fs::path()), this);
+  tabs_->addTab(train_panel_, tr("Train"));
+  tabs_->setMinimumWidth(330);
 
-  connect(bundle_combo_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, [this] { refresh_bundle_info(); });
-  connect(choose, &QPushButton::clicked, this, [this] {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Model bundle folder"), qs(models_dir_.string()));
-    if (!dir.isEmpty()) set_bundle(dir);
-  });
-  connect(run_button_, &QPushButton::clicked, this, &MainWindow::run_segmentation);
-  connect(adapt_button_, &QPushButton::clicked, this, [this] {
-    if (!session_ || bundle_combo_->currentIndex() < 0) {
-      report_error(tr("Adapt"), tr("Open a scan and choose a model first."));
-      return;
-    }
-    bool ok = false;
-    const QString domain = QInputDialog::getText(this, tr("Adapt model"), tr("Name of the new scanner domain:"),
-                                                 QLineEdit::Normal, QStringLiteral("my_scanner"), &ok);
-    if (!ok || domain.isEmpty()) return;
-    const QString parent_dir = QFileDialog::getExistingDirectory(this, tr("Folder to save the adapted model in"));
-    if (parent_dir.isEmpty()) return;
-    const QString name = QFileInfo(bundle_combo_->currentData().toString()).fileName() + "_" + domain;
-    adapt_model(domain, QDir(parent_dir).filePath(name));
-  });
-  refresh_bundle_info();
-  return panel;
-}
-
-// A panel's table: named for tests, no row numbers.
-QTableWidget* MainWindow::make_table(QWidget* panel, const QString& object_name, const QStringList& headers) {
-  auto* table = new QTableWidget(0, static_cast<int>(headers.size()), panel);
-  table->setObjectName(object_name);
-  table->setHorizontalHeaderLabels(headers);
-  table->verticalHeader()->hide();
-  return table;
-}
-
-QWidget* MainWindow::build_labels_panel() {
-  auto* panel = new QWidget(this);
-  auto* layout = new QVBoxLayout(panel);
-  label_table_ = make_table(panel, QStringLiteral("labelTable"), {tr("Show"), tr("Colour"), tr("Value"), tr("Name")});
-  label_table_->horizontalHeader()->setStretchLastSection(true);
-  label_table_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
-  label_table_->setSelectionMode(QAbstractItemView::NoSelection);
-  layout->addWidget(label_table_, 1);
-  auto* form = new QFormLayout();
-  opacity_slider_ = new QSlider(Qt::Horizontal, panel);
-  opacity_slider_->setObjectName(QStringLiteral("opacitySlider"));
-  opacity_slider_->setRange(0, 100);
-  opacity_slider_->setValue(50);
-  form->addRow(tr("Opacity"), opacity_slider_);
-  outline_check_ = new QCheckBox(tr("Outline only"), panel);
-  form->addRow(QString(), outline_check_);
-  layout->addLayout(form);
-  layout->addWidget(new QLabel(tr("Click a name to paint it; double-click a colour or name to change it."), panel));
-  connect(label_table_, &QTableWidget::cellClicked, this, [this](int row, int column) {
-    if (column >= 2) brush_label_spin_->setValue(label_table_->item(row, 0)->data(Qt::UserRole).toInt());
-  });
-
-  connect(label_table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* item) {
-    if (!session_) return;
-    const auto value = static_cast<std::int16_t>(label_table_->item(item->row(), 0)->data(Qt::UserRole).toInt());
-    LabelDescription d = session_->describe(value);
-    if (item->column() == 0) {
-      const bool visible = item->checkState() == Qt::Checked;
-      if (d.visible == visible) return;
-      d.visible = visible;
-    } else if (item->column() == 3) {
-      const std::string name = item->text().trimmed().toStdString();
-      if (name.empty() || name == d.name) return;
-      d.name = name;  // shown in the status bar and statistics, saved in the label table CSV
-    } else {
-      return;
-    }
-    session_->set_label_description(d);
-  });
-  connect(label_table_, &QTableWidget::cellDoubleClicked, this, [this](int row, int column) {
-    if (!session_ || column != 1) return;
-    LabelDescription d =
-        session_->describe(static_cast<std::int16_t>(label_table_->item(row, 0)->data(Qt::UserRole).toInt()));
-    const QColor c = QColorDialog::getColor(QColor(d.color[0], d.color[1], d.color[2]), this);
-    if (!c.isValid()) return;
-    d.color = {static_cast<std::uint8_t>(c.red()), static_cast<std::uint8_t>(c.green()),
-               static_cast<std::uint8_t>(c.blue())};
-    session_->set_label_description(d);
-  });
-  connect(opacity_slider_, &QSlider::valueChanged, this, [this](int v) {
-    if (session_) session_->set_overlay_opacity(v / 100.0);
-  });
-  connect(outline_check_, &QCheckBox::toggled, this, [this](bool on) {
+  connect(segment_panel_, &SegmentPanel::error_reported, this, &MainWindow::report_error);
+  connect(segment_panel_, &SegmentPanel::run_requested, this, &MainWindow::run_segmentation);
+  connect(segment_panel_, &SegmentPanel::adapt_requested, this, &MainWindow::adapt_model);
+  connect(labels_panel_, &LabelsPanel::paint_label_chosen, edit_panel_, &EditPanel::set_paint_label);
+  connect(labels_panel_, &LabelsPanel::outline_toggled, this, [this](bool on) {
     for (SliceView* v : views_) v->set_outline(on);
   });
-  return panel;
+  connect(edit_panel_, &EditPanel::brush_changed, this, &MainWindow::update_brush);
+  connect(edit_panel_, &EditPanel::status_message, this,
+          [this](const QString& message, int timeout_ms) { statusBar()->showMessage(message, timeout_ms); });
+  connect(statistics_panel_, &StatisticsPanel::error_reported, this, &MainWindow::report_error);
+  connect(statistics_panel_, &StatisticsPanel::reference_chosen, this,
+          [this](const QString& path) { read_labels_in_background(path, /*reference=*/true); });
+  connect(train_panel_, &TrainPanel::error_reported, this, &MainWindow::report_error);
+  connect(train_panel_, &TrainPanel::bundle_ready, this, [this](const QString& folder) {
+    if (set_bundle(folder)) statusBar()->showMessage(tr("Training finished: %1 selected for segmentation").arg(folder), 10000);
+  });
 }
 
-QWidget* MainWindow::build_edit_panel() {
-  auto* panel = new QWidget(this);
-  auto* layout = new QVBoxLayout(panel);
-  auto* tools = new QGroupBox(tr("Tool"), panel);
-  auto* tl = new QHBoxLayout(tools);
-  navigate_radio_ = new QRadioButton(tr("Navigate"), tools);
-  brush_radio_ = new QRadioButton(tr("Brush"), tools);
-  eraser_radio_ = new QRadioButton(tr("Eraser"), tools);
-  navigate_radio_->setChecked(true);
-  tl->addWidget(navigate_radio_);
-  tl->addWidget(brush_radio_);
-  tl->addWidget(eraser_radio_);
-  auto* group = new QButtonGroup(panel);
-  group->addButton(navigate_radio_);
-  group->addButton(brush_radio_);
-  group->addButton(eraser_radio_);
-  layout->addWidget(tools);
-
-  auto* form = new QFormLayout();
-  radius_spin_ = new QDoubleSpinBox(panel);
-  radius_spin_->setRange(0.1, 100.0);
-  radius_spin_->setDecimals(1);
-  radius_spin_->setValue(3.0);
-  radius_spin_->setSuffix(QStringLiteral(" mm"));
-  form->addRow(tr("Radius"), radius_spin_);
-  brush_label_spin_ = new QSpinBox(panel);
-  brush_label_spin_->setRange(1, 32767);
-  brush_label_name_ = new QLabel(panel);
-  auto* label_row = new QHBoxLayout();
-  label_row->addWidget(brush_label_spin_);
-  label_row->addWidget(brush_label_name_, 1);
-  form->addRow(tr("Paint label"), label_row);
-  protect_check_ = new QCheckBox(tr("Protect other labels"), panel);
-  protect_check_->setToolTip(tr("Paint only over background and this label; erase only this label"));
-  form->addRow(QString(), protect_check_);
-  range_check_ = new QCheckBox(tr("Only intensities in"), panel);
-  form->addRow(QString(), range_check_);
-  range_check_->setObjectName(QStringLiteral("rangeCheck"));
-  range_min_ = new QDoubleSpinBox(panel);
-  range_max_ = new QDoubleSpinBox(panel);
-  range_min_->setObjectName(QStringLiteral("rangeMin"));
-  range_max_->setObjectName(QStringLiteral("rangeMax"));
-  for (QDoubleSpinBox* s : {range_min_, range_max_}) {
-    s->setRange(-1e6, 1e6);
-    s->setDecimals(1);
-  }
-  range_min_->setValue(-1000);
-  range_max_->setValue(3000);
-  auto* range_row = new QHBoxLayout();
-  range_row->addWidget(range_min_);
-  range_row->addWidget(new QLabel(QStringLiteral("…"), panel));
-  range_row->addWidget(range_max_);
-  form->addRow(tr("Range"), range_row);
-  layout->addLayout(form);
-
-  auto* islands = new QGroupBox(tr("Remove small islands (3D, all labels)"), panel);
-  auto* il = new QHBoxLayout(islands);
-  islands_spin_ = new QDoubleSpinBox(islands);
-  islands_spin_->setRange(0.001, 1e5);
-  islands_spin_->setDecimals(3);
-  islands_spin_->setValue(0.5);
-  islands_spin_->setSuffix(QStringLiteral(" mL"));
-  auto* islands_button = new QPushButton(tr("Remove"), islands);
-  islands_button->setObjectName(QStringLiteral("removeIslandsButton"));
-  il->addWidget(new QLabel(tr("smaller than"), islands));
-  il->addWidget(islands_spin_);
-  il->addWidget(islands_button);
-  layout->addWidget(islands);
-  layout->addWidget(new QLabel(tr("Ctrl+Z undo, Ctrl+Shift+Z redo (each stroke is one step)"), panel));
-  layout->addStretch(1);
-
-  for (QRadioButton* r : {navigate_radio_, brush_radio_, eraser_radio_}) {
-    connect(r, &QRadioButton::toggled, this, [this] { update_brush(); });
-  }
-  connect(radius_spin_, QOverload<double>::of(&QDoubleSpinBox::valueChanged), this, [this] { update_brush(); });
-  connect(brush_label_spin_, QOverload<int>::of(&QSpinBox::valueChanged), this, [this] {
-    update_brush();
-    refresh_brush_label_name();
-  });
-  for (QCheckBox* c : {protect_check_, range_check_}) {
-    connect(c, &QCheckBox::toggled, this, [this] { update_brush(); });
-  }
-  for (QDoubleSpinBox* s : {range_min_, range_max_}) {
-    connect(s, QOverload<double>::of(&QDoubleSpinBox::valueChanged), this, [this] { update_brush(); });
-  }
-  connect(islands_button, &QPushButton::clicked, this, [this] {
-    if (!session_) return;
-    const auto removed = session_->remove_islands(islands_spin_->value(), Connectivity::kFaces6);
-    statusBar()->showMessage(tr("%1 voxels removed").arg(removed), 5000);
-  });
-  return panel;
-}
-
-QWidget* MainWindow::build_statistics_panel() {
-  auto* panel = new QWidget(this);
-  auto* layout = new QVBoxLayout(panel);
-  stats_table_ = make_table(panel, QStringLiteral("statisticsTable"),
-                            {tr("Label"), tr("Name"), tr("Voxels"), tr("mL"), tr("Mean ± SD"), tr("Dice")});
-  stats_table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-  layout->addWidget(stats_table_, 1);
-  auto* row = new QHBoxLayout();
-  auto* reference = new QPushButton(tr("Load reference…"), panel);
-  auto* csv = new QPushButton(tr("Export CSV…"), panel);
-  row->addWidget(reference);
-  row->addWidget(csv);
-  layout->addLayout(row);
-  connect(reference, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Reference label map"));
-    if (!f.isEmpty()) read_labels_in_background(f, /*reference=*/true);
-  });
-  connect(csv, &QPushButton::clicked, this, [this] {
-    const QString f = QFileDialog::getSaveFileName(this, tr("Export statistics"), QStringLiteral("statistics.csv"),
-                                                   tr("CSV (*.csv)"));
-    if (!f.isEmpty()) export_statistics(f);
-  });
-  return panel;
+void MainWindow::set_panel_sessions(ScanSession* session) {
+  segment_panel_->set_session(session);
+  labels_panel_->set_session(session);
+  edit_panel_->set_session(session);
+  statistics_panel_->set_session(session);
 }
 
 void MainWindow::build_menus() {
@@ -619,19 +371,16 @@ void MainWindow::on_series_listed(const fs::path& folder, const std::vector<pipe
   });
 }
 
-std::vector<LabelDescription> MainWindow::bundle_label_table() const {
-  if (!bundle_info_) return {};
-  return labels_from_bundle(bundle_info_->labels);
-}
-
 void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   ScanSessionOptions options;
-  options.label_table = bundle_label_table();
-  options.overlay_opacity = opacity_slider_->value() / 100.0;
+  options.label_table = segment_panel_->bundle_label_table();
+  options.overlay_opacity = labels_panel_->opacity();
   auto session = std::make_unique<ScanSession>(std::move(scan), labels, std::move(options));
   for (SliceView* v : views_) v->set_session(nullptr, nullptr);
   histogram_->set_session(nullptr);
+  set_panel_sessions(nullptr);
   session_ = std::move(session);
+  set_panel_sessions(session_.get());
   ++generation_;
   result_position_.reset();
   overlay_ = session_->overlay();
@@ -648,15 +397,15 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
   });
   s->display_changed.connect([this] { update_views(); });
   s->labels_changed.connect([this] { update_views(); });
-  s->statistics_changed.connect([this] { refresh_statistics(); });
+  s->statistics_changed.connect([this] { statistics_panel_->refresh(); });
   s->label_table_changed.connect([this] {
     overlay_ = session_->overlay();
     update_views();
-    refresh_statistics();  // names
+    statistics_panel_->refresh();  // names
     // Rebuilt after the table's own signal handler returned.
     QMetaObject::invokeMethod(this, [this] {
-      refresh_label_table();
-      refresh_brush_label_name();
+      labels_panel_->refresh();
+      edit_panel_->refresh_label_name();
     }, Qt::QueuedConnection);
   });
   s->history_changed.connect([this] { refresh_history(); });
@@ -673,9 +422,9 @@ void MainWindow::open_volume(pipeline::Volume scan, const at::Tensor& labels) {
                                  : s->scan().metadata.modality == "CT" ? preset_combo_->findData("soft tissue")
                                                                        : 0);
   update_brush();
-  refresh_brush_label_name();
-  refresh_label_table();
-  refresh_statistics();
+  edit_panel_->refresh_label_name();
+  labels_panel_->refresh();
+  statistics_panel_->refresh();
   refresh_history();
   refresh_info();
   setWindowTitle(QStringLiteral("medseg — %1").arg(qs(fs::path(s->scan().source_path).filename().string())));
@@ -743,81 +492,14 @@ bool MainWindow::load_label_file(const QString& path, bool reference) {
 
 // --- models ------------------------------------------------------------------------
 
-bool MainWindow::set_bundle(const QString& folder) {
-  try {
-    models::read_bundle_info(to_path(folder));  // refuse before listing it
-  } catch (const std::exception& e) {
-    report_error(tr("Model"), qs(e.what()));
-    return false;
-  }
-  const QString canonical = qs(fs::weakly_canonical(to_path(folder)).string());
-  int index = -1;
-  for (int i = 0; i < bundle_combo_->count(); ++i) {
-    if (qs(fs::weakly_canonical(to_path(bundle_combo_->itemData(i).toString())).string()) == canonical) index = i;
-  }
-  if (index < 0) {
-    bundle_combo_->addItem(QFileInfo(folder).fileName(), folder);
-    index = bundle_combo_->count() - 1;
-  }
-  bundle_combo_->setCurrentIndex(index);
-  refresh_bundle_info();
-  return bundle_info_.has_value();
-}
-
-void MainWindow::refresh_bundle_info() {
-  bundle_info_.reset();
-  domain_combo_->clear();
-  if (bundle_combo_->currentIndex() < 0) {
-    bundle_label_->setText(tr("No model. Choose a bundle folder (model.yaml + weights.pt)."));
-    run_button_->setEnabled(false);
-    return;
-  }
-  const QString folder = bundle_combo_->currentData().toString();
-  try {
-    bundle_info_ = models::read_bundle_info(to_path(folder));
-  } catch (const std::exception& e) {
-    bundle_label_->setText(tr("<b>Not usable:</b> %1").arg(qs(e.what()).toHtmlEscaped()));
-    run_button_->setEnabled(false);
-    return;
-  }
-  const models::BundleInfo& info = *bundle_info_;
-  for (const auto& d : info.domains) domain_combo_->addItem(qs(d), qs(d));
-  if (pipeline::has_batch_statistics(info.architecture)) domain_combo_->addItem(tr(kAutoItem), QStringLiteral("auto"));
-  QString html = QStringLiteral("<b>%1</b> v%2<br>").arg(qs(info.name).toHtmlEscaped(), qs(info.version).toHtmlEscaped());
-  html += tr("Input: %1<br>").arg(qs([&] {
-    std::string s;
-    for (const auto& c : info.channel_names) s += (s.empty() ? "" : ", ") + c;
-    return s;
-  }()).toHtmlEscaped());
-  html += tr("Patch: %1×%2×%3 voxels<br>Labels:<br>")
-              .arg(info.patch_size[0])
-              .arg(info.patch_size[1])
-              .arg(info.patch_size[2]);
-  for (const auto& l : info.labels) {
-    if (l.value == 0) continue;
-    html += QStringLiteral("&nbsp;<span style='color:%1'>■</span> %2 %3<br>")
-                .arg(color_hex(l.color))
-                .arg(l.value)
-                .arg(qs(l.name).toHtmlEscaped());
-  }
-  html += tr("Domains: %1").arg(qs([&] {
-    std::string s;
-    for (const auto& d : info.domains) s += (s.empty() ? "" : ", ") + d;
-    return s.empty() ? std::string("(one)") : s;
-  }()).toHtmlEscaped());
-  bundle_label_->setText(html);
-  run_button_->setEnabled(!jobs_.busy());
-  if (session_) {
-    for (const LabelDescription& d : bundle_label_table()) session_->set_label_description(d);
-  }
-}
+bool MainWindow::set_bundle(const QString& folder) { return segment_panel_->set_bundle(folder); }
 
 void MainWindow::run_segmentation() {
   if (!session_) {
     report_error(tr("Segment"), tr("Open a scan first."));
     return;
   }
-  if (!bundle_info_) {
+  if (!segment_panel_->bundle_info()) {
     report_error(tr("Segment"), tr("Choose a usable model first."));
     return;
   }
@@ -834,11 +516,8 @@ void MainWindow::run_segmentation() {
     return;
   }
   SegmentRequest request;
-  request.bundle = to_path(bundle_combo_->currentData().toString());
-  request.domain = domain_combo_->currentData().toString().toStdString();
-  request.tta = tta_check_->isChecked();
   try {
-    request.precision = resolve_precision(precision_combo_->currentData().toString().toStdString());
+    request = segment_panel_->request();
   } catch (const std::exception& e) {
     report_error(tr("Segment"), qs(e.what()));
     return;
@@ -856,8 +535,9 @@ void MainWindow::run_segmentation() {
 }
 
 void MainWindow::adapt_model(const QString& domain, const QString& output) {
-  if (!session_ || bundle_combo_->currentIndex() < 0 || jobs_.busy()) return;
-  const fs::path bundle = to_path(bundle_combo_->currentData().toString());
+  const QString bundle_folder = segment_panel_->bundle_folder();
+  if (!session_ || bundle_folder.isEmpty() || jobs_.busy()) return;
+  const fs::path bundle = to_path(bundle_folder);
   const fs::path out = to_path(output);
   const pipeline::Volume scan = session_->scan();
   const std::string name = domain.toStdString();
@@ -865,8 +545,7 @@ void MainWindow::adapt_model(const QString& domain, const QString& output) {
     adapt_bundle_to_scan(bundle, scan, name, out, progress);
     return JobRunner::Continuation([this, output, domain] {
       if (!set_bundle(output)) return;
-      const int d = domain_combo_->findData(domain);
-      if (d >= 0) domain_combo_->setCurrentIndex(d);
+      segment_panel_->select_domain(domain);
       statusBar()->showMessage(tr("Adapted model saved to %1 (domain %2)").arg(output, domain), 10000);
     });
   });
@@ -909,16 +588,7 @@ void MainWindow::save_labels_in_background(const QString& path) {
               });
 }
 
-bool MainWindow::export_statistics(const QString& path) {
-  if (!session_) return false;
-  try {
-    session_->export_statistics_csv(to_path(path));
-    return true;
-  } catch (const std::exception& e) {
-    report_error(tr("Export statistics"), qs(e.what()));
-    return false;
-  }
-}
+bool MainWindow::export_statistics(const QString& path) { return statistics_panel_->export_csv(path); }
 
 bool MainWindow::apply_window_preset(const QString& name) {
   if (!session_) {
@@ -974,61 +644,6 @@ void MainWindow::update_views() {
   for (SliceView* v : views_) v->update();
 }
 
-void MainWindow::refresh_label_table() {
-  const QSignalBlocker block(label_table_);
-  if (!session_) {
-    label_table_->setRowCount(0);
-    return;
-  }
-  const auto& table = session_->label_table();
-  label_table_->setRowCount(static_cast<int>(table.size()));
-  for (int r = 0; r < static_cast<int>(table.size()); ++r) {
-    const LabelDescription& d = table[static_cast<std::size_t>(r)];
-    auto* eye = new QTableWidgetItem();
-    eye->setFlags(Qt::ItemIsEnabled | Qt::ItemIsUserCheckable);
-    eye->setCheckState(d.visible ? Qt::Checked : Qt::Unchecked);
-    eye->setData(Qt::UserRole, d.value);
-    label_table_->setItem(r, 0, eye);
-    auto* swatch = new QTableWidgetItem();
-    swatch->setFlags(Qt::ItemIsEnabled);
-    swatch->setBackground(QColor(d.color[0], d.color[1], d.color[2]));
-    label_table_->setItem(r, 1, swatch);
-    auto* value = new QTableWidgetItem(QString::number(d.value));
-    value->setFlags(Qt::ItemIsEnabled);
-    label_table_->setItem(r, 2, value);
-    auto* name = new QTableWidgetItem(qs(d.name));
-    name->setFlags(Qt::ItemIsEnabled | Qt::ItemIsEditable);
-    name->setToolTip(tr("Double-click to rename"));
-    label_table_->setItem(r, 3, name);
-  }
-  label_table_->resizeColumnsToContents();
-}
-
-void MainWindow::refresh_statistics() {
-  if (!session_) {
-    stats_table_->setRowCount(0);
-    return;
-  }
-  const auto rows = session_->statistics();
-  stats_table_->setRowCount(static_cast<int>(rows.size()));
-  for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
-    const LabelStatisticsRow& s = rows[static_cast<std::size_t>(r)];
-    const LabelDescription d = session_->describe(s.label);
-    auto* label = new QTableWidgetItem(QString::number(s.label));
-    label->setBackground(QColor(d.color[0], d.color[1], d.color[2]));
-    stats_table_->setItem(r, 0, label);
-    stats_table_->setItem(r, 1, new QTableWidgetItem(qs(d.name)));
-    stats_table_->setItem(r, 2, new QTableWidgetItem(QString::number(s.voxels)));
-    stats_table_->setItem(r, 3, new QTableWidgetItem(format_number(s.volume_ml, 2)));
-    stats_table_->setItem(
-        r, 4,
-        new QTableWidgetItem(std::isfinite(s.mean) ? QStringLiteral("%1 ± %2").arg(s.mean, 0, 'f', 1).arg(s.sd, 0, 'f', 1)
-                                                   : QStringLiteral("–")));
-    stats_table_->setItem(r, 5, new QTableWidgetItem(format_number(s.dice, 3)));
-  }
-  stats_table_->resizeColumnsToContents();
-}
-
 void MainWindow::refresh_history() {
   undo_action_->setEnabled(session_ && session_->can_undo());
   redo_action_->setEnabled(session_ && session_->can_redo());
@@ -1082,25 +697,8 @@ void MainWindow::show_hover(double i, double j, double k, bool inside) {
                                              : QStringLiteral("%1 %2").arg(label).arg(qs(session_->describe(label).name))));
 }
 
-void MainWindow::refresh_brush_label_name() {
-  if (!brush_label_name_) return;
-  const auto value = static_cast<std::int16_t>(brush_label_spin_->value());
-  const LabelDescription d = session_ ? session_->describe(value) : default_label_description(value);
-  brush_label_name_->setText(QStringLiteral("<span style='color:%1'>■</span> %2")
-                                 .arg(color_hex(d.color), qs(d.name).toHtmlEscaped()));
-}
-
 void MainWindow::update_brush() {
-  std::optional<BrushOptions> brush;
-  if (brush_radio_->isChecked() || eraser_radio_->isChecked()) {
-    BrushOptions b;
-    b.mode = brush_radio_->isChecked() ? BrushMode::kPaint : BrushMode::kErase;
-    b.radius_mm = radius_spin_->value();
-    b.label = static_cast<std::int16_t>(brush_label_spin_->value());
-    b.protect_other_labels = protect_check_->isChecked();
-    if (range_check_->isChecked()) b.intensity_range = std::array<double, 2>{range_min_->value(), range_max_->value()};
-    brush = b;
-  }
+  const std::optional<BrushOptions> brush = edit_panel_->brush();
   for (SliceView* v : views_) v->set_brush(brush);
 }
 
@@ -1124,8 +722,7 @@ void MainWindow::on_job_started(const QString& title) {
   job_label_->show();
   progress_bar_->show();
   cancel_button_->show();
-  run_button_->setEnabled(false);
-  adapt_button_->setEnabled(false);
+  segment_panel_->set_job_running(true);
 }
 
 void MainWindow::on_job_finished(bool ok, bool cancelled, const QString& error) {
@@ -1134,8 +731,7 @@ void MainWindow::on_job_finished(bool ok, bool cancelled, const QString& error) 
     job_label_->hide();
     progress_bar_->hide();
     cancel_button_->hide();
-    run_button_->setEnabled(bundle_info_.has_value());
-    adapt_button_->setEnabled(true);
+    segment_panel_->set_job_running(false);
   }
   if (cancelled) {
     statusBar()->showMessage(tr("%1: cancelled").arg(title), 5000);

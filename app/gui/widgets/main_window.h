@@ -1,10 +1,12 @@
 #pragma once
-// The medseg-gui main window: three linked slice views, and panels for
-// segmentation (model bundle, domain, TTA, precision, Run/Cancel, Adapt),
-// labels (visibility, colour, opacity, outline), brush/eraser editing and
-// label statistics. Widgets only draw and forward input: the scan state is a
-// ScanSession (app/gui/logic), every pipeline call goes through
-// app/gui/logic/pipeline_facade.h, long ones on the JobRunner's worker thread.
+// The medseg-gui main window: three linked slice views with the info cell
+// and histogram, the window/level toolbar, menus, status bar and job
+// progress, and the Segment, Labels, Edit, Statistics and Train panels
+// (classes of their own) in tabs. Widgets only draw and forward input: the
+// scan state is a ScanSession (app/gui/logic), every pipeline call goes
+// through app/gui/logic/pipeline_facade.h, long ones on the JobRunner's
+// worker thread. The window runs those jobs (open, read labels, segment,
+// adapt, save) and wires the panels to the session and to each other.
 #include <QMainWindow>
 #include <QString>
 
@@ -16,8 +18,11 @@
 
 #include "app/gui/logic/label_editor.h"
 #include "app/gui/logic/slice_renderer.h"
+#include "app/gui/widgets/edit_panel.h"
 #include "app/gui/widgets/job_runner.h"
-#include "models/bundle.h"
+#include "app/gui/widgets/labels_panel.h"
+#include "app/gui/widgets/segment_panel.h"
+#include "app/gui/widgets/statistics_panel.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/volume.h"
 
@@ -29,7 +34,6 @@ class QLabel;
 class QProgressBar;
 class QPushButton;
 class QRadioButton;
-class QSlider;
 class QSpinBox;
 class QTableWidget;
 class QTabWidget;
@@ -96,23 +100,27 @@ class MainWindow : public QMainWindow {
   SliceView* view(ViewKind kind) const { return views_[static_cast<int>(kind)]; }
   JobRunner& jobs() { return jobs_; }
   QComboBox* preset_combo() const { return preset_combo_; }
-  QComboBox* bundle_combo() const { return bundle_combo_; }
-  QComboBox* domain_combo() const { return domain_combo_; }
-  QComboBox* precision_combo() const { return precision_combo_; }
-  QCheckBox* tta_check() const { return tta_check_; }
-  QPushButton* run_button() const { return run_button_; }
+  QComboBox* bundle_combo() const { return segment_panel_->bundle_combo(); }
+  QComboBox* domain_combo() const { return segment_panel_->domain_combo(); }
+  QComboBox* precision_combo() const { return segment_panel_->precision_combo(); }
+  QCheckBox* tta_check() const { return segment_panel_->tta_check(); }
+  QPushButton* run_button() const { return segment_panel_->run_button(); }
   QPushButton* cancel_button() const { return cancel_button_; }
-  QRadioButton* brush_radio() const { return brush_radio_; }
-  QRadioButton* eraser_radio() const { return eraser_radio_; }
-  QRadioButton* navigate_radio() const { return navigate_radio_; }
-  QDoubleSpinBox* radius_spin() const { return radius_spin_; }
-  QSpinBox* brush_label_spin() const { return brush_label_spin_; }
-  QTableWidget* label_table() const { return label_table_; }
-  QTableWidget* statistics_table() const { return stats_table_; }
+  QRadioButton* brush_radio() const { return edit_panel_->brush_radio(); }
+  QRadioButton* eraser_radio() const { return edit_panel_->eraser_radio(); }
+  QRadioButton* navigate_radio() const { return edit_panel_->navigate_radio(); }
+  QDoubleSpinBox* radius_spin() const { return edit_panel_->radius_spin(); }
+  QSpinBox* brush_label_spin() const { return edit_panel_->brush_label_spin(); }
+  QTableWidget* label_table() const { return labels_panel_->label_table(); }
+  QTableWidget* statistics_table() const { return statistics_panel_->statistics_table(); }
   QAction* undo_action() const { return undo_action_; }
   QAction* redo_action() const { return redo_action_; }
   QLabel* status_label() const { return status_label_; }
   HistogramView* histogram() const { return histogram_; }
+  SegmentPanel* segment_panel() const { return segment_panel_; }
+  LabelsPanel* labels_panel() const { return labels_panel_; }
+  EditPanel* edit_panel() const { return edit_panel_; }
+  StatisticsPanel* statistics_panel() const { return statistics_panel_; }
   TrainPanel* train_panel() const { return train_panel_; }
 
  Q_SIGNALS:
@@ -127,36 +135,27 @@ class MainWindow : public QMainWindow {
  private:
   /// A label map on the open scan's grid, as the labels or as the reference.
   bool load_label_file(const QString& path, bool reference);
-  QWidget* build_segment_panel();
-  QTableWidget* make_table(QWidget* panel, const QString& object_name, const QStringList& headers);
-  QWidget* build_labels_panel();
-  QWidget* build_edit_panel();
-  QWidget* build_statistics_panel();
+  void build_panels();
   void build_menus();
   void report_error(const QString& title, const QString& message);
   bool ask(const QString& title, const QString& question);
   void on_series_listed(const std::filesystem::path& folder, const std::vector<pipeline::DicomSeriesInfo>& series);
-  void refresh_bundle_info();
-  void refresh_label_table();
-  void refresh_statistics();
+  void set_panel_sessions(ScanSession* session);
   void refresh_info();
   void refresh_history();
   void refresh_preset_combo();
   void update_brush();
-  void refresh_brush_label_name();
   void update_views();
   void show_hover(double i, double j, double k, bool inside);
   void toggle_maximized(ViewKind kind);
   void on_job_started(const QString& title);
   void on_job_finished(bool ok, bool cancelled, const QString& error);
-  std::vector<LabelDescription> bundle_label_table() const;
 
   std::filesystem::path models_dir_;
   JobRunner jobs_;
   std::unique_ptr<ScanSession> session_;
   LabelOverlay overlay_;
   std::uint64_t generation_ = 0;  ///< bumped per opened scan; stale job results are dropped
-  std::optional<models::BundleInfo> bundle_info_;
   /// Undo position right after the last model result was applied.
   std::optional<std::size_t> result_position_;
   bool interactive_ = true;
@@ -169,29 +168,11 @@ class MainWindow : public QMainWindow {
   QWidget* info_cell_ = nullptr;
   HistogramView* histogram_ = nullptr;
   QComboBox* preset_combo_ = nullptr;
-  QComboBox* bundle_combo_ = nullptr;
-  QLabel* bundle_label_ = nullptr;
-  QComboBox* domain_combo_ = nullptr;
-  QComboBox* precision_combo_ = nullptr;
-  QCheckBox* tta_check_ = nullptr;
-  QPushButton* run_button_ = nullptr;
-  QPushButton* adapt_button_ = nullptr;
-  QTableWidget* label_table_ = nullptr;
-  QSlider* opacity_slider_ = nullptr;
-  QCheckBox* outline_check_ = nullptr;
-  QRadioButton* navigate_radio_ = nullptr;
-  QRadioButton* brush_radio_ = nullptr;
-  QRadioButton* eraser_radio_ = nullptr;
-  QDoubleSpinBox* radius_spin_ = nullptr;
-  QSpinBox* brush_label_spin_ = nullptr;
-  QLabel* brush_label_name_ = nullptr;
-  QCheckBox* protect_check_ = nullptr;
-  QCheckBox* range_check_ = nullptr;
-  QDoubleSpinBox* range_min_ = nullptr;
-  QDoubleSpinBox* range_max_ = nullptr;
-  QDoubleSpinBox* islands_spin_ = nullptr;
-  QTableWidget* stats_table_ = nullptr;
   QTabWidget* tabs_ = nullptr;
+  SegmentPanel* segment_panel_ = nullptr;
+  LabelsPanel* labels_panel_ = nullptr;
+  EditPanel* edit_panel_ = nullptr;
+  StatisticsPanel* statistics_panel_ = nullptr;
   TrainPanel* train_panel_ = nullptr;
   QAction* undo_action_ = nullptr;
   QAction* redo_action_ = nullptr;
