@@ -1,11 +1,20 @@
 #include "core/debug_log.h"
 
-#include <cstdio>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace medseg::core {
+namespace {
+
+std::atomic<int> log_fd{STDERR_FILENO};
+
+}  // namespace
+
+void set_debug_log_fd(int fd) { log_fd.store(fd); }
 
 bool debug_log_enabled() {
   static const bool enabled = [] {
@@ -24,7 +33,8 @@ void debug_log(std::string_view source, std::string_view text) {
     const std::string_view line = text.substr(begin, end - begin);
     if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
       const std::string out = "medseg: debug: " + std::string(source) + ": " + std::string(line) + "\n";
-      std::fwrite(out.data(), 1, out.size(), stderr);
+      // One write per line: lines of threads logging at once do not mix.
+      if (::write(log_fd.load(), out.data(), out.size()) < 0) return;
     }
     begin = end + 1;
   }

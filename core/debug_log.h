@@ -11,9 +11,13 @@ namespace medseg::core {
 /// True when MEDSEG_DEBUG asks for debug output (read once per process).
 bool debug_log_enabled();
 
-/// Writes "medseg: debug: SOURCE: TEXT" to stderr (C stdio, so a redirected
-/// std::cerr does not swallow it) when debug_log_enabled(); one line per
-/// line of `text`, empty lines dropped.
+/// Writes "medseg: debug: SOURCE: TEXT" to the debug log's file descriptor
+/// (stderr) when debug_log_enabled(); one line per line of `text`, empty
+/// lines dropped.
 void debug_log(std::string_view source, std::string_view text);
+
+/// Where debug_log writes: the real stderr while a reader has file
+/// descriptor 2 redirected to collect library output.
+void set_debug_log_fd(int fd);
 
 }  // namespace medseg::core

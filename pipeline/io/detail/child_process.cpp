@@ -1,6 +1,5 @@
 #include "pipeline/io/detail/child_process.h"
 
-#include <ext/stdio_filebuf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -136,10 +135,6 @@ Outcome run(const std::function<void(int fd)>& work, const std::function<void(in
   if (pid == 0) {
     inside_child = true;
     ::dup2(err.fd, STDERR_FILENO);
-    // std::cerr may point at a collecting buffer whose lock another thread
-    // of the parent held at the fork: the child writes to its own stderr.
-    static auto* own_stderr = new __gnu_cxx::stdio_filebuf<char>(STDERR_FILENO, std::ios::out);
-    std::cerr.rdbuf(own_stderr);
     ::close(read_end.fd);
     int status = 0;
     try {

@@ -5,9 +5,14 @@
 #include <itkObjectFactory.h>
 #include <itkOutputWindow.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <iostream>
 #include <mutex>
-#include <streambuf>
+#include <string>
 
 #include "core/debug_log.h"
 
@@ -30,43 +35,10 @@ class DebugLogOutputWindow : public itk::OutputWindow {
   DebugLogOutputWindow() = default;
 };
 
-// An unbuffered streambuf: every write takes the lock, so threads that
-// print at once do not corrupt the text.
-class CollectingBuf : public std::streambuf {
- public:
-  std::string take() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::string out;
-    out.swap(text_);
-    return out;
-  }
-
- protected:
-  int_type overflow(int_type c) override {
-    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
-    std::lock_guard<std::mutex> lock(mutex_);
-    text_ += traits_type::to_char_type(c);
-    return c;
-  }
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    text_.append(s, static_cast<std::size_t>(n));
-    return n;
-  }
-
- private:
-  std::mutex mutex_;
-  std::string text_;
-};
-
 std::mutex capture_mutex;
 int capture_depth = 0;
-std::streambuf* saved_cerr = nullptr;
-
-CollectingBuf& collected() {
-  static CollectingBuf* buf = new CollectingBuf;  // never destroyed: std::cerr may point at it late
-  return *buf;
-}
+int saved_stderr = -1;
+int collected = -1;  // an anonymous file standing in for stderr
 
 }  // namespace
 
@@ -99,19 +71,42 @@ void silence_itk_warnings() {
   gdcm::Trace::SetError(debug);
 }
 
+// At the file-descriptor level: niftilib prints "** ERROR: ..." with
+// fprintf(stderr), VNL with std::cerr, GDCM's asserts with write(2).
 StderrCapture::StderrCapture() {
   std::lock_guard<std::mutex> lock(capture_mutex);
-  if (capture_depth++ == 0) saved_cerr = std::cerr.rdbuf(&collected());
+  if (capture_depth++ > 0) return;
+  std::cerr.flush();
+  std::fflush(stderr);
+  collected = ::memfd_create("medseg-library-stderr", MFD_CLOEXEC);
+  saved_stderr = collected < 0 ? -1 : ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+  if (saved_stderr < 0 || ::dup2(collected, STDERR_FILENO) < 0) {
+    // Without a descriptor to spare, library text stays on stderr.
+    if (saved_stderr >= 0) ::close(saved_stderr);
+    if (collected >= 0) ::close(collected);
+    saved_stderr = collected = -1;
+    return;
+  }
+  core::set_debug_log_fd(saved_stderr);
 }
 
 StderrCapture::~StderrCapture() {
   std::string text;
   {
     std::lock_guard<std::mutex> lock(capture_mutex);
-    if (--capture_depth == 0) {
-      std::cerr.rdbuf(saved_cerr);
-      text = collected().take();
+    if (--capture_depth > 0 || collected < 0) return;
+    std::cerr.flush();
+    std::fflush(stderr);
+    ::dup2(saved_stderr, STDERR_FILENO);
+    core::set_debug_log_fd(STDERR_FILENO);
+    ::close(saved_stderr);
+    char buffer[4096];
+    ::lseek(collected, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(collected, buffer, sizeof(buffer))) > 0 && text.size() < (1 << 20);) {
+      text.append(buffer, static_cast<std::size_t>(n));
     }
+    ::close(collected);
+    saved_stderr = collected = -1;
   }
   if (!text.empty()) core::debug_log("ITK/VNL/GDCM", text);
 }

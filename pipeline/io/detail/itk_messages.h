@@ -15,11 +15,14 @@ std::string one_line(const itk::ExceptionObject& e);
 /// instead of stderr. Idempotent; every reader entry point calls it.
 void silence_itk_warnings();
 
-/// While alive, whatever is written to std::cerr (VNL prints e.g.
-/// "vnl_svd.hxx: suspicious return value (3) from SVDC" and the matrix
-/// there, on a degenerate NIfTI orientation) is collected and handed to the
+/// While alive, whatever anything writes to stderr (file descriptor 2:
+/// VNL's std::cerr "vnl_svd.hxx: suspicious return value (3) from SVDC" and
+/// matrix on a degenerate NIfTI orientation, niftilib's fprintf "** ERROR:
+/// nifti_convert_nhdr2nim: bad datatype") is collected and handed to the
 /// debug log when the last capture ends. Nestable and usable from several
-/// threads at once; process-wide, like std::cerr itself.
+/// threads; process-wide like stderr itself, so another thread's stderr
+/// output during a read lands in the debug log too (medseg's CLI prints its
+/// progress from the reading thread, between reads).
 class StderrCapture {
  public:
   StderrCapture();
