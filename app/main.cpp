@@ -1,6 +1,8 @@
 // medseg command-line entry point: parse, dispatch, and turn every error into
 // one line on stderr plus an exit code (2 = bad input, 1 = failure).
+#include <cstdint>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "app/cli/command.h"
@@ -9,6 +11,7 @@
 #include "core/error_message.h"
 #include "models/allocator.h"
 #include "models/runtime.h"
+#include "pipeline/io/read_limits.h"
 #include "pipeline/versions.h"
 
 int main(int argc, char** argv) {
@@ -30,6 +33,13 @@ int main(int argc, char** argv) {
                  "CPU threads for computation (default: all " +
                      std::to_string(models::hardware_threads()) + ")")
       ->check(CLI::NonNegativeNumber);
+  std::uint64_t max_voxels = pipeline::kDefaultMaxVoxels;
+  cli.add_option("--max-voxels", max_voxels,
+                 "largest image any command reads, in voxels; larger headers are refused before "
+                 "allocating (default " + std::to_string(pipeline::kDefaultMaxVoxels) + " = 1024^3)")
+      ->check(CLI::PositiveNumber);
+  // Global options may also follow the command: medseg info --max-voxels N FILE.
+  cli.fallthrough();
 
   std::vector<app::Command> commands{app::add_info_command(cli), app::add_dataset_command(cli),
                                      app::add_evaluate_command(cli),
@@ -52,6 +62,7 @@ int main(int argc, char** argv) {
 
   try {
     models::configure_threads(threads);
+    pipeline::set_max_voxels(max_voxels);
     for (const auto& command : commands) {
       if (command.cli->parsed()) return command.run();
     }

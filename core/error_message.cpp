@@ -25,4 +25,30 @@ std::string current_exception_line() {
   }
 }
 
+std::string single_line(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string quote_short(std::string_view text, std::size_t max_chars) {
+  std::string line = single_line(text);
+  if (line.size() > max_chars) {
+    std::size_t cut = max_chars;
+    // Never end inside a UTF-8 sequence: back up to the start of a character.
+    while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+    line = line.substr(0, cut) + "...";
+  }
+  return "'" + line + "'";
+}
+
 }  // namespace medseg::core

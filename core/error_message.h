@@ -21,4 +21,14 @@ std::string one_line(const std::exception& e);
 /// exceptions become "unknown error".
 std::string current_exception_line();
 
+/// `text` on one line: line breaks become the two characters "\n", other
+/// control characters a space, so a message built from file content stays
+/// one line without losing where its lines were.
+std::string single_line(std::string_view text);
+
+/// A value quoted inside an error message: single_line(text), cut to
+/// `max_chars` with "..." appended when longer (a YAML block or a binary
+/// header field can be kilobytes long), between single quotes.
+std::string quote_short(std::string_view text, std::size_t max_chars = 60);
+
 }  // namespace medseg::core

@@ -1,9 +1,12 @@
 #include "core/yaml_fields.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/error_message.h"
 
 namespace medseg::core {
 
@@ -54,8 +57,10 @@ std::string Fields::where(const std::string& key) const {
 }
 
 void Fields::fail(const std::string& key, const std::string& what) const {
-  if (error_ == FieldsError::kModel) throw ModelError(where(key) + ": " + what);
-  throw ConfigError(where(key) + ": " + what);
+  // `what` may quote file content (a parser's message, a block scalar).
+  const std::string message = where(key) + ": " + single_line(what);
+  if (error_ == FieldsError::kModel) throw ModelError(message);
+  throw ConfigError(message);
 }
 
 void Fields::require(std::initializer_list<const char*> keys) const {
@@ -68,7 +73,10 @@ void Fields::allow_only(std::initializer_list<const char*> allowed) const {
   if (!node_.IsDefined() || node_.IsNull()) return;
   const std::set<std::string> keys(allowed.begin(), allowed.end());
   for (const auto& item : node_) {
-    const std::string key = item.first.as<std::string>();
+    if (!item.first.IsScalar()) {
+      fail("", "line " + std::to_string(item.first.Mark().line + 1) + ": a key must be plain text, not a list or mapping");
+    }
+    const std::string key = item.first.Scalar();
     if (keys.count(key) == 0) {
       std::string list;
       for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
@@ -104,6 +112,33 @@ bool convert(const YAML::Node& n, T& out) {
   return YAML::convert<T>::decode(n, out);
 }
 
+// The offending value as quoted in a message: short, on one line.
+std::string shown(const YAML::Node& n) {
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return quote_short(n.Scalar());
+}
+
+// Why a scalar is not the number asked for: yaml-cpp's conversion fails
+// alike for "abc" and for "1e309" (overflows a double) or 2^63 (a long long).
+std::string not_a(const char* kind, const YAML::Node& n) {
+  if (n.IsScalar() && n.Tag() != "!") {
+    errno = 0;
+    char* end = nullptr;
+    const std::string& text = n.Scalar();
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && (errno == ERANGE || !std::isfinite(v)) &&
+        std::abs(v) > 1.0) {
+      return shown(n) + " is out of the range of numbers medseg reads";
+    }
+    if (std::string(kind) == "an integer" && !text.empty() && end == text.c_str() + text.size() && std::isfinite(v) &&
+        v == std::floor(v) && std::abs(v) >= 9.2e18) {
+      return shown(n) + " is out of the range of integers medseg reads";
+    }
+  }
+  return std::string("expected ") + kind + ", got " + shown(n);
+}
+
 std::string number(double v) {
   std::ostringstream s;
   s << v;
@@ -115,7 +150,7 @@ std::string number(double v) {
 bool Fields::get_bool(const std::string& key, bool fallback) const {
   if (!has(key)) return fallback;
   bool v = false;
-  if (!convert(child(key), v)) fail(key, "expected true or false, got '" + child(key).as<std::string>("?") + "'");
+  if (!convert(child(key), v)) fail(key, "expected true or false, got " + shown(child(key)));
   return v;
 }
 
@@ -123,7 +158,7 @@ std::int64_t Fields::get_int(const std::string& key, std::int64_t fallback, std:
                              std::int64_t max) const {
   if (!has(key)) return fallback;
   long long v = 0;
-  if (!convert(child(key), v)) fail(key, "expected an integer, got '" + child(key).as<std::string>("?") + "'");
+  if (!convert(child(key), v)) fail(key, not_a("an integer", child(key)));
   if (v < min || v > max) {
     fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
@@ -134,7 +169,7 @@ double Fields::get_double(const std::string& key, double fallback, double min, d
   if (!has(key)) return fallback;
   double v = 0;
   if (!convert(child(key), v) || !std::isfinite(v)) {
-    fail(key, "expected a number, got '" + child(key).as<std::string>("?") + "'");
+    fail(key, not_a("a number", child(key)));
   }
   if (v < min || v > max) fail(key, number(v) + " is out of range [" + number(min) + ", " + number(max) + "]");
   return v;
@@ -143,7 +178,7 @@ double Fields::get_double(const std::string& key, double fallback, double min, d
 double Fields::get_real(const std::string& key) const {
   if (!has(key)) fail(key, "missing");
   double v = 0;
-  if (!convert(child(key), v)) fail(key, "expected a number, got '" + child(key).as<std::string>("?") + "'");
+  if (!convert(child(key), v)) fail(key, not_a("a number", child(key)));
   return v;
 }
 
@@ -178,7 +213,7 @@ std::array<double, 3> Fields::get_triple(const std::string& key, std::array<doub
   if (!n.IsSequence() || n.size() != 3) fail(key, "expected 3 numbers [i, j, k] or one number");
   for (std::size_t i = 0; i < 3; ++i) {
     double v = 0;
-    if (!convert(n[i], v) || !std::isfinite(v)) fail(key, "expected numbers");
+    if (!convert(n[i], v) || !std::isfinite(v)) fail(key, not_a("a number", n[i]));
     if (v < min || v > max) fail(key, number(v) + " is out of range [" + number(min) + ", " + number(max) + "]");
     out[i] = v;
   }
@@ -190,8 +225,9 @@ std::array<double, 2> Fields::get_range(const std::string& key, std::array<doubl
   if (!has(key)) return fallback;
   const YAML::Node n = child(key);
   double lo = 0, hi = 0;
-  if (!n.IsSequence() || n.size() != 2 || !convert(n[0], lo) || !convert(n[1], hi)) {
-    fail(key, "expected [low, high]");
+  if (!n.IsSequence() || n.size() != 2 || !convert(n[0], lo) || !convert(n[1], hi) || !std::isfinite(lo) ||
+      !std::isfinite(hi)) {
+    fail(key, "expected [low, high] (two finite numbers)");
   }
   if (lo < min || hi > max || lo > hi) {
     fail(key, "[" + number(lo) + ", " + number(hi) + "] must satisfy " + number(min) + " <= low <= high <= " +
@@ -208,7 +244,7 @@ std::array<std::int64_t, 3> Fields::get_int_triple(const std::string& key, std::
   std::array<std::int64_t, 3> t{};
   for (std::size_t i = 0; i < 3; ++i) {
     long long v = 0;
-    if (!convert(n[i], v)) fail(key, "expected integers, got '" + n[i].as<std::string>("?") + "'");
+    if (!convert(n[i], v)) fail(key, not_a("an integer", n[i]));
     if (v < min || v > max) {
       fail(key, std::to_string(v) + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     }

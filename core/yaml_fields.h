@@ -80,6 +80,7 @@ class Fields {
   std::string where(const std::string& key) const;
   const YAML::Node& node() const { return node_; }
   const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
 
  private:
   std::string key_path(const std::string& key) const;

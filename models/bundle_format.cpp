@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/error_message.h"
 #include "core/yaml_fields.h"
 #include "models/architecture.h"
 #include "models/detail/architecture_json.h"
@@ -35,8 +36,12 @@ ordered_json parse_json_text(const std::string& text, const std::string& what) {
 std::string canonical_json(const core::Fields& f, const std::string& key) {
   try {
     return json::parse(yaml_json::to_json(f.node()[key]).dump()).dump();
-  } catch (const YAML::Exception& e) {
-    f.fail(key, e.msg);
+  } catch (const yaml_json::ValueError& e) {
+    // Named where it is, not by the subtree it is in.
+    const std::string path = f.path().empty() ? key : f.path() + "." + key;
+    const core::Fields at(e.node, f.file(), path + (e.path.empty() || e.path[0] == '[' ? "" : ".") + e.path, nullptr,
+                          core::FieldsError::kModel);
+    at.fail("", e.node.IsScalar() ? e.what + ": " + core::quote_short(e.node.Scalar()) : e.what);
   }
 }
 
@@ -157,6 +162,7 @@ std::string to_yaml_text(const ordered_json& tree) {
     try {
       if (yaml_json::to_json(YAML::Load(text)).dump() == tree.dump()) return text;
     } catch (const YAML::Exception&) {
+    } catch (const yaml_json::ValueError&) {
     }
   }
   throw ModelError("model.yaml: internal error: the text written does not read back as the same values");

@@ -180,7 +180,9 @@ ordered_json plain_scalar(const std::string& s) {
   return s;
 }
 
-ordered_json to_json(const YAML::Node& node) {
+namespace {
+
+ordered_json to_json_at(const YAML::Node& node, const std::string& path) {
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -188,24 +190,33 @@ ordered_json to_json(const YAML::Node& node) {
     case YAML::NodeType::Scalar:
       // yaml-cpp tags plain scalars "?" and quoted or block scalars "!".
       if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return node.Scalar();
-      return plain_scalar(node.Scalar());
+      try {
+        return plain_scalar(node.Scalar());
+      } catch (const nlohmann::json::exception&) {
+        // Only numbers beyond double's range (1e309) get here.
+        throw ValueError{node, path, "number out of range (beyond +-1.8e308)"};
+      }
     case YAML::NodeType::Sequence: {
       ordered_json a = ordered_json::array();
-      for (const auto& e : node) a.push_back(to_json(e));
+      std::size_t i = 0;
+      for (const auto& e : node) a.push_back(to_json_at(e, path + "[" + std::to_string(i++) + "]"));
       return a;
     }
     case YAML::NodeType::Map: {
       ordered_json o = ordered_json::object();
       for (const auto& item : node) {
-        if (!item.first.IsScalar()) {
-          throw YAML::RepresentationException(item.first.Mark(), "mapping keys must be plain text");
-        }
-        o[item.first.Scalar()] = to_json(item.second);
+        if (!item.first.IsScalar()) throw ValueError{item.first, path, "mapping keys must be plain text"};
+        const std::string& key = item.first.Scalar();
+        o[key] = to_json_at(item.second, path.empty() ? key : path + "." + key);
       }
       return o;
     }
   }
   return nullptr;
 }
+
+}  // namespace
+
+ordered_json to_json(const YAML::Node& node) { return to_json_at(node, ""); }
 
 }  // namespace medseg::models::yaml_json

@@ -21,12 +21,22 @@ struct EmitStyle {
 /// could read them as anything but that string ("1", "true", "~", "yes").
 void emit(YAML::Emitter& out, const nlohmann::ordered_json& value, EmitStyle style = {});
 
+/// A YAML value to_json cannot represent: a number beyond double's range
+/// (1e309), a key that is not text. `node` is where, `path` its key path
+/// below the node given to to_json ("a.b[2]"; empty for that node itself).
+struct ValueError {
+  YAML::Node node;
+  std::string path;
+  std::string what;
+};
+
 /// The JSON value of a YAML node: quoted scalars are strings; plain scalars
 /// are null (~, null, empty), true/false, numbers (JSON number syntax, .inf,
-/// .nan) or else strings. Mapping keys are strings.
+/// .nan) or else strings. Mapping keys are strings. Throws ValueError.
 nlohmann::ordered_json to_json(const YAML::Node& node);
 
-/// The value of a plain (unquoted) scalar, as to_json reads it.
+/// The value of a plain (unquoted) scalar, as to_json reads it. Throws
+/// nlohmann::json::out_of_range for numbers beyond double's range.
 nlohmann::ordered_json plain_scalar(const std::string& text);
 
 }  // namespace medseg::models::yaml_json

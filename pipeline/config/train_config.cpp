@@ -91,7 +91,10 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   c.file = file;
 
   const Fields ds = top.section("dataset");
-  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache", "labels"});
+  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache", "labels", "max_voxels"});
+  if (ds.has("max_voxels")) {
+    c.dataset.max_voxels = static_cast<std::uint64_t>(ds.get_int("max_voxels", 0, 1, std::int64_t{1} << 50));
+  }
   c.dataset.source = resolve(base, ds.get_string("source", ""));
   if (ds.has("synthetic")) {
     const Fields syn = ds.section("synthetic");

@@ -59,6 +59,9 @@ struct DatasetConfig {
   /// Where `labels` was written ("'FILE', key 'dataset.labels', line N"),
   /// for the mismatch error found once the dataset is read.
   std::string labels_location;
+  /// The largest image (voxels) training reads; unset = the process-wide
+  /// limit (--max-voxels, default pipeline::kDefaultMaxVoxels).
+  std::optional<std::uint64_t> max_voxels;
 };
 
 /// Overrides of the automatic plan; unset fields keep the planned value.

@@ -48,6 +48,7 @@ std::string to_yaml(const TrainConfig& c) {
     for (const auto& [value, name] : c.dataset.labels) out << YAML::Key << value << YAML::Value << name;
     out << YAML::EndMap;
   }
+  if (c.dataset.max_voxels) out << YAML::Key << "max_voxels" << YAML::Value << *c.dataset.max_voxels;
   out << YAML::Key << "cache" << YAML::Value << c.dataset.cache.string() << YAML::EndMap;
 
   const auto& p = c.preprocessing;

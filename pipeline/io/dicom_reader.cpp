@@ -1,9 +1,12 @@
 // DICOM series: listing a folder's series (with files GDCM cannot be handed
 // screened out) and reading a series with its slices decoded on all threads.
 // ITK's series reader decides the geometry; slice order and spacing are
-// checked in dicom_slice_check.
+// checked in dicom_slice_check. GDCM only ever runs in a child process
+// (child_process.h): a file that makes it abort costs an error naming the
+// file, not the caller.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <gdcmReader.h>
 #include <itkGDCMImageIO.h>
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageFileReader.h>
@@ -13,18 +16,24 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
 
 #include "core/error.h"
-#include "pipeline/io/detail/reader_common.h"
-#include "pipeline/io/dicom_screen.h"
+#include "core/error_message.h"
+#include "pipeline/io/detail/child_process.h"
 #include "pipeline/io/detail/dicom_slice_check.h"
 #include "pipeline/io/detail/itk_messages.h"
+#include "pipeline/io/detail/reader_common.h"
+#include "pipeline/io/dicom_screen.h"
+#include "pipeline/io/nifti_reader.h"
+#include "pipeline/io/read_limits.h"
 #include "pipeline/io/volume_reader.h"
 
 namespace medseg::pipeline {
@@ -136,6 +145,18 @@ DicomHeader read_dicom_header(const std::string& file) {
   return h;
 }
 
+// The text fields that cross the isolated reader's pipe, listed once for
+// both ends (a field missing here would arrive empty).
+template <typename Meta>
+auto metadata_texts(Meta& m) {
+  return std::array{&m.modality, &m.manufacturer, &m.model, &m.series_description, &m.series_uid};
+}
+template <typename Info>
+auto series_texts(Info& i) {
+  return std::array{&i.uid,        &i.description, &i.modality,         &i.patient_name,
+                    &i.patient_id, &i.study_date,  &i.study_description};
+}
+
 // ITK's ImageSeriesReader reads the slices one after another on one core,
 // and its per-slice decoding (GDCM, rescaling, conversion to float) is most
 // of the time of reading a series. The slices are independent files: each
@@ -192,43 +213,223 @@ FloatImage::Pointer read_slices_in_parallel(const fs::path& path, const std::vec
   return image;
 }
 
-}  // namespace
+// What GDCM and ITK make of a series, before the checks on the values.
+struct DecodedSeries {
+  FloatImage::Pointer image;
+  VolumeMetadata meta;
+  std::string pixel_type;
+  std::string slice_thickness;
+};
 
-namespace detail {
-
-Volume read_dicom_files(const fs::path& path, std::vector<std::string> files) {
+DecodedSeries decode_series(const fs::path& path, std::vector<std::string> files) {
   if (files.size() > 1) files = sort_and_check_dicom_slices(path, files);
   auto io = itk::GDCMImageIO::New();
   auto reader = itk::ImageSeriesReader<FloatImage>::New();
   reader->SetImageIO(io);
   reader->SetFileNames(files);
-  VolumeMetadata meta;
-  std::string slice_thickness;
-  FloatImage::Pointer image;
+  DecodedSeries out;
   try {
+    // The headers first: the voxel count they claim is checked before
+    // anything is allocated for it.
+    reader->UpdateOutputInformation();
+    const auto size = reader->GetOutput()->GetLargestPossibleRegion().GetSize();
+    check_voxel_count(path, {size[0], size[1], size[2]});
     if (files.size() > 1) {
-      reader->UpdateOutputInformation();
-      image = read_slices_in_parallel(path, files, *reader->GetOutput());
+      out.image = read_slices_in_parallel(path, files, *reader->GetOutput());
     } else {
       reader->Update();
-      image = reader->GetOutput();
+      out.image = reader->GetOutput();
     }
-    meta = read_dicom_header(files.front()).meta;
-    slice_thickness = dicom_tag(io->GetMetaDataDictionary(), "0018|0050");
+    out.meta = read_dicom_header(files.front()).meta;
+    out.slice_thickness = dicom_tag(io->GetMetaDataDictionary(), "0018|0050");
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
   // The stored type (e.g. int16), not the type GDCM widens to for rescaling.
-  Volume v = take_output(image, path, pixel_type_name(io->GetInternalComponentType()));
-  v.metadata = meta;
-  if (files.size() == 1) {
+  out.pixel_type = pixel_type_name(io->GetInternalComponentType());
+  return out;
+}
+
+Volume finish(const fs::path& path, DecodedSeries decoded, std::size_t slices) {
+  Volume v = take_output(decoded.image, path, decoded.pixel_type);
+  v.metadata = decoded.meta;
+  if (slices == 1) {
     // One slice has no neighbour to measure spacing from; its nominal
     // thickness is the best estimate (ITK would report 1 mm).
-    const double thickness = std::atof(slice_thickness.c_str());
+    const double thickness = std::atof(decoded.slice_thickness.c_str());
     if (thickness > 0.0) v.geometry.spacing[2] = thickness;
   }
   check_geometry(path, v.geometry);
   return v;
+}
+
+// --- Isolation (child_process.h): GDCM runs in a child, its death is an
+// error naming the files that kill it. ---
+
+constexpr char kResult = 'R';
+constexpr char kError = 'E';
+
+void send_error(int fd, const std::exception& e) {
+  child_process::write_value(fd, kError);
+  child_process::write_string(fd, core::one_line(e));
+}
+
+// In the parent: a kError message becomes the IoError it was in the child.
+bool receive_tag(int fd) {
+  const char tag = child_process::read_value<char>(fd);
+  if (tag == kError) throw IoError(child_process::read_string(fd));
+  if (tag != kResult) throw std::runtime_error("isolated reader: unexpected message");
+  return true;
+}
+
+// Which of `files` kill a reader on their own, each tried in its own child
+// with `read_one` (what the crashed step did to a file). Only after a crash.
+std::vector<std::string> files_that_crash(const std::vector<std::string>& files,
+                                          const std::function<void(const std::string&)>& read_one,
+                                          std::string& first_reason) {
+  std::vector<std::string> culprits;
+  for (const auto& file : files) {
+    const child_process::Outcome o = child_process::run(
+        [&](int fd) {
+          try {
+            read_one(file);
+          } catch (...) {  // an error is not a crash
+          }
+          child_process::write_value(fd, kResult);
+        },
+        [](int fd) { child_process::read_value<char>(fd); });
+    if (o.crashed) {
+      if (culprits.empty()) first_reason = child_process::crash_line(o.stderr_text);
+      culprits.push_back(file);
+    }
+  }
+  return culprits;
+}
+
+[[noreturn]] void fail_crashed(const fs::path& path, const child_process::Outcome& outcome,
+                               const std::vector<std::string>& files,
+                               const std::function<void(const std::string&)>& read_one) {
+  std::string reason;
+  const std::vector<std::string> culprits = files_that_crash(files, read_one, reason);
+  if (reason.empty()) reason = child_process::crash_line(outcome.stderr_text);
+  const std::string how = outcome.signal != 0 ? "signal " + std::to_string(outcome.signal) : "an exit";
+  const std::string why = reason.empty() ? how : how + ": " + core::quote_short(reason, 120);
+  if (culprits.empty()) {
+    fail(path, "the DICOM decoder (GDCM) crashed (" + why + ") on these files, though no single file does");
+  }
+  std::string names;
+  for (std::size_t k = 0; k < culprits.size() && k < 3; ++k) {
+    names += (k ? ", '" : "'") + fs::path(culprits[k]).filename().string() + "'";
+  }
+  if (culprits.size() > 3) names += " and " + std::to_string(culprits.size() - 3) + " more";
+  const bool one = culprits.size() == 1;
+  fail(path, std::string(one ? "file " : "files ") + names + (one ? " crashes" : " crash") +
+                 " the DICOM decoder (GDCM, " + why + "); remove or replace " + (one ? "it" : "them"));
+}
+
+// What decode_series does to one slice: header, then pixels.
+void decode_one_file(const std::string& file) {
+  auto reader = itk::ImageFileReader<FloatImage>::New();
+  reader->SetImageIO(itk::GDCMImageIO::New());
+  reader->SetFileName(file);
+  reader->UpdateOutputInformation();
+  const auto size = reader->GetOutput()->GetLargestPossibleRegion().GetSize();
+  check_voxel_count(file, {size[0], size[1], size[2]});
+  reader->Update();
+}
+
+Volume decode_series_isolated(const fs::path& path, const std::vector<std::string>& files) {
+  if (child_process::in_child()) return finish(path, decode_series(path, files), files.size());
+  Volume v;
+  std::optional<at::Tensor> voxels;
+  const child_process::Outcome outcome = child_process::run(
+      [&](int fd) {
+        DecodedSeries d;
+        try {
+          d = decode_series(path, files);
+        } catch (const Error& e) {
+          send_error(fd, e);
+          return;
+        }
+        child_process::write_value(fd, kResult);
+        const Geometry g = itk_bridge::geometry_of(*d.image);
+        child_process::write_value(fd, g);
+        for (const std::string* text : metadata_texts(d.meta)) child_process::write_string(fd, *text);
+        for (const std::string* text : {&d.pixel_type, &d.slice_thickness}) child_process::write_string(fd, *text);
+        for (const std::optional<double>* number : {&d.meta.window_center, &d.meta.window_width}) {
+          child_process::write_value(fd, number->value_or(std::nan("")));
+        }
+        child_process::write_all(fd, d.image->GetBufferPointer(),
+                                 static_cast<std::size_t>(g.num_voxels()) * sizeof(float));
+      },
+      [&](int fd) {
+        receive_tag(fd);
+        v.geometry = child_process::read_value<Geometry>(fd);
+        const auto& size = v.geometry.size;
+        for (const auto s : size) {
+          if (s < 1) throw std::runtime_error("isolated reader: empty image");
+        }
+        check_voxel_count(path, {static_cast<std::uint64_t>(size[0]), static_cast<std::uint64_t>(size[1]),
+                                 static_cast<std::uint64_t>(size[2])});
+        for (std::string* text : metadata_texts(v.metadata)) *text = child_process::read_string(fd);
+        v.pixel_type = child_process::read_string(fd);
+        const std::string thickness = child_process::read_string(fd);
+        for (std::optional<double>* number : {&v.metadata.window_center, &v.metadata.window_width}) {
+          const auto value = child_process::read_value<double>(fd);
+          if (!std::isnan(value)) *number = value;
+        }
+        at::Tensor data = at::empty({size[2], size[1], size[0]}, at::kFloat);
+        child_process::read_all(fd, data.data_ptr<float>(), static_cast<std::size_t>(data.numel()) * sizeof(float));
+        voxels = data;
+        if (files.size() == 1) {
+          const double t = std::atof(thickness.c_str());
+          if (t > 0.0) v.geometry.spacing[2] = t;
+        }
+      });
+  if (outcome.crashed) fail_crashed(path, outcome, files, decode_one_file);
+  v.data = *std::move(voxels);
+  v.source_path = path.string();
+  refuse_non_finite(path, v.data);
+  check_geometry(path, v.geometry);
+  return v;
+}
+
+}  // namespace
+
+namespace detail {
+
+bool is_dicom_file(const fs::path& file) {
+  const auto ask = [&] {
+    const std::string reason = gdcm_crash_reason(file.string());
+    if (!reason.empty()) fail(file, "is " + reason);
+    return itk::GDCMImageIO::New()->CanReadFile(file.c_str());
+  };
+  if (child_process::in_child()) return ask();
+  bool is_dicom = false;
+  const child_process::Outcome outcome = child_process::run(
+      [&](int fd) {
+        bool answer = false;
+        try {
+          answer = ask();
+        } catch (const Error& e) {
+          send_error(fd, e);
+          return;
+        }
+        child_process::write_value(fd, kResult);
+        child_process::write_value(fd, answer);
+      },
+      [&](int fd) {
+        receive_tag(fd);
+        is_dicom = child_process::read_value<bool>(fd);
+      });
+  if (outcome.crashed) fail_crashed(file, outcome, {file.string()}, [](const std::string& f) {
+    itk::GDCMImageIO::New()->CanReadFile(f.c_str());
+  });
+  return is_dicom;
+}
+
+Volume read_dicom_files(const fs::path& path, std::vector<std::string> files) {
+  return decode_series_isolated(path, files);
 }
 
 Volume read_dicom_folder(const fs::path& folder, const ReadOptions& options) {
@@ -253,11 +454,9 @@ Volume read_dicom_folder(const fs::path& folder, const ReadOptions& options) {
 
 }  // namespace detail
 
-std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
-  itk_messages::silence_itk_warnings();
-  std::error_code ec;
-  if (!fs::is_directory(folder, ec)) fail(folder, "not a folder");
-  if (fs::is_empty(folder, ec)) fail(folder, "folder is empty");
+namespace {
+
+std::vector<DicomSeriesInfo> scan_folder(const fs::path& folder) {
   std::vector<DicomSeriesInfo> result;
   try {
     const ScreenedFolder screened(folder);
@@ -287,8 +486,71 @@ std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
   return result;
 }
 
+// What scan_folder does to each file: GDCM's header scan and ITK's header read.
+void scan_one_file(const std::string& file) {
+  if (!gdcm_crash_reason(file).empty()) return;
+  gdcm::Reader reader;
+  reader.SetFileName(file.c_str());
+  if (reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) read_dicom_header(file);
+}
+
+std::vector<DicomSeriesInfo> scan_folder_isolated(const fs::path& folder) {
+  if (child_process::in_child()) return scan_folder(folder);
+  std::vector<DicomSeriesInfo> result;
+  const child_process::Outcome outcome = child_process::run(
+      [&](int fd) {
+        std::vector<DicomSeriesInfo> found;
+        try {
+          found = scan_folder(folder);
+        } catch (const Error& e) {
+          send_error(fd, e);
+          return;
+        }
+        child_process::write_value(fd, kResult);
+        child_process::write_value<std::uint64_t>(fd, found.size());
+        for (const auto& info : found) {
+          for (const std::string* text : series_texts(info)) child_process::write_string(fd, *text);
+          child_process::write_value<std::uint64_t>(fd, info.files.size());
+          for (const auto& f : info.files) child_process::write_string(fd, f);
+        }
+      },
+      [&](int fd) {
+        receive_tag(fd);
+        const auto count = child_process::read_value<std::uint64_t>(fd);
+        for (std::uint64_t k = 0; k < count; ++k) {
+          DicomSeriesInfo info;
+          for (std::string* text : series_texts(info)) *text = child_process::read_string(fd);
+          const auto files = child_process::read_value<std::uint64_t>(fd);
+          for (std::uint64_t f = 0; f < files; ++f) info.files.push_back(child_process::read_string(fd));
+          result.push_back(std::move(info));
+        }
+      });
+  if (outcome.crashed) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+      if (entry.is_regular_file(ec)) files.push_back(entry.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    fail_crashed(folder, outcome, files, scan_one_file);
+  }
+  return result;
+}
+
+}  // namespace
+
+std::vector<DicomSeriesInfo> list_dicom_series(const fs::path& folder) {
+  itk_messages::silence_itk_warnings();
+  const itk_messages::StderrCapture capture;
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec)) fail(folder, "not a folder");
+  if (fs::is_empty(folder, ec)) fail(folder, "folder is empty");
+  return scan_folder_isolated(folder);
+}
+
 Volume read_dicom_series(const fs::path& folder, const DicomSeriesInfo& series) {
   itk_messages::silence_itk_warnings();
+  const itk_messages::StderrCapture capture;
   if (series.files.empty()) fail(folder, "DICOM series " + series.uid + " has no files");
   return detail::read_dicom_files(folder, series.files);
 }

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "pipeline/io/gzip_file.h"
+#include "pipeline/io/read_limits.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -23,6 +24,10 @@ namespace {
 
 constexpr int kNifti1HeaderSize = 348;
 constexpr std::size_t kChunkBytes = 1 << 20;  // a multiple of every voxel size
+// NIfTI extensions are small (tens of kilobytes); no real file starts its
+// voxels past this.
+constexpr float kMaxVoxOffset = 1 << 30;
+constexpr std::uint64_t kMaxTrailingSlack = 1 << 20;
 
 [[noreturn]] void fail(const fs::path& path, const std::string& reason) {
   throw IoError("cannot read '" + path.string() + "': " + reason);
@@ -74,6 +79,45 @@ struct Header {
   std::uint64_t data_bytes() const { return voxels * static_cast<std::uint64_t>(bitpix / 8); }
 };
 
+// The transforms the header declares (qform_code / sform_code > 0) must be
+// usable as they are. ITK would quietly fall back to another one or to an
+// identity (VNL printing its SVD failure on stderr meanwhile) and the
+// volume would be placed wrongly without a word.
+void check_orientation(const unsigned char* raw, bool swap, const fs::path& path) {
+  const auto qform_code = field<std::int16_t>(raw, 252, swap);
+  const auto sform_code = field<std::int16_t>(raw, 254, swap);
+  if (qform_code > 0) {
+    for (int i = 0; i < 6; ++i) {  // quatern_b, c, d, qoffset_x, y, z
+      if (!std::isfinite(field<float>(raw, 256 + 4 * i, swap))) {
+        fail(path, "qform (quatern_b/c/d, qoffset) holds a non-finite value; the orientation is unknown");
+      }
+    }
+  }
+  if (sform_code > 0) {
+    double m[3][4];
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 4; ++c) {
+        m[r][c] = field<float>(raw, 280 + 16 * r + 4 * c, swap);
+        if (!std::isfinite(m[r][c])) fail(path, "sform (srow_x/y/z) holds a non-finite value; the orientation is unknown");
+      }
+    }
+    const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                       m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                       m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+    double scale = 0.0;  // relative to the axes' lengths, so small voxels pass
+    for (int c = 0; c < 3; ++c) {
+      double len = 0.0;
+      for (int r = 0; r < 3; ++r) len += m[r][c] * m[r][c];
+      scale = c == 0 ? std::sqrt(len) : scale * std::sqrt(len);
+    }
+    if (!(std::abs(det) > 1e-6 * scale) || scale == 0.0) {
+      std::ostringstream msg;
+      msg << "sform (srow_x/y/z) is singular (determinant " << det << "); the orientation is unknown";
+      fail(path, msg.str());
+    }
+  }
+}
+
 // Reads and validates a NIfTI-1 header; nothing for NIfTI-2 (ITK checks it).
 std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   unsigned char raw[kNifti1HeaderSize];
@@ -105,19 +149,55 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
       fail(path, msg.str());
     }
   }
+  check_orientation(raw, h.swap, path);
+  std::vector<std::uint64_t> sizes;
   for (int d = 1; d <= dim[0]; ++d) {
     if (dim[d] < 1) fail(path, "invalid NIfTI dim[" + std::to_string(d) + "] = " + std::to_string(dim[d]));
-    h.voxels *= static_cast<std::uint64_t>(dim[d]);
+    sizes.push_back(static_cast<std::uint64_t>(dim[d]));
   }
+  check_voxel_count(path, sizes);  // before anything is sized by the header
+  for (const std::uint64_t size : sizes) h.voxels *= size;
   if (h.bitpix <= 0 || h.bitpix % 8 != 0) fail(path, "invalid NIfTI bitpix " + std::to_string(h.bitpix));
+  if (!std::isfinite(vox_offset) || vox_offset > kMaxVoxOffset) {
+    std::ostringstream msg;
+    msg << "invalid NIfTI vox_offset " << vox_offset << " (voxel data must start within the first "
+        << kMaxVoxOffset / (1 << 20) << " MiB)";
+    fail(path, msg.str());
+  }
   h.data_start = static_cast<std::uint64_t>(std::max(vox_offset, 352.0f));
   return h;
 }
 
-// Skips the extensions between the header and the voxels.
+// Skips the extensions between the header and the voxels, a chunk at a time
+// (vox_offset is a claim of the header too).
 void skip_to_data(gzFile_s* file, const Header& h) {
-  std::vector<unsigned char> skip(static_cast<std::size_t>(h.data_start - kNifti1HeaderSize));
-  read_bytes(file, skip.data(), skip.size());
+  std::vector<unsigned char> skip(std::min<std::uint64_t>(h.data_start - kNifti1HeaderSize, kChunkBytes));
+  for (std::uint64_t left = h.data_start - kNifti1HeaderSize; left > 0;) {
+    const std::uint64_t n = read_bytes(file, skip.data(), std::min<std::uint64_t>(left, skip.size()));
+    if (n == 0) break;
+    left -= n;
+  }
+}
+
+// More decompressed bytes after the voxels than this is not slack but a
+// decompression bomb (or not the file its header describes).
+std::uint64_t max_trailing_bytes(const Header& h) { return h.data_bytes() + kMaxTrailingSlack; }
+
+[[noreturn]] void fail_bomb(const fs::path& path, const Header& h) {
+  fail(path, "decompresses to more than twice the " + std::to_string(h.data_bytes()) +
+                 " bytes of voxel data its header announces (a decompression bomb, or a damaged header)");
+}
+
+// Reads (and drops) what follows the voxel data, up to the bound.
+std::uint64_t count_trailing(gzFile_s* file, const Header& h) {
+  std::vector<unsigned char> chunk(kChunkBytes);
+  std::uint64_t trailing = 0;
+  while (trailing <= max_trailing_bytes(h)) {
+    const std::uint64_t n = read_bytes(file, chunk.data(), chunk.size());
+    trailing += n;
+    if (n < chunk.size()) break;
+  }
+  return trailing;
 }
 
 [[noreturn]] void fail_truncated(const fs::path& path, std::uint64_t expected, std::uint64_t found) {
@@ -251,6 +331,7 @@ void check_nifti_file(const fs::path& path) {
   while (true) {
     const std::uint64_t n = read_bytes(file.get(), chunk.data(), chunk.size());
     available += n;
+    if (available > h->data_bytes() + max_trailing_bytes(*h)) fail_bomb(path, *h);
     if (is_float32) non_finite += convert<float>(chunk.data(), n / 4, h->swap, Scaling{}, scratch.data());
     if (is_float64) non_finite += convert<double>(chunk.data(), n / 8, h->swap, Scaling{}, scratch.data());
     if (n < chunk.size()) break;
@@ -299,6 +380,7 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
     // Stored as native float32: decompress straight into the result.
     available = read_bytes(file.get(), dst, expected);
     if (available < expected) fail_truncated(path, expected, available);
+    if (count_trailing(file.get(), *h) > max_trailing_bytes(*h)) fail_bomb(path, *h);
     refuse_non_finite(path, out);
     return out;
   }
@@ -313,6 +395,7 @@ std::optional<at::Tensor> read_nifti_voxels(const fs::path& path, const std::arr
     if (n < want) break;
   }
   if (available < expected) fail_truncated(path, expected, available);
+  if (count_trailing(file.get(), *h) > max_trailing_bytes(*h)) fail_bomb(path, *h);
   if (non_finite > 0) fail_non_finite(path, non_finite);
   return out;
 }

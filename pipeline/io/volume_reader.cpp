@@ -4,20 +4,23 @@
 #include "pipeline/io/volume_reader.h"
 
 #include <ATen/ATen.h>
-#include <itkGDCMImageIO.h>
 #include <itkImageFileReader.h>
 #include <itkImageIOFactory.h>
+#include <itkMetaImageIO.h>
+#include <itkNiftiImageIO.h>
+#include <itkNrrdImageIO.h>
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "pipeline/io/detail/reader_common.h"
-#include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/detail/itk_image.h"
 #include "pipeline/io/detail/itk_messages.h"
 #include "pipeline/io/nifti_reader.h"
+#include "pipeline/io/read_limits.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -52,22 +55,33 @@ Volume read_file(const fs::path& path) {
   const bool nifti = is_nifti_path(path);
   if (nifti) check_nifti_header(path);  // before ITK turns a zero spacing into 1 mm
   const std::string ext = image_extension(path);
-  if (ext.empty() || ext == ".dcm") {  // may be DICOM: screened before ITK's GDCM sees it
-    const std::string reason = gdcm_crash_reason(path.string());
-    if (!reason.empty()) fail(path, "is " + reason);
-  }
+  // The IO named by the extension: ITK's factory would ask every IO,
+  // GDCM's included (which reads the whole file and can abort on it).
   itk::ImageIOBase::Pointer io;
+  if (nifti) {
+    io = itk::NiftiImageIO::New();
+  } else if (ext == ".nrrd" || ext == ".nhdr") {
+    io = itk::NrrdImageIO::New();
+  } else if (ext == ".mha" || ext == ".mhd") {
+    io = itk::MetaImageIO::New();
+  } else {
+    // Maybe DICOM: GDCM looks at it in a child process first.
+    if (detail::is_dicom_file(path)) return detail::read_dicom_files(path, {path.string()});
+    try {
+      io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+    } catch (const itk::ExceptionObject& e) {
+      fail(path, itk_messages::one_line(e));
+    }
+  }
+  bool readable = false;
   try {
-    io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+    readable = io && io->CanReadFile(path.c_str());
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
-  if (!io) {
+  if (!readable) {
     fail(path, "not a recognised image (expected NIfTI .nii/.nii.gz, NRRD, MetaImage .mha/.mhd "
                "or DICOM)");
-  }
-  if (dynamic_cast<itk::GDCMImageIO*>(io.GetPointer()) != nullptr) {
-    return detail::read_dicom_files(path, {path.string()});
   }
   try {
     io->SetFileName(path.c_str());
@@ -75,6 +89,9 @@ Volume read_file(const fs::path& path) {
   } catch (const itk::ExceptionObject& e) {
     fail(path, itk_messages::one_line(e));
   }
+  std::vector<std::uint64_t> sizes;
+  for (unsigned d = 0; d < io->GetNumberOfDimensions(); ++d) sizes.push_back(io->GetDimensions(d));
+  check_voxel_count(path, sizes);
   const unsigned dims = effective_dimensions(*io);
   if (dims < 3) fail(path, "is a " + std::to_string(dims) + "D image (" + size_string(*io) +
                                "); a 3D volume is expected");
@@ -90,6 +107,7 @@ Volume read_file(const fs::path& path) {
   for (unsigned d = 0; d < 3; ++d) {
     header.size[d] = static_cast<std::int64_t>(io->GetDimensions(d));
     header.spacing[d] = io->GetSpacing(d);
+    header.origin[d] = io->GetOrigin(d);
     const auto axis = io->GetDirection(d);
     for (unsigned r = 0; r < 3; ++r) header.direction[r * 3 + d] = axis[r];
   }
@@ -98,7 +116,6 @@ Volume read_file(const fs::path& path) {
   if (nifti) {
     // ITK's geometry, our one-pass voxel reader (see nifti_reader.h).
     if (std::optional<at::Tensor> voxels = read_nifti_voxels(path, header.size)) {
-      for (unsigned d = 0; d < 3; ++d) header.origin[d] = io->GetOrigin(d);
       Volume v;
       v.geometry = header;
       v.data = *std::move(voxels);
@@ -125,6 +142,7 @@ Volume read_file(const fs::path& path) {
 
 Volume read_volume(const fs::path& path, const ReadOptions& options) {
   itk_messages::silence_itk_warnings();
+  const itk_messages::StderrCapture capture;
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, "no such file or folder");
   if (fs::is_directory(path, ec)) return detail::read_dicom_folder(path, options);

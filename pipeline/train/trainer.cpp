@@ -17,6 +17,7 @@
 #include "models/runtime.h"
 #include "core/atomic_file.h"
 #include "core/timestamp.h"
+#include "pipeline/io/read_limits.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/random.h"
 #include "pipeline/train/batch_loader.h"
@@ -315,6 +316,7 @@ void save_epoch(const TrainConfig& config, const RunFolder& run, models::UNet3d&
 }  // namespace
 
 TrainResult train(const TrainConfig& config, const TrainOptions& options, const TrainerCallbacks& callbacks) {
+  if (config.dataset.max_voxels) set_max_voxels(*config.dataset.max_voxels);
   auto log = [&](const std::string& line) {
     if (callbacks.log) callbacks.log(line);
   };

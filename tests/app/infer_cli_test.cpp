@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "models/bundle.h"
 #include "pipeline/infer/segmenter.h"
 #include "pipeline/io/volume_reader.h"
@@ -159,6 +161,27 @@ TEST_F(InferCli, CorruptFileAmongGoodOnesIsReportedAndTheOthersAreWritten) {
   EXPECT_FALSE(fs::exists(tmp_ / "out" / "broken.json"));
   EXPECT_NE(slurp(tmp_ / "out" / "summary.csv").find("broken,failed"), std::string::npos);
   EXPECT_NE(r.out.find("2 done, 0 skipped, 1 failed"), std::string::npos) << r.out;
+}
+
+// Issue 17: a DICOM case whose file makes GDCM abort (CT_small.dcm cut
+// inside its meta header) costs that case only; the cases after it run.
+TEST_F(InferCli, ADicomCaseThatAbortsGdcmFailsAloneAndLaterCasesRun) {
+  const fs::path ct = "/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm";
+  ASSERT_TRUE(fs::exists(ct)) << "scripts/setup.sh installs python3-pydicom";
+  fs::create_directories(tmp_ / "dicom_case");
+  fs::copy_file(ct, tmp_ / "dicom_case" / "ct.dcm");
+  std::string head(300, '\0');
+  std::ifstream(ct, std::ios::binary).read(head.data(), static_cast<std::streamsize>(head.size()));
+  write_text(tmp_ / "dicom_case" / "broken.dcm", head);
+  write_text(tmp_ / "list.txt", "in/plain.nrrd\ndicom_case\nin/oblique.nii.gz\n");
+  const Result r = medseg(infer(quoted(tmp_ / "list.txt") + " --output " + quoted(tmp_ / "out")));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("broken.dcm' crashes the DICOM decoder"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("2 done, 0 skipped, 1 failed"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+  EXPECT_NE(slurp(tmp_ / "out" / "summary.csv").find("dicom_case,failed"), std::string::npos);
 }
 
 TEST_F(InferCli, UnwritableOutputFolderIsOneClearError) {

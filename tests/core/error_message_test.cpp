@@ -36,4 +36,17 @@ TEST(ErrorMessage, CurrentExceptionWorksForStandardAndForeignExceptions) {
   }
 }
 
+TEST(ErrorMessage, SingleLineKeepsLineBreaksVisibleOnOneLine) {
+  EXPECT_EQ(single_line("a: |\n  two\r\tlines\n"), "a: |\\n  two  lines\\n");
+}
+
+TEST(ErrorMessage, QuoteShortCutsLongValuesAndNeverSplitsACharacter) {
+  EXPECT_EQ(quote_short("abc"), "'abc'");
+  EXPECT_EQ(quote_short(std::string(100, 'x'), 10), "'xxxxxxxxxx...'");
+  // "é" is two bytes: a cut after byte 3 would leave half of it.
+  EXPECT_EQ(quote_short("ab\xc3\xa9z", 3), "'ab...'");
+  EXPECT_EQ(quote_short("line\nnext", 60), "'line\\nnext'");
+}
+
 }  // namespace medseg::core
+

@@ -342,6 +342,34 @@ TEST_F(BundleTest, MissingKeysWrongTypesAndMismatchesNameFileAndKey) {
   EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }), "weights.pt: not found");
 }
 
+// Found by mutating model.yaml files (issue 17): an overflowing number used
+// to escape as nlohmann's "internal error: [json.exception.out_of_range.406]".
+TEST_F(BundleTest, OverflowingNumbersAndLongValuesAreOneLineErrorsWithKeyAndLine) {
+  const std::string yaml = slurp(bundle_ / "model.yaml");
+  const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
+    spit(bundle_ / "model.yaml", yaml);
+    edit_info(bundle_, pattern, replacement);
+    const std::string message = model_error([&] { read_bundle_info(bundle_); });
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    return message;
+  };
+  std::string m = error_after("1\\.0e-300", "1e309");
+  EXPECT_CONTAINS(m, "model.yaml', key 'preprocessing.a[1]', line ");
+  EXPECT_CONTAINS(m, "number out of range (beyond +-1.8e308): '1e309'");
+  m = error_after("loss: .*", "loss: -1e400");
+  EXPECT_CONTAINS(m, "key 'provenance.metrics.loss', line ");
+  EXPECT_CONTAINS(m, "'-1e400' is out of the range of numbers");
+  m = error_after("  depth: 3\n", "  depth: 99999999999999999999\n");
+  EXPECT_CONTAINS(m, "key 'architecture.depth', line ");
+  EXPECT_CONTAINS(m, "'99999999999999999999' is out of the range of integers");
+  m = error_after("  depth: 3\n", "  depth: |\n    " + std::string(200, 'x') + "\n    second line\n");
+  EXPECT_CONTAINS(m, "key 'architecture.depth', line ");
+  EXPECT_CONTAINS(m, "expected an integer, got '" + std::string(60, 'x') + "...'");
+  EXPECT_LT(m.size(), 250u) << m;
+  m = error_after("  depth: 3\n", "  depth: 3\n  [a, b]: 1\n");
+  EXPECT_CONTAINS(m, "a key must be plain text");
+}
+
 TEST_F(BundleTest, SaveReplacesABundleButNeverAnythingElse) {
   BundleInfo info = tiny_info();
   info.version = "4";

@@ -33,7 +33,10 @@ double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[
 struct SliceHeader {
   Vec3 position{};
   std::vector<double> orientation;
+  std::array<unsigned, 2> size{};  // columns, rows
 };
+
+double norm(const Vec3& v) { return std::sqrt(dot(v, v)); }
 
 SliceHeader read_header(const std::filesystem::path& series_path, const std::string& file) {
   auto io = itk::GDCMImageIO::New();
@@ -53,6 +56,18 @@ SliceHeader read_header(const std::filesystem::path& series_path, const std::str
     fail(series_path, "slice '" + file + "' lacks ImagePositionPatient/ImageOrientationPatient");
   }
   h.position = {p[0], p[1], p[2]};
+  h.size = {static_cast<unsigned>(io->GetDimensions(0)), static_cast<unsigned>(io->GetDimensions(1))};
+  const bool finite = std::all_of(p.begin(), p.end(), [](double v) { return std::isfinite(v); }) &&
+                      std::all_of(h.orientation.begin(), h.orientation.end(), [](double v) { return std::isfinite(v); });
+  if (!finite) fail(series_path, "slice '" + file + "' has a non-finite ImagePositionPatient/ImageOrientationPatient");
+  // Refused rather than guessed: ITK would build some direction matrix anyway.
+  const Vec3 row{h.orientation[0], h.orientation[1], h.orientation[2]};
+  const Vec3 col{h.orientation[3], h.orientation[4], h.orientation[5]};
+  const Vec3 normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
+                    row[0] * col[1] - row[1] * col[0]};
+  if (norm(row) < 1e-3 || norm(col) < 1e-3 || norm(normal) < 1e-3 * norm(row) * norm(col)) {
+    fail(series_path, "slice '" + file + "' has a degenerate ImageOrientationPatient (zero or parallel axes)");
+  }
   return h;
 }
 
@@ -63,6 +78,15 @@ std::vector<std::string> sort_and_check_dicom_slices(const std::filesystem::path
   std::vector<SliceHeader> slices;
   for (const auto& f : files) slices.push_back(read_header(series_path, f));
   const auto& o = slices.front().orientation;
+  for (std::size_t k = 0; k < slices.size(); ++k) {
+    // Before any slice is decoded: a slice claiming another (huge) size
+    // would be allocated by GDCM before the mismatch showed.
+    if (slices[k].size != slices.front().size) {
+      fail(series_path, "slice '" + files[k] + "' is " + std::to_string(slices[k].size[0]) + "x" +
+                            std::to_string(slices[k].size[1]) + ", not " + std::to_string(slices.front().size[0]) +
+                            "x" + std::to_string(slices.front().size[1]) + " like '" + files.front() + "'");
+    }
+  }
   for (const auto& s : slices) {
     for (int i = 0; i < 6; ++i) {
       if (std::abs(s.orientation[i] - o[i]) > 1e-4) {

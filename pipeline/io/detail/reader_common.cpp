@@ -40,6 +40,7 @@ void check_geometry(const fs::path& path, const Geometry& g) {
       fail_to_read(path, msg.str());
     }
     if (g.size[d] < 1) fail_to_read(path, "image has no voxels");
+    if (!std::isfinite(g.origin[d])) fail_to_read(path, "origin is not finite");
   }
   const auto& m = g.direction;
   const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +

@@ -25,6 +25,11 @@ void check_geometry(const std::filesystem::path& path, const Geometry& g);
 Volume take_output(itk_bridge::FloatImage::Pointer image, const std::filesystem::path& path,
                    const std::string& pixel_type);
 
+/// Whether GDCM reads `file` as a DICOM image, asked in a child process
+/// (dicom_reader.cpp). Throws IoError naming the file when GDCM must not be
+/// handed it (dicom_screen.h) or crashes on it.
+bool is_dicom_file(const std::filesystem::path& file);
+
 /// Reads one DICOM file or an ordered series (dicom_reader.cpp).
 Volume read_dicom_files(const std::filesystem::path& path, std::vector<std::string> files);
 

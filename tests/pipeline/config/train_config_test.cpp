@@ -151,6 +151,34 @@ TEST(TrainConfig, OutOfRangeNamesKeyAndLine) {
   expect_config_error(dir / "c.yaml", {"augmentation.gamma.probability", "line 6", "out of range [0, 1]"});
 }
 
+// Issue 17: overflow, NaN and multi-line values are bad input with file,
+// key and line, quoted short on one line.
+TEST(TrainConfig, OverflowNanAndLongValuesAreOneLineErrorsWithKeyAndLine) {
+  TempDir dir;
+  const auto error_of = [&](const std::string& extra) {
+    test::write_text(dir / "c.yaml", std::string(kMinimal) + extra);
+    try {
+      load_train_config(dir / "c.yaml");
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "no error for " << extra;
+    return std::string();
+  };
+  std::string m = error_of("training:\n  learning_rate: 1e309\n");
+  EXPECT_NE(m.find("training.learning_rate', line 5: '1e309' is out of the range of numbers"), std::string::npos) << m;
+  m = error_of("training:\n  epochs: 1e400\n");
+  EXPECT_NE(m.find("training.epochs', line 5: '1e400' is out of the range"), std::string::npos) << m;
+  m = error_of("augmentation:\n  gamma:\n    range: [.nan, 2]\n");
+  EXPECT_NE(m.find("augmentation.gamma.range', line 6: expected [low, high] (two finite numbers)"), std::string::npos)
+      << m;
+  m = error_of("training:\n  epochs: |\n    " + std::string(100, 'y') + "\n    more\n");
+  EXPECT_NE(m.find("expected an integer, got '" + std::string(60, 'y') + "...'"), std::string::npos) << m;
+  m = error_of("training:\n  precision: \"fp16\\nsecond line\"\n");
+  EXPECT_NE(m.find("training.precision', line 5"), std::string::npos) << m;
+}
+
 TEST(TrainConfig, UnknownPrecisionListsTheAcceptedNamesWithKeyAndLine) {
   TempDir dir;
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 3\n  precision: fp16\n");

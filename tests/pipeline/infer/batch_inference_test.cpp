@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <set>
 
 #include "pipeline/infer/segmenter.h"
@@ -161,6 +162,50 @@ TEST(BatchInference, AFolderWithTwoDicomSeriesGivesTwoCases) {
     columns.insert(read_label_map(outcome.label_file).geometry.size[0]);
   }
   EXPECT_EQ(columns, (std::set<std::int64_t>{6, 9}));
+}
+
+// Debian's GDCM is built with assert() on: CT_small.dcm cut inside its meta
+// header ends in "gdcmFileMetaInformation.cxx:591 ReadCompat: Assertion
+// `is.good()' failed" and SIGABRT. Reading DICOM runs in a child process, so
+// the abort costs the case that holds the file, named, and nothing else. (A
+// regression aborts this test binary.)
+TEST(BatchInference, ASliceThatAbortsTheDicomDecoderCostsItsCaseOnly) {
+  const fs::path ct = test::pydicom_dir() / "CT_small.dcm";
+  MEDSEG_REQUIRE_FILE(ct);
+  test::TempDir tmp;
+  test::DicomSeriesSpec spec;
+  for (int k = 0; k < 4; ++k) spec.positions.push_back({0.0, 0.0, 2.0 * k});
+  test::write_dicom_series(tmp / "series", spec);
+  test::write_dicom_series(tmp / "good", spec);
+  const Segmenter segmenter(make_tiny_bundle());
+  CaseRunOptions options;
+  options.output_dir = tmp / "out";
+  fs::create_directories(options.output_dir);
+  options.segment = fp32();
+  std::vector<InferenceCase> cases = collect_inference_cases({tmp / "series", tmp / "good"}, 1);
+  ASSERT_EQ(cases.size(), 2u);
+  ASSERT_TRUE(cases[0].error.empty()) << cases[0].error;
+
+  // The file breaks after the folder was listed: the crash comes while reading.
+  std::ifstream in(ct, std::ios::binary);
+  std::string head(300, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  test::write_text(tmp / "series" / "broken.dcm", head);
+  cases[0].dicom_series.files.push_back((tmp / "series" / "broken.dcm").string());
+  const CaseOutcome failed = run_inference_case(segmenter, cases[0], options);
+  EXPECT_EQ(failed.status, CaseStatus::kFailed);
+  EXPECT_NE(failed.message.find("file 'broken.dcm' crashes the DICOM decoder (GDCM, signal 6: "), std::string::npos)
+      << failed.message;
+  EXPECT_NE(failed.message.find("Assertion"), std::string::npos) << failed.message;
+  EXPECT_EQ(failed.message.find('\n'), std::string::npos) << failed.message;
+  EXPECT_EQ(run_inference_case(segmenter, cases[1], options).status, CaseStatus::kDone);
+
+  // Listed with the broken file in it, the folder is a failed case naming it.
+  cases = collect_inference_cases({tmp / "series", tmp / "good"}, 1);
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_NE(cases[0].error.find("broken.dcm"), std::string::npos) << cases[0].error;
+  EXPECT_EQ(run_inference_case(segmenter, cases[0], options).status, CaseStatus::kFailed);
+  EXPECT_TRUE(cases[1].error.empty()) << cases[1].error;
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+#pragma once
+// How large an image medseg agrees to read. A header is a claim, not a
+// fact: a 350-byte file can announce 32767^3 voxels, and a small .nii.gz can
+// inflate to gigabytes. Every reader checks the claim against this limit
+// before it allocates for the voxels, so a hostile or broken file costs an
+// error line, never the machine's memory.
+//
+// The limit is process-wide, like the thread count: it bounds what one
+// process may allocate for any volume it reads, whichever layer reads it
+// (training data, inference, evaluation, the GUI). Set it with the global
+// `--max-voxels N` option or the training config's `dataset.max_voxels`.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+namespace medseg::pipeline {
+
+/// 1024^3 voxels: 4 GiB as float32, several times a whole-body CT
+/// (512x512x2000 = 0.5 G voxels).
+constexpr std::uint64_t kDefaultMaxVoxels = std::uint64_t{1} << 30;
+
+/// The largest voxel count (product of all image sizes) a reader accepts.
+std::uint64_t max_voxels();
+
+/// Sets max_voxels(); `voxels` >= 1.
+void set_max_voxels(std::uint64_t voxels);
+
+/// Throws IoError "cannot read 'PATH': the header claims AxBxC = N voxels,
+/// more than the limit of M (raise it with --max-voxels)" when the product
+/// of `sizes` (any count of axes, each >= 0) exceeds max_voxels(); the
+/// product is computed without overflow.
+void check_voxel_count(const std::filesystem::path& path, const std::vector<std::uint64_t>& sizes);
+
+}  // namespace medseg::pipeline

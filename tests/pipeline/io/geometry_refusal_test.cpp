@@ -1,0 +1,108 @@
+// Issue 17, refuse instead of guess: a NIfTI whose declared orientation is
+// singular or not finite is bad input (ITK fell back to another transform
+// while VNL printed its SVD failure on stderr), and nothing from ITK, VNL
+// or GDCM reaches stderr.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.h"
+#include "pipeline/io/detail/itk_messages.h"
+#include "pipeline/io/volume_reader.h"
+#include "tests/pipeline/common/test_files.h"
+
+namespace medseg::pipeline {
+namespace {
+using test::TempDir;
+namespace fs = std::filesystem;
+
+template <typename T>
+void patch(const fs::path& file, std::streamoff offset, T value) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(offset);
+  f.write(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+// The error message, and that stderr stayed silent meanwhile.
+std::string quiet_read_error(const fs::path& path) {
+  testing::internal::CaptureStderr();
+  std::string message;
+  try {
+    read_volume(path);
+    ADD_FAILURE() << "reading " << path << " did not throw";
+  } catch (const IoError& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  return message;
+}
+
+#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
+
+const std::vector<float> kIdentity{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+
+TEST(GeometryRefusal, SingularSformIsRefused) {
+  TempDir dir;
+  // Three equal rows: rank 1.
+  test::write_nifti_int16(dir / "flat.nii", {4, 5, 6}, {1, 1, 1}, {1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0});
+  EXPECT_HAS(quiet_read_error(dir / "flat.nii"), "sform (srow_x/y/z) is singular (determinant 0)");
+  test::write_nifti_int16(dir / "zero.nii", {4, 5, 6}, {1, 1, 1}, std::vector<float>(12, 0.0f));
+  EXPECT_HAS(quiet_read_error(dir / "zero.nii"), "is singular");
+}
+
+TEST(GeometryRefusal, NonFiniteSformOrQformIsRefused) {
+  TempDir dir;
+  std::vector<float> srow = kIdentity;
+  srow[5] = std::nanf("");
+  test::write_nifti_int16(dir / "nan_sform.nii", {4, 5, 6}, {1, 1, 1}, srow);
+  EXPECT_HAS(quiet_read_error(dir / "nan_sform.nii"), "sform (srow_x/y/z) holds a non-finite value");
+
+  test::write_nifti_int16(dir / "nan_qform.nii", {4, 5, 6}, {1, 1, 1});
+  patch(dir / "nan_qform.nii", 252, std::int16_t{1});           // qform_code
+  patch(dir / "nan_qform.nii", 260, INFINITY);                  // quatern_c
+  EXPECT_HAS(quiet_read_error(dir / "nan_qform.nii"), "qform (quatern_b/c/d, qoffset) holds a non-finite value");
+}
+
+TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
+  TempDir dir;
+  // 0.1 mm voxels: a small determinant, still a proper orientation.
+  test::write_nifti_int16(dir / "fine.nii", {4, 5, 6}, {0.1f, 0.1f, 0.1f},
+                          {0, 0.1f, 0, 0, 0.1f, 0, 0, 0, 0, 0, 0.1f, 0});
+  testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(read_volume(dir / "fine.nii"));
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
+TEST(GeometryRefusal, NonFiniteSpacingIsRefused) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "inf.nii", {4, 5, 6}, {1, INFINITY, 1});
+  EXPECT_HAS(quiet_read_error(dir / "inf.nii"), "spacing along j is inf mm");
+  test::write_text(dir / "nan.nrrd",
+                   "NRRD0004\ntype: uchar\ndimension: 3\nsizes: 2 2 2\nspace: left-posterior-superior\n"
+                   "space directions: (1,0,0) (0,nan,0) (0,0,1)\nencoding: raw\n\n" + std::string(8, '\0'));
+  quiet_read_error(dir / "nan.nrrd");
+}
+
+// VNL writes its complaints to std::cerr, niftilib with fprintf(stderr).
+TEST(GeometryRefusal, StderrCaptureKeepsLibraryTextOffStderr) {
+  testing::internal::CaptureStderr();
+  {
+    const itk_messages::StderrCapture outer;
+    std::cerr << "vnl_svd.hxx: suspicious return value (3) from SVDC\n";
+    {
+      const itk_messages::StderrCapture inner;
+      std::cerr << "M is 3x3\n";
+    }
+    std::fprintf(stderr, "** ERROR: nifti_convert_nhdr2nim: bad datatype\n");
+    std::cerr << "still captured\n";
+  }
+  std::cerr << "after\n";
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "after\n");
+}
+
+}  // namespace
+}  // namespace medseg::pipeline
