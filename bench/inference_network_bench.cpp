@@ -6,7 +6,7 @@
 // Issue 13; figures and commands in docs/performance.md.
 //
 //   build/release/bench/medseg_bench_inference_network [--precision fp32|bf16|auto|both]
-//       [--rounds N] [--base 8|16] [--patch 64] [--threads 2]
+//       [--rounds N] [--base 8|16] [--patch 64] [--threads 2] [--only "folded, batch 2"]
 //
 // prints the CPU (model, ISA flags), then one table per precision. Every
 // variant is timed in rounds: each round runs every variant once, in turn,
@@ -47,6 +47,7 @@ struct Args {
   int64_t base = 8;
   int64_t patch = 64;
   int threads = 2;
+  std::string only;  // run only variants whose name contains this
 };
 
 struct Variant {
@@ -129,6 +130,14 @@ void run_table(const Args& a, bool bf16) {
     }
   }
 
+  if (!a.only.empty()) {
+    // The ceiling stays: the table is read against it.
+    std::vector<Variant> kept(variants.begin(), variants.begin() + static_cast<std::ptrdiff_t>(ceiling_count));
+    for (size_t i = ceiling_count; i < variants.size(); ++i) {
+      if (variants[i].name.find(a.only) != std::string::npos) kept.push_back(variants[i]);
+    }
+    variants = kept;
+  }
   for (auto& v : variants) v.run();  // untimed: primitive creation, first-touch memory
   for (int r = 0; r < a.rounds; ++r) {
     for (auto& v : variants) v.seconds.push_back(seconds_of(v.run));
@@ -169,6 +178,8 @@ int main(int argc, char** argv) {
       a.base = std::stoll(value);
     } else if (key == "--patch") {
       a.patch = std::stoll(value);
+    } else if (key == "--only") {
+      a.only = value;
     } else if (key == "--threads") {
       a.threads = std::stoi(value);
     } else {
@@ -177,7 +188,7 @@ int main(int argc, char** argv) {
     }
   }
   if (argc % 2 == 0) {
-    std::fprintf(stderr, "options come in pairs: --precision fp32|bf16|auto|both --rounds N --base B --patch P --threads T\n");
+    std::fprintf(stderr, "options come in pairs: --precision fp32|bf16|auto|both --rounds N --base B --patch P --threads T --only TEXT\n");
     return 2;
   }
   // As medseg does: freed memory reused, large tensors in cached huge pages.

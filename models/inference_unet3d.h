@@ -61,6 +61,7 @@ class InferenceUNet3d {
   UNet3dOptions unet_options_;
   InferenceUNet3dOptions options_;
   int64_t domain_ = 0;
+  bool use_onednn_ = true;
   int64_t folded_ = 0;
   // encoder_: per level a then b; decoder_: per decoder step a then b.
   std::vector<ConvLayer> encoder_, decoder_, up_;
