@@ -101,6 +101,8 @@ TEST(InferenceUNet3d, Bf16StaysCloseToTheAutocastUNet) {
   EXPECT_EQ(out.scalar_type(), torch::kFloat);
   // bf16 keeps 8 significant bits; folding rounds the scaled filters once.
   EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
+  // ... and it does run in bf16: float32 would agree far more closely.
+  EXPECT_FALSE(all_close(out, InferenceUNet3d(net, 0).forward(x), 1e-4, 1e-4));
 }
 
 TEST(InferenceUNet3d, RefusesATrainingModeUNetAndABadDomain) {
