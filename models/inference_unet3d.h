@@ -7,6 +7,8 @@
 // several times slower here); only the full-resolution head runs. Instance
 // and group norm depend on the input itself and stay as they are.
 // Built after any adaptation (AdaBN changes the statistics that are folded).
+// Not a torch::nn::Module: it is a frozen snapshot for one domain, never
+// trained, cloned or saved (the bundle keeps the UNet3d).
 #include <torch/types.h>
 
 #include <array>
