@@ -112,13 +112,14 @@ at::Tensor sliding_window_predict(const at::Tensor& image_in, const Predictor& p
       to_run.push_back(w);
     }
   }
-  at::Tensor empty_logits;  // (K, pd, ph, pw): the network on a background-only window
+  // (K, pd, ph, pw): the network's weighted logits for a background-only window.
+  at::Tensor empty_weighted;
   if (to_run.size() < windows.size()) {
     const at::Tensor empty = o.background.to(at::kFloat)
                                  .view({1, -1, 1, 1, 1})
                                  .expand({1, image.size(0), o.patch_size[2], o.patch_size[1], o.patch_size[0]})
                                  .contiguous();
-    empty_logits = predict_batch(predictor, empty, o.mirror)[0];
+    empty_weighted = predict_batch(predictor, empty, o.mirror)[0] * window_weight;
   }
   if (stats) *stats = {n, n - static_cast<std::int64_t>(to_run.size())};
 
@@ -130,12 +131,12 @@ at::Tensor sliding_window_predict(const at::Tensor& image_in, const Predictor& p
   const auto add_ready = [&] {
     for (; next < n; ++next) {
       const auto w = static_cast<std::size_t>(next);
-      const at::Tensor& logits = skip[w] ? empty_logits : pending[w];
-      if (!logits.defined()) break;
+      if (!skip[w] && !pending[w].defined()) break;
+      const at::Tensor weighted = skip[w] ? empty_weighted : pending[w] * window_weight;
       if (!accumulator.defined()) {
-        accumulator = at::zeros({logits.size(0), padded[2], padded[1], padded[0]}, at::kFloat);
+        accumulator = at::zeros({weighted.size(0), padded[2], padded[1], padded[0]}, at::kFloat);
       }
-      region(accumulator, windows[w], 1).add_(logits * window_weight);
+      region(accumulator, windows[w], 1).add_(weighted);
       pending[w] = at::Tensor();
     }
   };
