@@ -7,9 +7,9 @@
 //   MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 build/bench/bench/medseg_bench_unet
 //       --benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
-// GFLOP/s counts convolution FLOPs only, analytically: 2 * C_in * C_out * k^3
-// per output voxel and convolution (transposed: per input voxel); forward +
-// backward counts three times the forward. Interpolation, normalization and
+// GFLOP/s counts convolution FLOPs only, analytically (bench/unet_flops.h):
+// 2 * C_in * C_out * k^3 per output voxel and convolution (transposed: per
+// input voxel); forward + backward counts three times the forward. Interpolation, normalization and
 // activations are not counted, so GFLOP/s is an "effective" rate.
 //
 // `medseg_bench_unet --agreement` prints, instead of timing, how far the
@@ -38,10 +38,10 @@
 #include <string>
 #include <vector>
 
+#include "bench/unet_flops.h"
 #include "models/runtime.h"
 #include "models/unet3d.h"
 #include "models/upsample.h"
-#include "bench/unet_flops.h"
 
 namespace {
 
