@@ -7,9 +7,9 @@
 //   MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 build/bench/bench/medseg_bench_unet
 //       --benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
-// GFLOP/s counts convolution FLOPs only, analytically: 2 * C_in * C_out * k^3
-// per output voxel and convolution (transposed: per input voxel); forward +
-// backward counts three times the forward. Interpolation, normalization and
+// GFLOP/s counts convolution FLOPs only, analytically (bench/unet_flops.h):
+// 2 * C_in * C_out * k^3 per output voxel and convolution (transposed: per
+// input voxel); forward + backward counts three times the forward. Interpolation, normalization and
 // activations are not counted, so GFLOP/s is an "effective" rate.
 //
 // `medseg_bench_unet --agreement` prints, instead of timing, how far the
@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/unet_flops.h"
 #include "models/runtime.h"
 #include "models/unet3d.h"
 #include "models/upsample.h"
@@ -137,54 +138,14 @@ double min_of(const std::vector<double>& v) { return *std::min_element(v.begin()
 
 constexpr int64_t kPatch = 96;
 
-// Forward convolution FLOPs of a U-Net with the default strides (1, 2, 2, ...)
-// and 3x3x3 kernels on a cube of side `size`; `all_heads`: deep-supervision
-// heads at every decoder level. `weights` receives the number of convolution
-// weights the same walk implies, to check the walk against the real network.
-double unet_conv_flops(const UNet3dOptions& o, int64_t size, bool all_heads, double* weights) {
-  const auto features = [&](int64_t l) { return std::min(o.base_features() << l, o.max_features()); };
-  const auto voxels = [&](int64_t l) { return static_cast<double>(size >> l) * (size >> l) * (size >> l); };
-  double flops = 0, w = 0;
-  const auto conv = [&](double cin, double cout, double k3, double out_voxels) {
-    w += cin * cout * k3;
-    flops += 2.0 * cin * cout * k3 * out_voxels;
-  };
-  int64_t in = o.in_channels();
-  for (int64_t l = 0; l < o.depth(); ++l) {
-    conv(in, features(l), 27, voxels(l));
-    conv(features(l), features(l), 27, voxels(l));
-    in = features(l);
-  }
-  for (int64_t l = o.depth() - 2; l >= 0; --l) {
-    conv(features(l + 1), 8 * features(l), 1, voxels(l + 1));  // 1x1x1 conv before the pixel shuffle
-    conv(2 * features(l), features(l), 27, voxels(l));
-    conv(features(l), features(l), 27, voxels(l));
-    if (all_heads || l == 0) {
-      conv(features(l), o.num_classes(), 1, voxels(l));
-    } else {
-      w += static_cast<double>(features(l)) * o.num_classes();  // head exists, unused
-    }
-  }
-  *weights = w;
-  return flops;
-}
-
-double conv_weight_count(torch::nn::Module& net) {
-  double n = 0;
-  for (const auto& item : net.named_parameters()) {
-    if (item.value().dim() == 5) n += static_cast<double>(item.value().numel());
-  }
-  return n;
-}
-
 // Returns false (and skips the benchmark) if the analytic walk does not match
 // the network it is meant to describe.
 bool unet_flops(benchmark::State& state, UNet3d& net, bool all_heads, double* flops) {
-  double weights = 0;
-  *flops = unet_conv_flops(net->options, kPatch, all_heads, &weights);
-  const double actual = conv_weight_count(*net);
-  if (weights != actual || !net->options.strides().empty() || !net->options.kernel_sizes().empty() ||
-      net->options.upsample() != medseg::models::UpsampleKind::kPixelShuffle) {
+  const auto counted = medseg::bench::unet_forward_flops(net->options, {kPatch, kPatch, kPatch}, all_heads);
+  const double weights = counted.weights;
+  *flops = counted.flops;
+  const double actual = medseg::bench::conv_weight_count(*net);
+  if (weights != actual) {
     state.SkipWithError(("FLOP count does not describe the network: " + std::to_string(weights) +
                          " weights counted, " + std::to_string(actual) + " in the network")
                             .c_str());

@@ -33,6 +33,8 @@ struct InferArgs {
   bool keep_largest = false;
   double min_island_ml = 0.0;
   std::int64_t windows_per_batch = 2;
+  bool run_every_window = false;
+  bool reference_network = false;
   bool overwrite = false;
   bool json = false;
   std::string shard;
@@ -94,6 +96,8 @@ int run_infer(const InferArgs& a) {
   so.precision = models::parse_precision(a.precision);
   models::resolve_precision(so.precision);  // an emulated bf16 is warned about before the first case
   so.windows_per_batch = a.windows_per_batch;
+  so.skip_empty_windows = !a.run_every_window;
+  so.reference_network = a.reference_network;
   so.keep_largest_component = a.keep_largest;
   so.min_island_ml = a.min_island_ml;
   so.probabilities = a.probabilities;
@@ -209,6 +213,10 @@ Command add_infer_command(CLI::App& parent) {
       ->check(CLI::NonNegativeNumber);
   cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per network forward pass (default 2)")
       ->check(CLI::PositiveNumber);
+  cli->add_flag("--run-every-window", a->run_every_window,
+                "Run the network on windows without body too (default: they get an empty window's logits)");
+  cli->add_flag("--reference-network", a->reference_network,
+                "Run the trained network unfolded (slower; to check the default fast path)");
   cli->add_flag("--overwrite", a->overwrite, "Redo cases whose outputs exist (default: skip them)");
   cli->add_flag("--json", a->json, "Print a machine-readable summary on stdout");
   cli->add_option("--shard", a->shard,

@@ -71,6 +71,7 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     out.status = CaseStatus::kSkipped;
     out.message = "outputs exist (use --overwrite to redo)";
     out.labels = labels_from_report(out.report_file);
+    out.windows = windows_from_report(out.report_file);
     return out;
   }
   const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
@@ -101,6 +102,7 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
     }
     out.write_seconds = seconds_since(write_start);
     out.labels = s.label_statistics;
+    out.windows = s.windows;
     out.status = CaseStatus::kDone;
     out.seconds = seconds_since(start);
     // The report last: a case counts as done (and is skipped next time) only

@@ -4,6 +4,7 @@
 // the report and summary.csv are inference_report.h. `medseg infer` loops
 // over the cases; the GUI can run a single one.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct CaseOutcome {
   std::vector<std::filesystem::path> probability_files;
   /// Per label (from the report when skipped; empty if unknown).
   std::vector<LabelStatistics> labels;
+  /// Sliding windows run and skipped (from the report when skipped; unset if
+  /// unknown).
+  std::optional<SlidingWindowStats> windows;
 };
 
 /// Where a case's label map and report go.

@@ -45,6 +45,16 @@ std::vector<LabelStatistics> labels_from_report(const fs::path& report) {
   return labels;
 }
 
+std::optional<SlidingWindowStats> windows_from_report(const fs::path& report) {
+  try {
+    std::ifstream in(report);
+    const nlohmann::json j = nlohmann::json::parse(in).at("windows");
+    return SlidingWindowStats{j.at("total").get<std::int64_t>(), j.at("skipped").get<std::int64_t>()};
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable, or written before windows were counted
+  }
+}
+
 std::string inference_report_json(const Segmenter& segmenter, const InferenceCase& c, const CaseRunOptions& options,
                                   const Segmentation& s, const CaseOutcome& outcome) {
   const auto& info = segmenter.info();
@@ -67,10 +77,13 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
                   {"overlap", o.overlap},
                   {"tta", o.mirror},
                   {"windows_per_batch", o.windows_per_batch},
+                  {"skip_empty_windows", o.skip_empty_windows},
+                  {"reference_network", o.reference_network},
                   {"keep_largest_component", o.keep_largest_component},
                   {"min_island_ml", o.min_island_ml}};
   j["geometry"] = {{"size", g.size}, {"spacing", g.spacing}, {"origin", g.origin}, {"direction", g.direction}};
   j["labels"] = labels_json(s.label_statistics);
+  j["windows"] = {{"total", s.windows.windows}, {"skipped", s.windows.skipped}};
   const auto& t = s.timings;
   j["timings_s"] = {{"read", outcome.read_seconds}, {"preprocess", t.preprocess},   {"adaptation", t.adaptation},
                     {"network", t.network},         {"blending", t.blending},       {"postprocess", t.postprocess},
@@ -83,7 +96,7 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
 std::string inference_summary_csv(const models::BundleInfo& info, const std::vector<CaseOutcome>& outcomes) {
   std::string csv = "case,status,seconds,input,message";
   for (std::size_t k = 1; k < info.labels.size(); ++k) csv += "," + core::csv_field(info.labels[k].name + "_ml");
-  csv += "\n";
+  csv += ",windows,windows_skipped\n";
   for (const auto& o : outcomes) {
     csv += core::csv_field(o.id) + "," + to_string(o.status) + "," + number(o.seconds, 4) + "," + core::csv_field(o.input) + "," +
            core::csv_field(o.message);
@@ -92,6 +105,11 @@ std::string inference_summary_csv(const models::BundleInfo& info, const std::vec
       for (const auto& l : o.labels) {
         if (l.value == info.labels[k].value) csv += number(l.volume_ml, 8);
       }
+    }
+    if (o.windows) {
+      csv += "," + std::to_string(o.windows->windows) + "," + std::to_string(o.windows->skipped);
+    } else {
+      csv += ",,";
     }
     csv += "\n";
   }

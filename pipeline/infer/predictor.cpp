@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <memory>
+
 #include "models/autocast.h"
+#include "models/inference_unet3d.h"
 
 namespace medseg::pipeline {
 
@@ -14,6 +17,12 @@ Predictor network_predictor(models::UNet3d model, std::int64_t domain, bool bf16
     models::Bf16Autocast autocast(bf16);
     return model->forward(input, ids).to(at::kFloat);
   };
+}
+
+Predictor folded_network_predictor(const models::UNet3d& model, std::int64_t domain, bool bf16) {
+  const auto network = std::make_shared<const models::InferenceUNet3d>(
+      model, domain, models::InferenceUNet3dOptions().bf16(bf16));
+  return [network](const at::Tensor& input) { return network->forward(input); };
 }
 
 }  // namespace medseg::pipeline

@@ -8,6 +8,7 @@
 #include "models/domain_batch_norm.h"
 #include "pipeline/grid_compare.h"
 #include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/body_mask.h"
 #include "pipeline/label_kernels.h"
 #include "pipeline/infer/postprocess.h"
 #include "pipeline/infer/predictor.h"
@@ -129,7 +130,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
   // 3. Sliding-window inference; the predictor is timed to split network
   // time from blending.
   t = Clock::now();
-  const Predictor network = network_predictor(model, domain, bf16);
+  const Predictor network = o.reference_network ? network_predictor(model, domain, bf16)
+                                                : folded_network_predictor(model, domain, bf16);
   double network_seconds = 0.0;
   const Predictor timed = [&network, &network_seconds](const at::Tensor& input) {
     const auto t0 = Clock::now();
@@ -143,7 +145,12 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
   so.windows_per_batch = o.windows_per_batch;
   so.mirror = o.mirror;
   so.progress = sub_progress(o.progress, predict_from, 0.97);
-  at::Tensor logits = sliding_window_predict(pre.image.data, timed, so);  // (K, D, H, W)
+  if (o.skip_empty_windows) {
+    BodyMask body = body_mask(pre.image.data);
+    so.body_mask = std::move(body.mask);
+    so.background = std::move(body.background);
+  }
+  at::Tensor logits = sliding_window_predict(pre.image.data, timed, so, &result.windows);  // (K, D, H, W)
   TORCH_CHECK(logits.size(0) == static_cast<std::int64_t>(info.labels.size()), "network returned ",
               logits.size(0), " classes, the bundle has ", info.labels.size(), " labels");
 

@@ -35,6 +35,13 @@ struct SegmentOptions {
   /// fp32 is measured in docs/performance.md.
   Precision precision = Precision::kAuto;
   std::int64_t windows_per_batch = 2;
+  /// Windows without body (body_mask.h: nothing above the image's
+  /// background) get the logits of an empty window instead of a forward
+  /// pass each; the label map is the same.
+  bool skip_empty_windows = true;
+  /// Run the trained UNet3d as it is instead of the folded inference network
+  /// (models/inference_unet3d.h): slower, kept to check the fast path.
+  bool reference_network = false;
   bool keep_largest_component = false;
   /// Remove islands smaller than this (mL) from every label; 0 = off.
   double min_island_ml = 0.0;
@@ -86,6 +93,9 @@ struct Segmentation {
   std::string domain;
   /// The precision used (never kAuto).
   Precision precision = Precision::kFp32;
+  /// Sliding windows over the preprocessed image, and how many of them were
+  /// not run because they hold no body.
+  SlidingWindowStats windows;
 };
 
 /// Segments volumes with one loaded bundle. segment() does not change the

@@ -36,15 +36,29 @@ struct SlidingWindowOptions {
   bool mirror = false;
   /// Blend weights: Gaussian (σ = patch/8) or constant.
   bool gaussian = true;
+  /// Optional bool (D, H, W) mask of the image's body (body_mask.h). A window
+  /// with no body voxel is not run: it is blended with the logits of one
+  /// window filled with `background`, computed once — what the network
+  /// returns for such a window — so the Gaussian weights stay as they were.
+  at::Tensor body_mask;
+  /// (C) float32 value of every channel outside the body; with body_mask.
+  at::Tensor background;
   ProgressCallback progress;
+};
+
+/// How many windows tiled the volume, and how many of them were not run.
+struct SlidingWindowStats {
+  std::int64_t windows = 0;
+  std::int64_t skipped = 0;
 };
 
 /// Blended logits (K, D, H, W) float32 for `image` (C, D, H, W). Memory: the
 /// accumulator is the only full-size buffer (one float per class and
 /// voxel); the weight normalization is separable (windows lie on a grid and
 /// the Gaussian is a product of 1D Gaussians), so no weight volume is kept.
-/// Throws medseg::Cancelled when `progress` returns false.
+/// Throws medseg::Cancelled when `progress` returns false. Windows are
+/// blended in the same order whether or not some are skipped.
 at::Tensor sliding_window_predict(const at::Tensor& image, const Predictor& predictor,
-                                  const SlidingWindowOptions& options);
+                                  const SlidingWindowOptions& options, SlidingWindowStats* stats = nullptr);
 
 }  // namespace medseg::pipeline

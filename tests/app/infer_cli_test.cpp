@@ -78,6 +78,8 @@ TEST_F(InferCli, FolderInputGivesLabelMapsInTheInputFormatGeometryAndReports) {
     EXPECT_EQ(report["labels"][1]["name"], "organ");
     EXPECT_EQ(report["labels"][1]["voxels"], s.label_statistics[1].voxels);
     EXPECT_DOUBLE_EQ(report["labels"][1]["volume_ml"].get<double>(), s.label_statistics[1].volume_ml);
+    EXPECT_EQ(report["windows"]["total"], s.windows.windows);
+    EXPECT_EQ(report["windows"]["skipped"], s.windows.skipped);
     for (const char* t : {"read", "preprocess", "network", "blending", "postprocess", "restore", "write", "total"}) {
       EXPECT_TRUE(report["timings_s"].contains(t)) << t;
     }
@@ -90,7 +92,7 @@ TEST_F(InferCli, FolderInputGivesLabelMapsInTheInputFormatGeometryAndReports) {
     EXPECT_FALSE(report["medseg_version"].get<std::string>().empty());
   }
   const std::string csv = slurp(tmp_ / "out" / "summary.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "case,status,seconds,input,message,organ_ml");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "case,status,seconds,input,message,organ_ml,windows,windows_skipped");
   EXPECT_EQ(count_lines(csv), 3);
   // No temporary file is left behind.
   for (const auto& e : fs::directory_iterator(tmp_ / "out")) {

@@ -96,6 +96,17 @@ TEST(BatchInference, WrittenLabelsEqualTheInMemoryResultAndKeepTheFileType) {
     EXPECT_EQ(again.status, CaseStatus::kSkipped);
     ASSERT_EQ(again.labels.size(), 2u);
     EXPECT_EQ(again.labels[1].voxels, outcome.labels[1].voxels);
+    // Window counts reach the report and come back from it for a skipped case.
+    ASSERT_TRUE(outcome.windows && again.windows);
+    EXPECT_EQ(outcome.windows->windows, s.windows.windows);
+    EXPECT_GT(outcome.windows->windows, 0);
+    EXPECT_EQ(again.windows->windows, outcome.windows->windows);
+    EXPECT_EQ(again.windows->skipped, outcome.windows->skipped);
+    const std::string csv = inference_summary_csv(segmenter.info(), {outcome});
+    EXPECT_NE(csv.find(",windows,windows_skipped\n"), std::string::npos) << csv;
+    EXPECT_NE(csv.find("," + std::to_string(s.windows.windows) + "," + std::to_string(s.windows.skipped) + "\n"),
+              std::string::npos)
+        << csv;
   }
 }
 

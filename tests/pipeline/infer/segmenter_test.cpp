@@ -87,6 +87,48 @@ TEST(Segmenter, DomainAutoAdaptsACopyAndNamedDomainsDiffer) {
   EXPECT_TRUE(torch::equal(adapted.labels.data, again.labels.data));
 }
 
+// The fast path (folded network, empty windows skipped) against the
+// reference (the trained UNet3d on every window), for a named domain and
+// for --domain auto, where folding must use the adapted statistics.
+TEST(Segmenter, FoldedNetworkMatchesTheReferenceForNamedAndAdaptedDomains) {
+  const Segmenter segmenter(make_tiny_bundle());
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  for (const char* domain : {"scanner_b", "auto"}) {
+    SegmentOptions o = fp32();
+    o.probabilities = true;
+    o.domain = domain;
+    const Segmentation fast = segmenter.segment({input}, o);
+    o.reference_network = true;
+    o.skip_empty_windows = false;
+    const Segmentation reference = segmenter.segment({input}, o);
+    EXPECT_TRUE(torch::equal(fast.labels.data, reference.labels.data)) << domain;
+    EXPECT_TRUE(torch::allclose(fast.probabilities->data, reference.probabilities->data, 1e-4, 1e-5)) << domain;
+  }
+}
+
+// A small body in a corner of a large field of air (-1000, not cropped: it
+// is not zero): most windows hold no body and are not run.
+TEST(Segmenter, EmptyMarginWindowsAreSkippedAndTheLabelsStayTheSame) {
+  const Segmenter segmenter(make_tiny_bundle());
+  Volume input = blob_volume({36, 36, 36}, {1.0, 1.0, 1.0}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  const Volume body = blob_volume({12, 12, 12}, {1.0, 1.0, 1.0}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 40.0);
+  input.data.fill_(-1000.0f);
+  input.data.slice(0, 1, 13).slice(1, 2, 14).slice(2, 3, 15).copy_(body.data);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  const Segmentation skipped = segmenter.segment({input}, o);
+  o.skip_empty_windows = false;
+  const Segmentation all = segmenter.segment({input}, o);
+  EXPECT_EQ(all.windows.skipped, 0);
+  EXPECT_EQ(skipped.windows.windows, all.windows.windows);
+  EXPECT_GT(skipped.windows.skipped, skipped.windows.windows / 2);
+  EXPECT_TRUE(torch::equal(skipped.labels.data, all.labels.data));
+  EXPECT_TRUE(torch::allclose(skipped.probabilities->data, all.probabilities->data, 1e-5, 1e-6));
+  // Both labels occur, so the equality above says something.
+  EXPECT_GT(skipped.label_statistics[1].voxels, 0);
+  EXPECT_GT(skipped.label_statistics[0].voxels, 0);
+}
+
 TEST(Segmenter, RefusesUnknownDomainAndAutoWithoutBatchNorm) {
   const Segmenter segmenter(make_tiny_bundle());
   SegmentOptions o = fp32();

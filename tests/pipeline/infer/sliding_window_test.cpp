@@ -82,5 +82,71 @@ TEST(SlidingWindow, ReportsProgressAndCancels) {
   EXPECT_THROW(sliding_window_predict(at::zeros({1, 20, 20, 20}), pointwise, o), Cancelled);
 }
 
+// A "network" that mixes neighbouring voxels (so window edges matter) and
+// counts the windows it sees.
+struct CountingSmoother {
+  std::int64_t* windows;
+  at::Tensor operator()(const at::Tensor& x) const {
+    *windows += x.size(0);
+    const at::Tensor smooth = at::avg_pool3d(x, 3, 1, 1);
+    return at::cat({smooth, 1 - 2 * smooth + x.sum({2, 3, 4}, /*keepdim=*/true)}, 1);
+  }
+};
+
+// Background -1 everywhere but a small body in one corner.
+at::Tensor corner_body_image() {
+  at::Tensor image = at::full({1, 30, 34, 38}, -1.0f);
+  image.slice(1, 2, 8).slice(2, 3, 9).slice(3, 4, 11).copy_(at::rand({1, 6, 6, 7}) * 3);
+  return image;
+}
+
+TEST(SlidingWindow, WindowsWithoutBodyAreSkippedAndBlendAsIfRun) {
+  const at::Tensor image = corner_body_image();
+  for (bool mirror : {false, true}) {
+    SlidingWindowOptions o;
+    o.patch_size = {16, 12, 10};
+    o.windows_per_batch = 2;
+    o.mirror = mirror;
+    std::int64_t all_seen = 0;
+    SlidingWindowStats all;
+    const at::Tensor expected = sliding_window_predict(image, CountingSmoother{&all_seen}, o, &all);
+    EXPECT_EQ(all.skipped, 0);
+    EXPECT_EQ(all_seen, all.windows * (mirror ? 8 : 1));
+
+    o.body_mask = image[0] > -1;
+    o.background = at::full({1}, -1.0f);
+    std::int64_t seen = 0;
+    SlidingWindowStats stats;
+    const at::Tensor out = sliding_window_predict(image, CountingSmoother{&seen}, o, &stats);
+    EXPECT_EQ(stats.windows, all.windows);
+    EXPECT_GT(stats.skipped, stats.windows / 2);
+    // One extra forward for the empty window, shared by all skipped ones.
+    EXPECT_EQ(seen, (stats.windows - stats.skipped + 1) * (mirror ? 8 : 1));
+    EXPECT_TRUE(at::equal(out, expected)) << "mirror " << mirror << ", max |diff| "
+                                          << (out - expected).abs().max().item<double>();
+  }
+}
+
+TEST(SlidingWindow, OneBodyVoxelKeepsItsWindowsAndAnEmptyVolumeRunsOnce) {
+  at::Tensor image = at::zeros({1, 16, 16, 16});
+  SlidingWindowOptions o;
+  o.patch_size = {8, 8, 8};
+  o.overlap = 0.0;
+  o.background = at::zeros({1});
+  o.body_mask = image[0] > 0;
+  std::int64_t seen = 0;
+  SlidingWindowStats stats;
+  const at::Tensor empty = sliding_window_predict(image, CountingSmoother{&seen}, o, &stats);
+  EXPECT_EQ(stats.windows, 8);
+  EXPECT_EQ(stats.skipped, 8);
+  EXPECT_EQ(seen, 1);
+  EXPECT_TRUE(at::allclose(empty.select(0, 1), at::ones({16, 16, 16})));
+
+  image[0][15][0][0] = 5;  // in the window at (i, j, k) = (0, 0, 8) only
+  o.body_mask = image[0] > 0;
+  sliding_window_predict(image, CountingSmoother{&seen}, o, &stats);
+  EXPECT_EQ(stats.skipped, 7);
+}
+
 }  // namespace
 }  // namespace medseg::pipeline

@@ -1,0 +1,116 @@
+#include "models/inference_unet3d.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "models/autocast.h"
+#include "models/domain_batch_norm.h"
+#include "tests/models/tensor_expect.h"
+
+namespace medseg::models {
+namespace {
+
+using testing::all_close;
+
+// A small U-Net whose batch-norm statistics (per domain) and affine
+// parameters are far from the identity, so a wrong fold shows.
+UNet3d trained_like(UNet3dOptions options) {
+  torch::manual_seed(11);
+  UNet3d net(options);
+  torch::NoGradGuard no_grad;
+  net->train();
+  const int64_t domains = options.norm().num_domains();
+  for (int step = 0; step < 3; ++step) {
+    for (int64_t d = 0; d < domains; ++d) {
+      net->forward(torch::randn({2, options.in_channels(), 16, 16, 16}) * (1 + d) + d,
+                   torch::full({2}, d, torch::kLong));
+    }
+  }
+  for (auto& p : net->named_parameters()) {
+    if (p.key().find(".norm.") != std::string::npos) p.value().uniform_(0.5, 1.5);
+  }
+  net->eval();
+  return net;
+}
+
+UNet3dOptions small(NormOptions norm) {
+  return UNet3dOptions(2, 3).base_features(4).max_features(16).depth(3).norm(norm);
+}
+
+torch::Tensor reference(UNet3d& net, const torch::Tensor& x, int64_t domain, bool bf16 = false) {
+  torch::NoGradGuard no_grad;
+  Bf16Autocast autocast(bf16);
+  return net->forward(x, torch::full({x.size(0)}, domain, torch::kLong)).to(torch::kFloat);
+}
+
+TEST(InferenceUNet3d, FoldedBatchNormMatchesEvalUNetForEachDomain) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch).num_domains(2).domain_affine(true)));
+  const torch::Tensor x = torch::randn({2, 2, 16, 16, 16}) * 2 + 1;
+  for (int64_t domain : {0, 1}) {
+    const InferenceUNet3d fast(net, domain);
+    EXPECT_EQ(fast.folded_norms(), fast.conv_blocks());
+    EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, domain), 1e-4, 1e-4)) << "domain " << domain;
+  }
+  // The domains' statistics differ, so folding the wrong one would show.
+  EXPECT_FALSE(all_close(InferenceUNet3d(net, 1).forward(x), reference(net, x, 0), 1e-2, 1e-2));
+}
+
+TEST(InferenceUNet3d, EveryNormKindMatchesEvalUNet) {
+  for (NormKind kind : {NormKind::kBatchRenorm, NormKind::kInstance, NormKind::kGroup, NormKind::kNone}) {
+    NormOptions norm(kind);
+    norm.num_groups(2).renorm_warmup_steps(0);
+    UNet3d net = trained_like(small(norm));
+    const torch::Tensor x = torch::randn({1, 2, 16, 16, 16});
+    const InferenceUNet3d fast(net, 0);
+    const bool batch = kind == NormKind::kBatchRenorm;
+    EXPECT_EQ(fast.folded_norms(), batch ? fast.conv_blocks() : 0) << to_string(kind);
+    EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, 0), 1e-4, 1e-4)) << to_string(kind);
+  }
+}
+
+TEST(InferenceUNet3d, BatchNormWithTestBatchStatisticsStaysUnfolded) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)));
+  for (const auto& m : net->modules()) {
+    if (auto* bn = m->as<DomainBatchNormImpl>()) bn->options.test_batch_stats(true);
+  }
+  const torch::Tensor x = torch::randn({2, 2, 16, 16, 16});
+  const InferenceUNet3d fast(net, 0);
+  EXPECT_EQ(fast.folded_norms(), 0);
+  EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, 0), 1e-4, 1e-4));
+}
+
+TEST(InferenceUNet3d, TransposedUpsamplingRunsAsPixelShuffleWithTheSameLogits) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)).upsample(UpsampleKind::kTransposedConv));
+  const torch::Tensor x = torch::randn({1, 2, 16, 16, 16});
+  EXPECT_TRUE(all_close(InferenceUNet3d(net, 0).forward(x), reference(net, x, 0), 1e-4, 1e-4));
+}
+
+TEST(InferenceUNet3d, ChannelsLastGivesTheSameLogits) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)).strides({{1, 1, 1}, {2, 2, 1}, {2, 1, 2}}));
+  const torch::Tensor x = torch::randn({2, 2, 16, 16, 16});
+  const torch::Tensor out = InferenceUNet3d(net, 0, InferenceUNet3dOptions().channels_last(true)).forward(x);
+  EXPECT_TRUE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
+}
+
+TEST(InferenceUNet3d, Bf16StaysCloseToTheAutocastUNet) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)));
+  const torch::Tensor x = torch::randn({1, 2, 16, 16, 16});
+  const torch::Tensor out = InferenceUNet3d(net, 0, InferenceUNet3dOptions().bf16(true)).forward(x);
+  const torch::Tensor ref = reference(net, x, 0, /*bf16=*/true);
+  EXPECT_EQ(out.scalar_type(), torch::kFloat);
+  // bf16 keeps 8 significant bits; folding rounds the scaled filters once.
+  EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
+  // ... and it does run in bf16: float32 would agree far more closely.
+  EXPECT_FALSE(all_close(out, InferenceUNet3d(net, 0).forward(x), 1e-4, 1e-4));
+}
+
+TEST(InferenceUNet3d, RefusesATrainingModeUNetAndABadDomain) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch).num_domains(2)));
+  EXPECT_THROW(InferenceUNet3d(net, 2), ModelError);
+  net->train();
+  EXPECT_THROW(InferenceUNet3d(net, 0), ModelError);
+}
+
+}  // namespace
+}  // namespace medseg::models
