@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/error_message.h"
 
 namespace medseg::core {
 
@@ -20,13 +21,14 @@ class EnumNames {
   constexpr EnumNames(const char* what, std::array<std::pair<Enum, const char*>, N> entries)
       : what_(what), entries_(entries) {}
 
-  /// Throws ConfigError "unknown WHAT 'NAME' (expected one of A, B, C)".
+  /// Throws ConfigError "unknown WHAT 'NAME' (expected one of A, B, C)",
+  /// NAME cut by quote_short.
   Enum parse(std::string_view name) const {
     for (const auto& [value, text] : entries_) {
       if (name == text) return value;
     }
-    throw ConfigError("unknown " + std::string(what_) + " '" + std::string(name) + "' (expected one of " + list() +
-                      ")");
+    // The name may be anything a file held: quoted short, on one line.
+    throw ConfigError("unknown " + std::string(what_) + " " + quote_short(name) + " (expected one of " + list() + ")");
   }
 
   /// The name of `value` ("?" for a value outside the table).

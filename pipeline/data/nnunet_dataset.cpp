@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
+#include "core/error_message.h"
 #include "pipeline/data/dataset.h"
 #include "pipeline/io/image_files.h"
 
@@ -20,9 +22,18 @@ json read_json(const fs::path& file) {
   if (!in) throw ConfigError("cannot read '" + file.string() + "': no such file");
   try {
     return json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw ConfigError("cannot read '" + file.string() + "': invalid JSON (" + e.what() + ")");
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e309
+    throw ConfigError("cannot read '" + file.string() + "': invalid JSON (" + core::single_line(e.what()) + ")");
   }
+}
+
+// A string value, or a ConfigError naming the key (get<std::string>() would
+// throw nlohmann's type_error, an internal error).
+std::string text(const json& v, const std::string& key, const fs::path& file) {
+  if (!v.is_string()) {
+    throw ConfigError("'" + file.string() + "': key '" + key + "' must be text, got " + core::quote_short(v.dump()));
+  }
+  return v.get<std::string>();
 }
 
 const json& require(const json& j, const std::string& key, const fs::path& file) {
@@ -33,7 +44,11 @@ const json& require(const json& j, const std::string& key, const fs::path& file)
 }
 
 int to_int(const json& v, const std::string& key, const fs::path& file) {
-  if (v.is_number_integer()) return v.get<int>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+      v.get<std::int64_t>() <= std::numeric_limits<int>::max() &&
+      !(v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))) {
+    return v.get<int>();
+  }
   if (v.is_string()) {
     try {
       std::size_t used = 0;
@@ -42,7 +57,7 @@ int to_int(const json& v, const std::string& key, const fs::path& file) {
     } catch (const std::exception&) {
     }
   }
-  throw ConfigError("'" + file.string() + "': key '" + key + "' must be an integer, got " + v.dump());
+  throw ConfigError("'" + file.string() + "': key '" + key + "' must be an integer, got " + core::quote_short(v.dump()));
 }
 
 // Ordered channel names from {"0": "CT", "1": "T2"}.
@@ -51,7 +66,7 @@ std::vector<std::string> channel_list(const json& channels, const std::string& k
     throw ConfigError("'" + file.string() + "': key '" + key + "' must map channel numbers to names");
   }
   std::map<int, std::string> ordered;
-  for (const auto& [k, v] : channels.items()) ordered[to_int(json(k), key, file)] = v.get<std::string>();
+  for (const auto& [k, v] : channels.items()) ordered[to_int(json(k), key, file)] = text(v, key + "." + k, file);
   std::vector<std::string> names;
   int expected = 0;
   for (const auto& [index, name] : ordered) {
@@ -70,18 +85,18 @@ Dataset read_nnunet_dataset(const fs::path& folder) {
   const json j = read_json(file);
   Dataset d;
   d.source = file;
-  d.name = j.value("name", folder.filename().string());
+  d.name = j.contains("name") ? text(j["name"], "name", file) : folder.filename().string();
   d.channel_names = channel_list(require(j, "channel_names", file), "channel_names", file);
   // nnU-Net v2: {"background": 0, "liver": 1}; region-based training (lists
   // of labels per region) is not supported.
   for (const auto& [name, value] : require(j, "labels", file).items()) {
-    if (!value.is_number_integer()) {
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > 32767) {
       throw ConfigError("'" + file.string() + "': label '" + name +
-                        "' must be one integer (region-based labels are not supported)");
+                        "' must be one integer 0..32767 (region-based labels are not supported)");
     }
     d.labels[value.get<int>()] = name;
   }
-  const std::string ending = require(j, "file_ending", file).get<std::string>();
+  const std::string ending = text(require(j, "file_ending", file), "file_ending", file);
   const fs::path images = folder / "imagesTr";
   if (!fs::is_directory(images)) throw ConfigError("'" + folder.string() + "': no imagesTr folder");
 
@@ -116,10 +131,10 @@ Dataset read_msd_dataset(const fs::path& folder_or_json) {
   const json j = read_json(file);
   Dataset d;
   d.source = file;
-  d.name = j.value("name", root.filename().string());
+  d.name = j.contains("name") ? text(j["name"], "name", file) : root.filename().string();
   d.channel_names = channel_list(require(j, "modality", file), "modality", file);
   for (const auto& [value, name] : require(j, "labels", file).items()) {
-    d.labels[to_int(json(value), "labels", file)] = name.get<std::string>();
+    d.labels[to_int(json(value), "labels", file)] = text(name, "labels." + value, file);
   }
   const json& training = require(j, "training", file);
   if (!training.is_array()) throw ConfigError("'" + file.string() + "': key 'training' must be a list");
@@ -130,9 +145,9 @@ Dataset read_msd_dataset(const fs::path& folder_or_json) {
       throw ConfigError("'" + file.string() + "': " + key + " needs an 'image'");
     }
     CaseEntry c;
-    const fs::path image = root / item["image"].get<std::string>();
+    const fs::path image = root / text(item["image"], key + ".image", file);
     c.images = {image};
-    if (item.contains("label")) c.label = root / item["label"].get<std::string>();
+    if (item.contains("label")) c.label = root / text(item["label"], key + ".label", file);
     // Id = file name without .nii.gz/.nii (MSD: "./imagesTr/liver_3.nii.gz").
     std::string id = image.filename().string();
     for (const char* ext : {".nii.gz", ".nii"}) {

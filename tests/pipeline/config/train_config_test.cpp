@@ -176,7 +176,11 @@ TEST(TrainConfig, OverflowNanAndLongValuesAreOneLineErrorsWithKeyAndLine) {
   m = error_of("training:\n  epochs: |\n    " + std::string(100, 'y') + "\n    more\n");
   EXPECT_NE(m.find("expected an integer, got '" + std::string(60, 'y') + "...'"), std::string::npos) << m;
   m = error_of("training:\n  precision: \"fp16\\nsecond line\"\n");
-  EXPECT_NE(m.find("training.precision', line 5"), std::string::npos) << m;
+  EXPECT_NE(m.find("training.precision', line 5: unknown precision 'fp16\\nsecond line'"), std::string::npos) << m;
+  m = error_of("training:\n  optimizer: " + std::string(300, 'z') + "\n");
+  EXPECT_NE(m.find("unknown optimizer '" + std::string(60, 'z') + "...' (expected one of sgd, adamw)"),
+            std::string::npos)
+      << m;
 }
 
 TEST(TrainConfig, UnknownPrecisionListsTheAcceptedNamesWithKeyAndLine) {

@@ -115,6 +115,40 @@ TEST(Dataset, YamlErrorsNameTheKeyAndLine) {
   EXPECT_THROW(read_dataset(dir / "empty_nnunet"), ConfigError);
 }
 
+// Issue 17: wrong types and overflowing numbers in dataset.json were
+// nlohmann exceptions (internal error, exit 1); each is a ConfigError
+// naming the file and key, on one line.
+TEST(Dataset, DatasetJsonWrongTypesAndOverflowAreConfigErrors) {
+  TempDir dir;
+  const auto error_of = [&](const std::string& json_text) {
+    test::write_text(dir / "dataset.json", json_text);
+    try {
+      read_dataset(dir / "dataset.json");
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "no ConfigError for " << json_text;
+    return std::string();
+  };
+  const std::string msd = R"("modality": {"0": "MRI"}, "labels": {"0": "background"}, )";
+  EXPECT_NE(error_of(R"({"modality": {"0": 1e309}})").find("invalid JSON ("), std::string::npos);
+  EXPECT_NE(error_of("{" + msd + R"("training": [{"image": 7}]})").find("key 'training[0].image' must be text, got '7'"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"name": ["x"], "modality": {"0": "MRI"}, "labels": {}, "training": []})")
+                .find("key 'name' must be text"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"modality": {"0": {"deep": ")" + std::string(200, 'q') + R"("}}, "training": []})")
+                .find("key 'modality.0' must be text, got '{\"deep\":\"qqqq"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"channel_names": {"0": "CT"}, "labels": {"a": 4294967297}, "file_ending": ".nii.gz"})")
+                .find("label 'a' must be one integer 0..32767"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"channel_names": {"0": "CT"}, "labels": {}, "file_ending": 5})")
+                .find("key 'file_ending' must be text, got '5'"),
+            std::string::npos);
+}
+
 // Every kind of bad case the data-pipeline issue lists, in one dataset:
 // the check must report all of them, each naming its case and file.
 TEST(DatasetCheck, ReportsEveryProblemWithCaseAndFile) {
