@@ -70,7 +70,7 @@ Ranks run_ranks(const std::string& mode, const fs::path& dir, double dist_timeou
     ranks.exit_code[r] = std::stoi("0" + slurp(base.string() + ".rc"));
     ranks.err[r] = slurp(base.string() + ".err");
     ranks.seconds[r] = std::stod("0" + slurp(base.string() + ".ns")) * 1e-9;
-    if (ranks.exit_code[r] == 0) torch::load(ranks.out[r], base.string() + ".pt");
+    if (ranks.exit_code[r] == 0 && fs::exists(base.string() + ".pt")) torch::load(ranks.out[r], base.string() + ".pt");
   }
   return ranks;
 }
