@@ -193,7 +193,7 @@ TEST(DistributedTrainCli, TorchrunLaunchesTheRanks) {
   const Result r = run("cd " + quoted(dir.path()) + " && timeout 180 " + python +
                        " -m torch.distributed.run --no_python --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1"
                        " --master_port " + std::to_string(free_port()) + " --log_dir " + quoted(dir / "logs") +
-                       " -r 1 -t 1 '" MEDSEG_BINARY "' train --dist-timeout 60 " + quoted(dir / "config.yaml"));
+                       " --monitor_interval 0.5 -r 1 -t 1 '" MEDSEG_BINARY "' train --dist-timeout 60 " + quoted(dir / "config.yaml"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto log = read_log(dir / "run/log.jsonl");
   ASSERT_EQ(log.size(), 1u);

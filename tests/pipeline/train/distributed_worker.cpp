@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -71,7 +73,15 @@ int main(int argc, char** argv) {
         return 0;
       }
       torch::Tensor t = torch::ones({4});
-      group.all_reduce_sum(t, "all-reduce of the gradients");
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        group.all_reduce_sum(t, "all-reduce of the gradients");
+      } catch (...) {
+        // How long the failing all-reduce took, apart from process start-up.
+        std::ofstream(std::string(argv[4]) + ".seconds")
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        throw;
+      }
     } else {
       std::cerr << "distributed_worker: unknown mode '" << mode << "'\n";
       return 2;
