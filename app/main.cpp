@@ -12,6 +12,7 @@
 #include "models/allocator.h"
 #include "models/runtime.h"
 #include "pipeline/io/read_limits.h"
+#include "pipeline/train/process_group.h"
 #include "pipeline/versions.h"
 
 int main(int argc, char** argv) {
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::cerr << "medseg: error: " << core::one_line(e) << "\n";
     return 2;
+  } catch (const pipeline::DistributedError& e) {
+    std::cerr << "medseg: error: " << core::one_line(e) << "\n";
+    return 1;
   } catch (...) {
     std::cerr << "medseg: internal error: " << core::current_exception_line() << "\n";
     return 1;

@@ -11,6 +11,9 @@ PACKAGES=(
   libgdcm-tools
   libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev qt6-charts-dev libqt6opengl6-dev
   nlohmann-json3-dev libcli11-dev libdeflate-dev
+  # Gloo's headers, which LibTorch's c10d/ProcessGroupGloo.hpp includes
+  # (libtorch-dev does not depend on it): data-parallel training
+  libgloo-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server

@@ -160,7 +160,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   const Fields t = top.section("training");
   t.allow_only({"epochs", "iterations_per_epoch", "batch_size", "patch_size", "optimizer", "learning_rate",
                 "momentum", "weight_decay", "lr_schedule", "precision", "seed", "threads", "loader_threads",
-                "prefetch", "gradient_clip", "foreground_oversampling", "memory_budget_gib"});
+                "prefetch", "gradient_clip", "foreground_oversampling", "memory_budget_gib", "sync_batch_norm"});
   auto& tc = c.training;
   tc.epochs = t.get_int("epochs", tc.epochs, 1, 100000);
   tc.iterations_per_epoch = t.get_int("iterations_per_epoch", tc.iterations_per_epoch, 1, 1000000);
@@ -187,6 +187,7 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   tc.gradient_clip = t.get_double("gradient_clip", tc.gradient_clip, 0.0, 1e6);
   tc.foreground_oversampling = t.get_double("foreground_oversampling", tc.foreground_oversampling, 0.0, 1.0);
   tc.memory_budget_gib = t.get_double("memory_budget_gib", tc.memory_budget_gib, 0.01, 1024.0);
+  tc.sync_batch_norm = t.get_bool("sync_batch_norm", tc.sync_batch_norm);
 
   const Fields a = top.section("augmentation");
   a.allow_only({"enabled", "flip_probability", "rotation", "scaling", "elastic", "gain", "offset", "contrast",

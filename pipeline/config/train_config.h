@@ -105,6 +105,10 @@ struct TrainingConfig {
   double gradient_clip = 12.0;       ///< max gradient norm; 0 = off
   double foreground_oversampling = 0.33;
   double memory_budget_gib = 2.0;
+  /// With more than one process (data-parallel training): normalize with the
+  /// statistics of the whole global batch (all ranks), per domain. No effect
+  /// in a single process.
+  bool sync_batch_norm = true;
 };
 
 /// One augmentation: applied with `probability`, drawing from `range`.

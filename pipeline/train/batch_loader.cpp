@@ -11,12 +11,13 @@ namespace medseg::pipeline {
 
 Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const BatchLoaderOptions& options,
                  std::int64_t index) {
-  const std::int64_t n = options.batch_size;
+  const std::int64_t n = options.batch_size * options.world_size;  // the global batch
   std::int64_t foreground = std::llround(static_cast<double>(n) * options.foreground_fraction);
   if (options.foreground_fraction > 0.0) foreground = std::max<std::int64_t>(foreground, 1);
   std::vector<at::Tensor> images, labels;
   std::vector<std::int64_t> domains;
-  for (std::int64_t s = 0; s < n; ++s) {
+  const std::int64_t first = options.rank * options.batch_size;
+  for (std::int64_t s = first; s < first + options.batch_size; ++s) {
     Random random(derive_seed(options.seed, /*stream=*/1, static_cast<std::uint64_t>(index * n + s)));
     const PatchLocation loc = sampler.sample(random, s >= n - foreground);
     const TrainingCase& c = sampler.cases()[loc.case_index];

@@ -33,9 +33,16 @@ struct BatchLoaderOptions {
   std::int64_t threads = 1;
   /// Batches built ahead of the consumer.
   std::int64_t prefetch = 4;
+  /// Data-parallel training: batch n of the job is the global batch of
+  /// batch_size * world_size samples, and this rank builds its rows
+  /// rank * batch_size ... (rank + 1) * batch_size - 1. The ranks' shares are
+  /// disjoint, and together they are exactly the batch one process with
+  /// batch_size * world_size would draw (foreground share included).
+  std::int64_t rank = 0;
+  std::int64_t world_size = 1;
 };
 
-/// Builds batch `index` (pure function of its arguments).
+/// Builds this rank's share of batch `index` (pure function of its arguments).
 Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const BatchLoaderOptions& options,
                  std::int64_t index);
 

@@ -22,6 +22,9 @@
 #include "pipeline/random.h"
 #include "pipeline/train/batch_loader.h"
 #include "pipeline/train/checkpoint.h"
+#include "pipeline/train/gradient_averaging.h"
+#include "pipeline/train/process_group.h"
+#include "pipeline/train/synced_batch_norm.h"
 #include "pipeline/train/model_options.h"
 #include "pipeline/train/training_data.h"
 #include "pipeline/train/validation.h"
@@ -149,6 +152,11 @@ std::string to_json_line(const EpochRecord& r) {
                    {"patches_per_second", r.patches_per_second},
                    {"precision", r.precision},
                    {"best", r.best}};
+  if (r.world_size > 1) {
+    j["world_size"] = r.world_size;
+    j["communication_seconds"] = r.communication_seconds;
+    j["communication_bytes"] = r.communication_bytes;
+  }
   if (!r.validation_dice.empty()) {
     nlohmann::json dice = nlohmann::json::array();
     for (double d : r.validation_dice) dice.push_back(std::isnan(d) ? nlohmann::json(nullptr) : nlohmann::json(d));
@@ -174,14 +182,19 @@ struct RunFolder {
 
 /// A new run (config.yaml written, empty log), or the run being resumed
 /// (same effective config required). Refuses to start over an existing run.
-RunFolder open_run_folder(const TrainConfig& config, const TrainOptions& options) {
-  fs::create_directories(config.output);
+RunFolder run_folder_paths(const TrainConfig& config) {
   RunFolder run;
   run.checkpoint = config.output / "checkpoint.pt";
   run.config = config.output / "config.yaml";
   run.log = config.output / "log.jsonl";
   run.effective_config = to_yaml(config);
   run.has_checkpoint = fs::exists(run.checkpoint);
+  return run;
+}
+
+RunFolder open_run_folder(const TrainConfig& config, const TrainOptions& options) {
+  fs::create_directories(config.output);
+  RunFolder run = run_folder_paths(config);
   if (options.resume) {
     if (!fs::exists(run.config)) {
       throw ConfigError("--resume: '" + config.output.string() + "' holds no training run to resume");
@@ -228,8 +241,11 @@ models::BundleInfo bundle_info(const TrainConfig& config, const TrainOptions& op
 /// throughput. Throws ModelError (keeping the last checkpoint) on divergence.
 void train_epoch(const TrainingConfig& tc, const RunFolder& run, models::UNet3d& model,
                  torch::optim::Optimizer& optimizer, BatchLoader& loader, bool bf16, std::int64_t last_good_epoch,
-                 const TrainerCallbacks& callbacks, EpochRecord& record) {
+                 ProcessGroup* group, const TrainerCallbacks& callbacks, EpochRecord& record) {
   const auto start = Clock::now();
+  const double communication_before = group ? group->seconds_communicating() : 0.0;
+  const std::int64_t bytes_before = group ? group->bytes_communicated() : 0;
+  const std::vector<torch::Tensor> parameters = model->parameters();
   const std::int64_t epoch = record.epoch;
   const std::int64_t iterations = tc.iterations_per_epoch;
   for (auto& group : optimizer.param_groups()) group.options().set_lr(record.learning_rate);
@@ -252,9 +268,20 @@ void train_epoch(const TrainingConfig& tc, const RunFolder& run, models::UNet3d&
     for (auto& o : outputs) o = o.to(torch::kFloat);
     const torch::Tensor loss = outputs.size() > 1 ? models::deep_supervision_loss(outputs, batch.labels, loss_options)
                                                   : models::dice_ce_loss(outputs.front(), batch.labels, loss_options);
-    const double value = loss.item<double>();
-    if (!std::isfinite(value)) diverged(run.checkpoint, epoch, it, "the loss is " + std::to_string(value), last_good_epoch);
+    double value = loss.item<double>();
+    // A rank alone must not stop: its peers would wait in the next
+    // all-reduce. Its non-finite loss travels with the gradients instead.
+    if (!group && !std::isfinite(value)) {
+      diverged(run.checkpoint, epoch, it, "the loss is " + std::to_string(value), last_good_epoch);
+    }
     loss.backward();
+    if (group) {
+      value = average_gradients(parameters, value, *group);
+      if (!std::isfinite(value)) {
+        diverged(run.checkpoint, epoch, it, "the loss (mean over " + std::to_string(group->world_size()) +
+                 " ranks) is " + std::to_string(value), last_good_epoch);
+      }
+    }
     if (tc.gradient_clip > 0.0) {
       const double norm = torch::nn::utils::clip_grad_norm_(model->parameters(), tc.gradient_clip);
       if (!std::isfinite(norm)) diverged(run.checkpoint, epoch, it, "the gradient norm is not finite", last_good_epoch);
@@ -266,7 +293,13 @@ void train_epoch(const TrainingConfig& tc, const RunFolder& run, models::UNet3d&
   record.train_seconds = seconds_since(start);
   record.data_wait_seconds = loader.wait_seconds() - wait_before;
   record.train_loss = loss_sum / static_cast<double>(iterations);
-  record.patches_per_second = static_cast<double>(iterations * tc.batch_size) / record.train_seconds;
+  record.world_size = group ? group->world_size() : 1;
+  record.patches_per_second =
+      static_cast<double>(iterations * tc.batch_size * record.world_size) / record.train_seconds;
+  if (group) {
+    record.communication_seconds = group->seconds_communicating() - communication_before;
+    record.communication_bytes = group->bytes_communicated() - bytes_before;
+  }
 }
 
 /// Validation Dice per label into the record and the bundle's metrics;
@@ -323,7 +356,16 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   const TrainingConfig& tc = config.training;
   // 0 keeps what the caller set (the CLI's --threads, default all cores).
   const int threads = tc.threads > 0 ? models::configure_threads(static_cast<int>(tc.threads)) : at::get_num_threads();
-  const RunFolder run = open_run_folder(config, options);
+  ProcessGroup* const group = options.group;
+  const bool rank0 = group == nullptr || group->rank() == 0;
+  // Rank 0 owns the run folder; the others wait until it has checked and
+  // written it (and refused to overwrite a run), then read the same paths.
+  RunFolder run;
+  if (rank0) run = open_run_folder(config, options);
+  if (group) {
+    group->barrier("waiting for rank 0 to open the run folder");
+    if (!rank0) run = run_folder_paths(config);
+  }
 
   TrainingData data = prepare_training_data(config, models::total_stride(config.model.architecture), log);
   const std::int64_t in_channels = data.training.front().image.size(0);
@@ -333,7 +375,11 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +
       std::to_string(tc.batch_size) + ", " + std::to_string(threads) + " threads, " + models::to_string(precision) +
       (tc.precision == models::Precision::kAuto ? " (auto), " : ", ") + std::to_string(data.domains.size()) +
-      " domain(s)");
+      " domain(s)" +
+      (group ? ", " + std::to_string(group->world_size()) + " ranks (global batch " +
+                   std::to_string(tc.batch_size * group->world_size()) + ", batch norm " +
+                   (tc.sync_batch_norm ? "synchronized" : "per rank") + ")"
+             : std::string()));
 
   torch::manual_seed(derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("init"), 0));
   models::UNet3d model(unet_options(config.model, in_channels, data.num_classes,
@@ -344,11 +390,32 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   CheckpointState state;
   if (options.resume && run.has_checkpoint) {
     state = load_checkpoint(run.checkpoint, model, *optimizer);
-    truncate_log(run.log, state.epoch);
+    if (rank0) truncate_log(run.log, state.epoch);
     log("resumed after epoch " + std::to_string(state.epoch) + " from " + run.checkpoint.string());
-  } else if (options.resume) {
+  } else if (options.resume && rank0) {
     core::write_text_file_atomically(run.log, "");
     log("no epoch had completed: starting from the beginning");
+  }
+  if (group) {
+    // Every rank read the same checkpoint (or none): refuse a folder that is
+    // not shared. Then rank 0's weights and buffers go to all, so the ranks
+    // start identical whatever the file system showed them.
+    torch::Tensor epoch = torch::tensor({state.epoch}, torch::kLong);
+    group->broadcast(epoch, 0, "checking the resumed epoch");
+    if (epoch.item<std::int64_t>() != state.epoch) {
+      throw ConfigError("distributed training: rank " + std::to_string(group->rank()) + " resumed after epoch " +
+                        std::to_string(state.epoch) + " but rank 0 after epoch " +
+                        std::to_string(epoch.item<std::int64_t>()) + ": '" + config.output.string() +
+                        "' must be one folder shared by all ranks");
+    }
+    torch::NoGradGuard no_grad;
+    for (auto& t : model->parameters()) group->broadcast(t, 0, "broadcasting rank 0's weights");
+    for (auto& t : model->buffers()) group->broadcast(t, 0, "broadcasting rank 0's buffers");
+  }
+  std::shared_ptr<models::BatchStatsReduction> synced_stats;
+  if (group && tc.sync_batch_norm) {
+    synced_stats = std::make_shared<ProcessGroupBatchStatsReduction>(*group);
+    set_batch_stats_reduction(*model, synced_stats);
   }
   models::BundleInfo info = bundle_info(config, options, data, model, run, state.epoch);
 
@@ -360,6 +427,8 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.seed = static_cast<std::uint64_t>(tc.seed);
   lo.threads = tc.loader_threads;
   lo.prefetch = tc.prefetch;
+  lo.rank = group ? group->rank() : 0;
+  lo.world_size = group ? group->world_size() : 1;
   BatchLoader loader(sampler, augmenter, lo, state.epoch * tc.iterations_per_epoch);
 
   TrainResult result;
@@ -369,11 +438,22 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     record.epoch = epoch;
     record.precision = models::to_string(precision);
     record.learning_rate = learning_rate(tc, epoch - 1);
-    train_epoch(tc, run, model, *optimizer, loader, bf16, state.epoch, callbacks, record);
-    if (epoch % config.validation.every == 0 || epoch == tc.epochs) {
-      validate(config, data, model, bf16, info, state, record);
+    train_epoch(tc, run, model, *optimizer, loader, bf16, state.epoch, group, callbacks, record);
+    if (rank0) {
+      // Rank 0 validates alone: its batch-norm layers must not wait for peers.
+      if (synced_stats) set_batch_stats_reduction(*model, nullptr);
+      if (epoch % config.validation.every == 0 || epoch == tc.epochs) {
+        validate(config, data, model, bf16, info, state, record);
+      }
+      save_epoch(config, run, model, *optimizer, info, state, epoch_start, record);
+      if (synced_stats) set_batch_stats_reduction(*model, synced_stats);
+    } else {
+      state.epoch = record.epoch;
+      record.seconds = seconds_since(epoch_start);
     }
-    save_epoch(config, run, model, *optimizer, info, state, epoch_start, record);
+    // No rank runs ahead of rank 0's checkpoint: a job that stops has all
+    // ranks at the same epoch, and the last rank exits only after the last save.
+    if (group) group->barrier(("waiting for rank 0 to validate and save epoch " + std::to_string(epoch)).c_str());
     result.epochs.push_back(record);
     if (callbacks.on_epoch) callbacks.on_epoch(record);
   }

@@ -20,6 +20,8 @@
 
 namespace medseg::pipeline {
 
+class ProcessGroup;
+
 struct EpochRecord {
   std::int64_t epoch = 0;  ///< 1-based
   double train_loss = 0.0;  ///< mean over the epoch's iterations
@@ -27,7 +29,12 @@ struct EpochRecord {
   double seconds = 0.0;             ///< whole epoch, validation included
   double train_seconds = 0.0;       ///< iterations only
   double data_wait_seconds = 0.0;   ///< of train_seconds, waiting for batches
-  double patches_per_second = 0.0;  ///< during iterations
+  double patches_per_second = 0.0;  ///< during iterations, all ranks together
+  int world_size = 1;               ///< processes that trained this epoch
+  /// Data-parallel runs: seconds and bytes of this rank's all-reduces in the
+  /// iterations (gradients and batch-norm statistics).
+  double communication_seconds = 0.0;
+  std::int64_t communication_bytes = 0;
   /// The precision the iterations ran in ("fp32" or "bf16"; never "auto").
   std::string precision;
   /// Per foreground label (1..K-1); empty when this epoch did not validate.
@@ -58,6 +65,12 @@ struct TrainOptions {
   bool resume = false;
   /// Recorded in the bundles' provenance (e.g. git describe).
   std::string software_version;
+  /// Data-parallel training: the joined group (outlives train()); null for
+  /// one process. Every rank calls train() with the same config; rank 0 alone
+  /// writes the run folder (config, log, checkpoint, bundles) and validates.
+  /// config.output must be the same shared folder for all ranks when resuming:
+  /// every rank reads the checkpoint.
+  ProcessGroup* group = nullptr;
 };
 
 /// Trains as configured. With `options.resume`, continues the run in config.output

@@ -185,5 +185,31 @@ TEST(BatchLoader, SameBatchesWithAnyThreadCountAndFromAnyStart) {
   for (const auto& b : reference) EXPECT_GT(b.labels[2][8][8][8].item<std::int64_t>(), 0);
 }
 
+// Data-parallel training: ranks with batch B together draw exactly the batch
+// one process with batch W * B draws, so their mean gradient is its gradient.
+TEST(BatchLoader, RanksShareTheGlobalBatchExactly) {
+  std::vector<TrainingCase> cases{phantom_case(7, 0), phantom_case(8, 1)};
+  const PatchSampler sampler(cases, {16, 16, 16});
+  const Augmenter augmenter(AugmentationConfig{}, {16, 16, 16});
+  BatchLoaderOptions one;
+  one.batch_size = 6;
+  one.seed = 5;
+  one.foreground_fraction = 0.5;
+  for (std::int64_t index : {0, 3}) {
+    const Batch global = make_batch(sampler, augmenter, one, index);
+    for (std::int64_t rank = 0; rank < 3; ++rank) {
+      BatchLoaderOptions share = one;
+      share.batch_size = 2;
+      share.world_size = 3;
+      share.rank = rank;
+      const Batch b = make_batch(sampler, augmenter, share, index);
+      const auto rows = [&](const at::Tensor& t) { return t.narrow(0, 2 * rank, 2); };
+      EXPECT_TRUE(at::equal(b.image, rows(global.image))) << "batch " << index << ", rank " << rank;
+      EXPECT_TRUE(at::equal(b.labels, rows(global.labels))) << "batch " << index << ", rank " << rank;
+      EXPECT_TRUE(at::equal(b.domains, rows(global.domains))) << "batch " << index << ", rank " << rank;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace medseg::pipeline
