@@ -11,6 +11,8 @@ PACKAGES=(
   libgdcm-tools
   libtorch-dev libinsighttoolkit5-dev libyaml-cpp-dev qt6-base-dev qt6-charts-dev libqt6opengl6-dev
   nlohmann-json3-dev libcli11-dev libdeflate-dev
+  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg) and its independent validator (dciodvfy)
+  libdcmtk-dev dcmtk dicom3tools
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server

@@ -36,6 +36,7 @@ struct InferArgs {
   bool overwrite = false;
   bool json = false;
   std::string shard;
+  std::string format;
 };
 
 std::string fixed(double v, int decimals) {
@@ -77,6 +78,11 @@ nlohmann::ordered_json outcome_json(const pipeline::CaseOutcome& o) {
   if (!o.message.empty()) j["message"] = o.message;
   if (o.status != pipeline::CaseStatus::kFailed) {
     j["output"] = o.label_file.string();
+    if (o.label_files.size() > 1) {
+      nlohmann::ordered_json files = nlohmann::ordered_json::array();
+      for (const auto& f : o.label_files) files.push_back(f.string());
+      j["outputs"] = files;
+    }
     j["report"] = o.report_file.string();
   }
   nlohmann::ordered_json labels = nlohmann::ordered_json::array();
@@ -121,6 +127,7 @@ int run_infer(const InferArgs& a) {
 
   pipeline::CaseRunOptions options;
   options.output_dir = output;
+  if (!a.format.empty()) options.formats = pipeline::parse_label_formats(a.format);
   options.overwrite = a.overwrite;
   options.segment = so;
   options.software_version = std::string(kVersion) + " (" + kGitCommit + ")";
@@ -209,6 +216,10 @@ Command add_infer_command(CLI::App& parent) {
       ->check(CLI::NonNegativeNumber);
   cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per network forward pass (default 2)")
       ->check(CLI::PositiveNumber);
+  cli->add_option("--format", a->format,
+                  "Label map format(s), comma-separated: nifti (CASE.nii.gz), nrrd (CASE.nrrd), dicom-seg "
+                  "(CASE.dcm, a DICOM SEG referencing the input series; DICOM input only). Default: the input's "
+                  "format (NIfTI for DICOM input)");
   cli->add_flag("--overwrite", a->overwrite, "Redo cases whose outputs exist (default: skip them)");
   cli->add_flag("--json", a->json, "Print a machine-readable summary on stdout");
   cli->add_option("--shard", a->shard,
