@@ -3,6 +3,7 @@
 // e.g. to hand the CT sample to DICOM tools and demos).
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "app/cli/command.h"
 #include "app/version.h"
@@ -12,6 +13,8 @@
 #include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/dicom_series_writer.h"
 #include "pipeline/io/volume_reader.h"
+#include "pipeline/orientation.h"
+#include "pipeline/preprocess/reorient.h"
 
 namespace medseg::app {
 namespace {
@@ -41,12 +44,21 @@ int write_seg(const ConvertOptions& o) {
                                         : "no DICOM series with UID " + o.series_uid));
   }
   const pipeline::Volume scan = pipeline::read_dicom_series(o.reference, *chosen);
-  const pipeline::Volume labels = pipeline::read_label_map(o.input);
-  // The same check as the GUI's before it draws labels over a scan.
-  const std::string difference = pipeline::grid_difference(labels.geometry, scan.geometry);
-  if (!difference.empty()) {
+  const pipeline::Volume read = pipeline::read_label_map(o.input);
+  // The GUI's check before it draws labels over a scan, except that the same
+  // voxels in another axis order are accepted: a NIfTI of the series (ours
+  // or dcm2niix's) often runs k the other way than ITK's grid of the series,
+  // whose k axis is always the slice normal. Re-indexing is exact.
+  const std::string difference = pipeline::grid_difference(read.geometry, scan.geometry);
+  const std::optional<pipeline::Volume> labels = pipeline::same_voxels_on_grid(read, scan.geometry);
+  if (!labels) {
     throw IoError("label map '" + o.input + "' is not on the grid of the DICOM series in '" + o.reference + "' (" +
                   difference + ")");
+  }
+  if (!difference.empty()) {
+    std::cout << "label map re-indexed onto the series' grid (same voxels, other axis order: " +
+                     pipeline::orientation_code(read.geometry.direction) + " -> " +
+                     pipeline::orientation_code(scan.geometry.direction) + ")\n";
   }
   pipeline::DicomSegWriteOptions options;
   options.software_version = std::string(kVersion) + " (" + kGitCommit + ")";
@@ -56,7 +68,7 @@ int write_seg(const ConvertOptions& o) {
     options.algorithm_name = "medseg " + info.name + " " + info.version;
     options.series_description = "medseg " + info.name;
   }
-  pipeline::write_dicom_seg(labels, chosen->files, o.output, options);
+  pipeline::write_dicom_seg(*labels, chosen->files, o.output, options);
   const auto info = pipeline::read_dicom_seg_info(o.output);
   std::cout << o.output << ": DICOM SEG, " << info.segments.size() << " segment(s), " << info.frames
             << " frame(s), referencing series " << chosen->uid << "\n";

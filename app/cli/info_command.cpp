@@ -60,7 +60,9 @@ json describe(const pipeline::Volume& v) {
 // its frames span (the source series' full extent is not in the SEG).
 json describe_seg(const std::string& path) {
   const pipeline::DicomSegInfo info = pipeline::read_dicom_seg_info(path);
-  json j = describe(pipeline::read_dicom_seg(path));
+  pipeline::Volume labels = pipeline::read_dicom_seg(path);
+  labels.data = labels.data.to(at::kFloat);  // the intensity statistics are float
+  json j = describe(labels);
   json segments = json::array();
   for (const auto& s : info.segments) {
     json seg = {{"number", s.number},

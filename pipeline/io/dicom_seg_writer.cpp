@@ -159,7 +159,8 @@ void write_dicom_seg(const Volume& labels, const std::vector<std::string>& serie
   }
 
   IODGeneralEquipmentModule::EquipmentInfo equipment("medseg", "medseg", "0", options.software_version.c_str());
-  ContentIdentificationMacro content("1", "MEDSEG", "Automatic segmentation by medseg", "medseg");
+  // Content Creator's Name is a person's name (PN, Type 2): none here.
+  ContentIdentificationMacro content("1", "MEDSEG", "Automatic segmentation by medseg", "");
   DcmSegmentation* raw = nullptr;
   dcmtk::check_write(DcmSegmentation::createBinarySegmentation(raw, static_cast<Uint16>(g.size[1]),
                                                                static_cast<Uint16>(g.size[0]), equipment, content),

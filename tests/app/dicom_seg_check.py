@@ -75,7 +75,9 @@ def main():
         if any(abs(g - e) > 2 for g, e in zip(got, lab)):
             fail("colour of %s: %s vs %s" % (want["label"], got, [round(v) for v in lab]))
 
-    labels = np.asanyarray(nibabel.load(labels_path).dataobj)  # (i, j, k)
+    image = nibabel.load(labels_path)
+    labels = np.asanyarray(image.dataobj)  # (i, j, k)
+    to_voxel = np.linalg.inv(image.affine)
     frames = seg.pixel_array
     if frames.ndim == 2:
         frames = frames[np.newaxis]
@@ -91,7 +93,11 @@ def main():
             fail("frame %d at %s, its source slice at %s" % (n + 1, position, source_position))
         number = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
         value = expected["segments"][number - 1]["value"]
-        k = int(source.InstanceNumber) - 1
+        # The label map's slice at the source's position (NIfTI affines are RAS).
+        ijk = to_voxel @ np.array([-position[0], -position[1], position[2], 1.0])
+        if abs(ijk[0]) > 1e-3 or abs(ijk[1]) > 1e-3 or abs(ijk[2] - round(ijk[2])) > 1e-3:
+            fail("frame %d at %s is not at a voxel (0, 0, k) of the label map: %s" % (n + 1, position, ijk[:3]))
+        k = int(round(ijk[2]))
         want = (labels[:, :, k] == value).T.astype(np.uint8)
         if not np.array_equal(frames[n].astype(np.uint8), want):
             fail("frame %d (segment %d, slice %d) pixels differ from the label map" % (n + 1, number, k))

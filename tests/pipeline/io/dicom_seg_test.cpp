@@ -13,6 +13,7 @@
 #include "pipeline/io/dicom_series_writer.h"
 #include "pipeline/io/segment_codes.h"
 #include "pipeline/io/volume_reader.h"
+#include "pipeline/preprocess/reorient.h"
 #include "tests/pipeline/common/dicom_series_writer.h"
 #include "tests/pipeline/common/test_files.h"
 
@@ -219,13 +220,22 @@ TEST(DicomSeriesWriter, CtSampleReadsBackWithTheSameGridAndValues) {
   const auto files = write_dicom_series(volume, tmp / "ct");
   ASSERT_EQ(files.size(), static_cast<std::size_t>(volume.geometry.size[2]));
   const Volume back = read_volume(tmp / "ct");
-  EXPECT_EQ(grid_difference(back.geometry, volume.geometry), "");
-  EXPECT_TRUE(back.data.equal(volume.data));
+  // The sample's grid is left-handed (k along +z, slice normal i x j along
+  // -z); ITK's grid of a series runs k along the normal: the same voxels,
+  // k reversed.
+  EXPECT_NE(grid_difference(back.geometry, volume.geometry), "");
+  const auto same = same_voxels_on_grid(volume, back.geometry);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_TRUE(back.data.equal(same->data));
+  EXPECT_TRUE(back.data.equal(volume.data.flip(0)));
   EXPECT_EQ(back.metadata.modality, "CT");
 
-  const Volume labels = read_label_map(labels_path);
-  write_dicom_seg(labels, files_of(tmp / "ct"), tmp / "seg.dcm", {});
-  EXPECT_TRUE(read_dicom_seg(tmp / "seg.dcm", back.geometry).data.equal(labels.data));
+  const auto labels = same_voxels_on_grid(read_label_map(labels_path), back.geometry);
+  ASSERT_TRUE(labels.has_value());
+  write_dicom_seg(*labels, files_of(tmp / "ct"), tmp / "seg.dcm", {});
+  EXPECT_TRUE(read_dicom_seg(tmp / "seg.dcm", back.geometry).data.equal(labels->data));
+  // On the sample's own grid too: frames are placed by position.
+  EXPECT_TRUE(read_dicom_seg(tmp / "seg.dcm", volume.geometry).data.equal(read_label_map(labels_path).data));
 }
 
 }  // namespace
