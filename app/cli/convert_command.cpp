@@ -1,6 +1,8 @@
 // `medseg convert`: a label map plus the DICOM series it was made on -> a
 // DICOM SEG (--reference), or a volume -> a DICOM series (--to dicom-series,
 // e.g. to hand the CT sample to DICOM tools and demos).
+#include <chrono>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -68,10 +70,13 @@ int write_seg(const ConvertOptions& o) {
     options.algorithm_name = "medseg " + info.name + " " + info.version;
     options.series_description = "medseg " + info.name;
   }
+  const auto start = std::chrono::steady_clock::now();
   pipeline::write_dicom_seg(*labels, chosen->files, o.output, options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto info = pipeline::read_dicom_seg_info(o.output);
   std::cout << o.output << ": DICOM SEG, " << info.segments.size() << " segment(s), " << info.frames
-            << " frame(s), referencing series " << chosen->uid << "\n";
+            << " frame(s), referencing series " << chosen->uid << "; written in " << std::fixed
+            << std::setprecision(2) << seconds << " s\n";
   return 0;
 }
 

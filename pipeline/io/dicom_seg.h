@@ -22,7 +22,8 @@ struct DicomSegWriteOptions {
   std::vector<models::LabelInfo> labels;
   /// Segment Algorithm Name, e.g. "medseg ct_head 1" (bundle name and version).
   std::string algorithm_name = "medseg";
-  /// Software Versions (0018,1020) of the equipment, e.g. "0.1.0 (abc123)".
+  /// Software Versions (0018,1020) of the equipment, e.g. "0.1.0 (abc123)"
+  /// ("unknown" when empty).
   std::string software_version;
   std::string series_description = "medseg segmentation";
   int series_number = 300;

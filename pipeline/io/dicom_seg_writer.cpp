@@ -158,9 +158,11 @@ void write_dicom_seg(const Volume& labels, const std::vector<std::string>& serie
     throw IoError("cannot write '" + output.string() + "': the label map is empty, and a DICOM SEG needs a segment");
   }
 
-  IODGeneralEquipmentModule::EquipmentInfo equipment("medseg", "medseg", "0", options.software_version.c_str());
-  // Content Creator's Name is a person's name (PN, Type 2): none here.
-  ContentIdentificationMacro content("1", "MEDSEG", "Automatic segmentation by medseg", "");
+  // Software Versions is Type 1 in the Enhanced General Equipment module.
+  const std::string software = options.software_version.empty() ? "unknown" : options.software_version;
+  IODGeneralEquipmentModule::EquipmentInfo equipment("medseg", "medseg", "0", software.c_str());
+  // DCMTK wants a creator's name here; it is replaced by an empty one below.
+  ContentIdentificationMacro content("1", "MEDSEG", "Automatic segmentation by medseg", "medseg");
   DcmSegmentation* raw = nullptr;
   dcmtk::check_write(DcmSegmentation::createBinarySegmentation(raw, static_cast<Uint16>(g.size[1]),
                                                                static_cast<Uint16>(g.size[0]), equipment, content),
@@ -305,6 +307,9 @@ void write_dicom_seg(const Volume& labels, const std::vector<std::string>& serie
   dcmtk::check_write(ds.putAndInsertString(DCM_SeriesDate, date.c_str()), output, "series date");
   dcmtk::check_write(ds.putAndInsertString(DCM_SeriesTime, time.c_str()), output, "series time");
   dcmtk::check_write(ds.putAndInsertString(DCM_SegmentsOverlap, "NO"), output, "segments overlap");
+  // Content Creator's Name is a person's name (PN, Type 2) and no person made
+  // this: empty (dciodvfy warns about "medseg" as a retired PN form).
+  dcmtk::check_write(ds.putAndInsertString(DCM_ContentCreatorName, ""), output, "content creator");
   core::write_file_atomically(output, [&](const fs::path& temporary) {
     dcmtk::check_write(file.saveFile(temporary.c_str(), EXS_LittleEndianExplicit), output, "saving");
   });
