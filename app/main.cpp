@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
                                      app::add_infer_command(cli),
                                      app::add_adapt_command(cli),
                                      app::add_merge_shards_command(cli),
+                                     app::add_convert_command(cli),
                                      app::add_model_command(cli)};
   try {
     cli.parse(argc, argv);

@@ -14,6 +14,8 @@ PACKAGES=(
   # Gloo's headers, which LibTorch's c10d/ProcessGroupGloo.hpp includes
   # (libtorch-dev does not depend on it): data-parallel training
   libgloo-dev
+  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg) and its independent validator (dciodvfy)
+  libdcmtk-dev dcmtk dicom3tools
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server

@@ -24,5 +24,6 @@ Command add_train_command(CLI::App& parent);
 Command add_infer_command(CLI::App& parent);
 Command add_adapt_command(CLI::App& parent);
 Command add_merge_shards_command(CLI::App& parent);
+Command add_convert_command(CLI::App& parent);
 
 }  // namespace medseg::app

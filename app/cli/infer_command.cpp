@@ -38,6 +38,7 @@ struct InferArgs {
   bool overwrite = false;
   bool json = false;
   std::string shard;
+  std::string format;
 };
 
 std::string fixed(double v, int decimals) {
@@ -79,6 +80,11 @@ nlohmann::ordered_json outcome_json(const pipeline::CaseOutcome& o) {
   if (!o.message.empty()) j["message"] = o.message;
   if (o.status != pipeline::CaseStatus::kFailed) {
     j["output"] = o.label_file.string();
+    if (o.label_files.size() > 1) {
+      nlohmann::ordered_json files = nlohmann::ordered_json::array();
+      for (const auto& f : o.label_files) files.push_back(f.string());
+      j["outputs"] = files;
+    }
     j["report"] = o.report_file.string();
   }
   nlohmann::ordered_json labels = nlohmann::ordered_json::array();
@@ -125,6 +131,7 @@ int run_infer(const InferArgs& a) {
 
   pipeline::CaseRunOptions options;
   options.output_dir = output;
+  if (!a.format.empty()) options.formats = pipeline::parse_label_formats(a.format);
   options.overwrite = a.overwrite;
   options.segment = so;
   options.software_version = std::string(kVersion) + " (" + kGitCommit + ")";
@@ -217,6 +224,10 @@ Command add_infer_command(CLI::App& parent) {
                 "Run the network on windows without body too (default: they get an empty window's logits)");
   cli->add_flag("--reference-network", a->reference_network,
                 "Run the trained network unfolded (slower; to check the default fast path)");
+  cli->add_option("--format", a->format,
+                  "Label map format(s), comma-separated: nifti (CASE.nii.gz), nrrd (CASE.nrrd), dicom-seg "
+                  "(CASE.dcm, a DICOM SEG referencing the input series; DICOM input only). Default: the input's "
+                  "format (NIfTI for DICOM input)");
   cli->add_flag("--overwrite", a->overwrite, "Redo cases whose outputs exist (default: skip them)");
   cli->add_flag("--json", a->json, "Print a machine-readable summary on stdout");
   cli->add_option("--shard", a->shard,

@@ -10,6 +10,7 @@
 
 #include "app/cli/command.h"
 #include "core/error.h"
+#include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/orientation.h"
 
@@ -52,6 +53,36 @@ json describe(const pipeline::Volume& v) {
       j["dicom"]["window"] = {{"center", *m.window_center}, {"width", *m.window_width}};
     }
   }
+  return j;
+}
+
+// A DICOM SEG: its segments and references, and the label map on the grid
+// its frames span (the source series' full extent is not in the SEG).
+json describe_seg(const std::string& path) {
+  const pipeline::DicomSegInfo info = pipeline::read_dicom_seg_info(path);
+  pipeline::Volume labels = pipeline::read_dicom_seg(path);
+  labels.data = labels.data.to(at::kFloat);  // the intensity statistics are float
+  json j = describe(labels);
+  json segments = json::array();
+  for (const auto& s : info.segments) {
+    json seg = {{"number", s.number},
+                {"label_value", s.label_value},
+                {"label", s.label},
+                {"algorithm_type", s.algorithm_type},
+                {"algorithm_name", s.algorithm_name},
+                {"category", {s.category.value, s.category.scheme, s.category.meaning}},
+                {"type", {s.type.value, s.type.scheme, s.type.meaning}},
+                {"frames", s.frames}};
+    if (s.rgb) seg["color"] = *s.rgb;
+    segments.push_back(seg);
+  }
+  j["dicom_seg"] = {{"series_uid", info.series_uid},
+                    {"series_description", info.series_description},
+                    {"sop_instance_uid", info.sop_instance_uid},
+                    {"frame_of_reference_uid", info.frame_of_reference_uid},
+                    {"referenced_series_uids", info.referenced_series_uids},
+                    {"frames", info.frames},
+                    {"segments", segments}};
   return j;
 }
 
@@ -119,6 +150,20 @@ void print_text(const json& j) {
                 << d["window"]["width"].get<double>() << " (stored)\n";
     }
   }
+  if (j.contains("dicom_seg")) {
+    const auto& d = j["dicom_seg"];
+    std::cout << "  DICOM SEG    " << d["frames"].get<std::int64_t>() << " frames; the grid above spans them only\n";
+    for (const auto& r : d["referenced_series_uids"]) {
+      std::cout << "  references   series " << r.get<std::string>() << "\n";
+    }
+    for (const auto& seg : d["segments"]) {
+      std::cout << "  segment " << seg["number"].get<int>() << "    label value " << seg["label_value"].get<int>()
+                << "  '" << seg["label"].get<std::string>() << "'  " << seg["type"][2].get<std::string>() << " ("
+                << seg["type"][1].get<std::string>() << " " << seg["type"][0].get<std::string>() << ")  "
+                << seg["algorithm_type"].get<std::string>() << "  " << seg["frames"].get<std::int64_t>()
+                << " frames\n";
+    }
+  }
 }
 
 int run_info(const InfoOptions& options) {
@@ -137,6 +182,10 @@ int run_info(const InfoOptions& options) {
           results.push_back(describe(pipeline::read_dicom_series(path, series.front())));
           continue;
         }
+      }
+      if (pipeline::is_dicom_seg(path)) {
+        results.push_back(describe_seg(path));
+        continue;
       }
       pipeline::ReadOptions read_options;
       read_options.series_uid = options.series_uid;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 
@@ -23,10 +24,12 @@ std::map<std::string, fs::path> files_by_id(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) throw IoError("cannot read '" + dir.string() + "': not a folder");
   std::map<std::string, fs::path> out;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    // Single DICOM files are slices, not label maps: a reference folder of
-    // them would otherwise turn into one "case" per slice.
+    // Single DICOM files are slices, not label maps (a reference folder of
+    // them would otherwise turn into one "case" per slice), unless they are
+    // DICOM SEGs.
     const std::string id = case_id_of(entry.path());
-    if (!id.empty() && image_extension(entry.path()) != ".dcm" && entry.is_regular_file()) out[id] = entry.path();
+    if (id.empty() || !entry.is_regular_file()) continue;
+    if (image_extension(entry.path()) != ".dcm" || is_dicom_seg(entry.path())) out[id] = entry.path();
   }
   return out;
 }
@@ -50,8 +53,12 @@ Evaluation evaluate_folders(const fs::path& pred_dir, const fs::path& ref_dir, s
     const auto it = preds.find(id);
     if (it == preds.end()) continue;
     try {
-      const Volume ref = read_label_map(ref_path);
       const Volume pred = read_label_map(it->second);
+      // A DICOM SEG reference may hold only its non-empty slices: it is
+      // placed on the prediction's grid (the scan's), not on its own.
+      ReadOptions ref_options;
+      ref_options.seg_grid = pred.geometry;
+      const Volume ref = read_label_map(ref_path, ref_options);
       std::vector<int> case_labels = labels;
       if (auto_labels) {
         const at::Tensor values = std::get<0>(at::_unique(at::cat({ref.data.reshape({-1}), pred.data.reshape({-1})})));

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/error_message.h"
 #include "pipeline/infer/inference_report.h"
+#include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 
@@ -32,6 +34,49 @@ std::string to_string(CaseStatus status) { return kStatusNames.name(status); }
 
 fs::path label_output_path(const InferenceCase& c, const fs::path& output_dir) {
   return output_dir / (c.id + c.output_extension);
+}
+
+namespace {
+std::string extension_of(LabelFormat f) {
+  switch (f) {
+    case LabelFormat::kNifti: return ".nii.gz";
+    case LabelFormat::kNrrd: return ".nrrd";
+    case LabelFormat::kDicomSeg: return ".dcm";
+  }
+  return ".nii.gz";
+}
+}  // namespace
+
+std::vector<LabelFormat> parse_label_formats(const std::string& text) {
+  std::vector<LabelFormat> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    LabelFormat f;
+    if (name == "nifti") {
+      f = LabelFormat::kNifti;
+    } else if (name == "nrrd") {
+      f = LabelFormat::kNrrd;
+    } else if (name == "dicom-seg") {
+      f = LabelFormat::kDicomSeg;
+    } else {
+      throw ConfigError("--format: unknown format '" + name + "' (expected nifti, nrrd, dicom-seg, comma-separated)");
+    }
+    if (std::find(out.begin(), out.end(), f) != out.end()) throw ConfigError("--format: '" + name + "' given twice");
+    out.push_back(f);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<fs::path> label_output_paths(const InferenceCase& c, const fs::path& output_dir,
+                                         const std::vector<LabelFormat>& formats) {
+  if (formats.empty()) return {label_output_path(c, output_dir)};
+  std::vector<fs::path> out;
+  for (const auto f : formats) out.push_back(output_dir / (c.id + extension_of(f)));
+  return out;
 }
 
 fs::path report_output_path(const InferenceCase& c, const fs::path& output_dir) {
@@ -60,14 +105,17 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
   CaseOutcome out;
   out.id = c.id;
   out.input = c.input_text();
-  out.label_file = label_output_path(c, options.output_dir);
+  out.label_files = label_output_paths(c, options.output_dir, options.formats);
+  out.label_file = out.label_files.front();
   out.report_file = report_output_path(c, options.output_dir);
   if (!c.error.empty()) {
     out.message = c.error;
     return out;
   }
   std::error_code ec;
-  if (!options.overwrite && fs::exists(out.label_file, ec) && fs::exists(out.report_file, ec)) {
+  const bool all_exist = std::all_of(out.label_files.begin(), out.label_files.end(),
+                                     [&ec](const fs::path& f) { return fs::exists(f, ec); });
+  if (!options.overwrite && all_exist && fs::exists(out.report_file, ec)) {
     out.status = CaseStatus::kSkipped;
     out.message = "outputs exist (use --overwrite to redo)";
     out.labels = labels_from_report(out.report_file);
@@ -88,14 +136,38 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
 
     int max_value = 0;
     for (const auto& l : segmenter.info().labels) max_value = std::max(max_value, l.value);
-    write_volume(s.labels, out.label_file, max_value < 256 ? PixelType::kUInt8 : PixelType::kInt16);
+    std::string probability_extension = c.output_extension;
+    for (std::size_t f = 0; f < out.label_files.size(); ++f) {
+      const bool seg = !options.formats.empty() && options.formats[f] == LabelFormat::kDicomSeg;
+      if (!seg) {
+        write_volume(s.labels, out.label_files[f], max_value < 256 ? PixelType::kUInt8 : PixelType::kInt16);
+        if (!options.formats.empty() && probability_extension == c.output_extension) {
+          probability_extension = extension_of(options.formats[f]);
+        }
+        continue;
+      }
+      if (c.dicom_series.files.empty()) {
+        throw IoError("DICOM SEG output needs a DICOM series as input; '" + c.input_text() + "' is not one");
+      }
+      const models::BundleInfo& info = segmenter.info();
+      DicomSegWriteOptions seg_options;
+      seg_options.labels = info.labels;
+      seg_options.algorithm_name = "medseg " + info.name + " " + info.version;
+      seg_options.software_version = options.software_version;
+      seg_options.series_description = "medseg " + info.name;
+      write_dicom_seg(s.labels, c.dicom_series.files, out.label_files[f], seg_options);
+    }
+    if (!options.formats.empty() && std::all_of(options.formats.begin(), options.formats.end(),
+                                                [](LabelFormat f) { return f == LabelFormat::kDicomSeg; })) {
+      probability_extension = ".nii.gz";  // probabilities have no DICOM SEG form here
+    }
     if (s.probabilities) {
       const auto& labels = segmenter.info().labels;
       for (std::size_t k = 1; k < labels.size(); ++k) {
         Volume p = *s.probabilities;
         p.data = s.probabilities->data[static_cast<std::int64_t>(k)].contiguous();
         const fs::path file =
-            options.output_dir / (c.id + "_prob_" + std::to_string(labels[k].value) + c.output_extension);
+            options.output_dir / (c.id + "_prob_" + std::to_string(labels[k].value) + probability_extension);
         write_volume(p, file, PixelType::kFloat32);
         out.probability_files.push_back(file);
       }

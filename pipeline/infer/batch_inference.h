@@ -13,8 +13,18 @@
 
 namespace medseg::pipeline {
 
+/// A file format for a case's label map.
+enum class LabelFormat { kNifti, kNrrd, kDicomSeg };
+
+/// Parses "nifti,nrrd,dicom-seg" (one or several, comma-separated, no
+/// repeats). Throws ConfigError.
+std::vector<LabelFormat> parse_label_formats(const std::string& text);
+
 struct CaseRunOptions {
   std::filesystem::path output_dir;
+  /// Label map formats written per case; empty: the input's own format
+  /// (InferenceCase::output_extension). kDicomSeg needs a DICOM series input.
+  std::vector<LabelFormat> formats;
   bool overwrite = false;
   SegmentOptions segment;
   /// Written into each report, e.g. "0.4.0 (abc123)".
@@ -37,7 +47,10 @@ struct CaseOutcome {
   /// probability maps) before the report.
   double read_seconds = 0.0;
   double write_seconds = 0.0;
+  /// The first of `label_files` (the label map in the first format).
   std::filesystem::path label_file;
+  /// One per format, in the order asked for.
+  std::vector<std::filesystem::path> label_files;
   std::filesystem::path report_file;
   std::vector<std::filesystem::path> probability_files;
   /// Per label (from the report when skipped; empty if unknown).
@@ -47,13 +60,17 @@ struct CaseOutcome {
   std::optional<SlidingWindowStats> windows;
 };
 
-/// Where a case's label map and report go.
+/// Where a case's label map and report go: CASE<input's extension>, or
+/// with `formats`, CASE.nii.gz / CASE.nrrd / CASE.dcm (DICOM SEG) each.
 std::filesystem::path label_output_path(const InferenceCase& c, const std::filesystem::path& output_dir);
+std::vector<std::filesystem::path> label_output_paths(const InferenceCase& c, const std::filesystem::path& output_dir,
+                                                      const std::vector<LabelFormat>& formats);
 std::filesystem::path report_output_path(const InferenceCase& c, const std::filesystem::path& output_dir);
 
-/// Runs one case: skips it when its label map and report exist (unless
+/// Runs one case: skips it when its label maps and report exist (unless
 /// `overwrite`), otherwise reads the channels, segments and writes
-/// CASE<ext> (uint8 when every label fits, else int16), CASE_prob_<value><ext>
+/// CASE<ext> (uint8 when every label fits, else int16) per format (a DICOM
+/// SEG referencing the input series for kDicomSeg), CASE_prob_<value><ext>
 /// per foreground class when probabilities are on (float32), and CASE.json,
 /// each atomically. Errors are caught and returned as a failed outcome,
 /// except Cancelled, which propagates.

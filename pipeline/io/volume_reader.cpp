@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "pipeline/io/detail/reader_common.h"
+#include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/detail/itk_image.h"
 #include "pipeline/io/detail/itk_messages.h"
@@ -154,6 +155,8 @@ Volume read_volume(const fs::path& path, const ReadOptions& options) {
 namespace medseg::pipeline {
 
 Volume read_label_map(const fs::path& path, const ReadOptions& options) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec) && is_dicom_seg(path)) return read_dicom_seg(path, options.seg_grid);
   Volume v = read_volume(path, options);
   const at::Tensor& d = v.data;
   const at::Tensor bad = (d != d.round()) | (d < 0) | (d > 32767) | d.isnan();

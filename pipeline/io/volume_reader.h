@@ -2,6 +2,7 @@
 // Reading 3D volumes: NIfTI, NRRD, MetaImage files and DICOM series folders.
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,10 @@ namespace medseg::pipeline {
 struct ReadOptions {
   /// SeriesInstanceUID to read when a folder holds several DICOM series.
   std::string series_uid;
+  /// The grid a DICOM SEG read as a label map is placed on (the scan it
+  /// segments); without it, the grid spanned by the SEG's frames
+  /// (see read_dicom_seg in pipeline/io/dicom_seg.h).
+  std::optional<Geometry> seg_grid;
 };
 
 /// One DICOM series found in a folder.
@@ -48,7 +53,8 @@ Volume read_dicom_series(const std::filesystem::path& folder, const DicomSeriesI
 /// uneven slice spacing, mixed orientations or gantry tilt.
 Volume read_volume(const std::filesystem::path& path, const ReadOptions& options = {});
 
-/// Reads a label map: like read_volume, then checks every voxel holds a
+/// Reads a label map: a DICOM SEG file (segments become label values, placed
+/// on options.seg_grid when given), or like read_volume, then checks every voxel holds a
 /// whole number in 0..32767 and returns the data as int16 (D, H, W).
 /// Throws IoError naming the file and the first offending value.
 Volume read_label_map(const std::filesystem::path& path, const ReadOptions& options = {});

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "pipeline/grid_compare.h"
 #include "pipeline/orientation.h"
 
 namespace medseg::pipeline {
@@ -106,6 +107,14 @@ Volume Reorient::inverse(const Volume& volume, const Geometry& original) {
   // the origin so the result matches the input bit for bit.
   back.geometry = original;
   return back;
+}
+
+std::optional<Volume> same_voxels_on_grid(const Volume& volume, const Geometry& grid) {
+  if (grid_difference(volume.geometry, grid).empty()) return volume;
+  Volume moved = apply_axis_mapping(volume, axis_mapping_to(volume.geometry, orientation_code(grid.direction)));
+  if (!grid_difference(moved.geometry, grid).empty()) return std::nullopt;
+  moved.geometry = grid;  // the same within tolerance: take the grid's exact numbers
+  return moved;
 }
 
 }  // namespace medseg::pipeline

@@ -1,6 +1,7 @@
 #pragma once
 // Reorientation by axis permutation and flips only: exact, no interpolation.
 #include <array>
+#include <optional>
 #include <string>
 
 #include "pipeline/volume.h"
@@ -22,6 +23,13 @@ AxisMapping axis_mapping_to(const Geometry& grid, const std::string& code);
 /// Applies a mapping to the voxels and the geometry. `volume.data` may be
 /// (D, H, W) or (C, D, H, W). The world position of every voxel is unchanged.
 Volume apply_axis_mapping(const Volume& volume, const AxisMapping& mapping);
+
+/// `volume` re-indexed onto `grid` when both hold the same voxel centres in
+/// another axis order or direction (e.g. a left-handed NIfTI grid and the
+/// right-handed grid ITK gives its DICOM series): exact, by permutation and
+/// flips. nullopt when the voxel centres differ (checked with
+/// grid_difference's default tolerances).
+std::optional<Volume> same_voxels_on_grid(const Volume& volume, const Geometry& grid);
 
 /// Reorients volumes to a canonical orientation code (default "RAS", as
 /// MONAI's Orientation and nibabel's as_closest_canonical).

@@ -248,7 +248,7 @@ void train_epoch(const TrainingConfig& tc, const RunFolder& run, models::UNet3d&
   const std::vector<torch::Tensor> parameters = model->parameters();
   const std::int64_t epoch = record.epoch;
   const std::int64_t iterations = tc.iterations_per_epoch;
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(record.learning_rate);
+  for (auto& param_group : optimizer.param_groups()) param_group.options().set_lr(record.learning_rate);
   const double wait_before = loader.wait_seconds();
   const models::DiceCeOptions loss_options;
   double loss_sum = 0.0;

@@ -436,7 +436,10 @@ namespace {
 /// not enough (a flipped or shifted map would be drawn over the wrong voxels,
 /// GUI.md complaint 4).
 pipeline::Volume read_labels_on_grid(const QString& path, const pipeline::Geometry& scan) {
-  pipeline::Volume labels = pipeline::read_label_map(to_path(path));
+  // A DICOM SEG is placed on the scan's grid by its frames' positions.
+  pipeline::ReadOptions options;
+  options.seg_grid = scan;
+  pipeline::Volume labels = pipeline::read_label_map(to_path(path), options);
   const std::string difference = pipeline::grid_difference(labels.geometry, scan);
   if (!difference.empty()) {
     throw IoError("label map '" + path.toStdString() + "' is not on the scan's grid (" + difference + ")");
