@@ -115,7 +115,11 @@ std::string merge_shard_summaries(const std::vector<fs::path>& inputs) {
     std::smatch m;
     const std::string name = file.filename().string();
     if (std::regex_match(name, m, shard_file_pattern())) {
-      const std::int64_t k = std::stoll(m[1].str()), n = std::stoll(m[2].str());
+      const auto k_value = whole_number(m[1].str()), n_value = whole_number(m[2].str());
+      if (!k_value || !n_value || *n_value < 1 || *k_value >= *n_value) {
+        throw IoError("'" + file.string() + "' is not a shard summary name summary.shard-K-of-N.csv with K < N");
+      }
+      const std::int64_t k = *k_value, n = *n_value;
       if (count && *count != n) {
         throw IoError("'" + file.string() + "' is a shard of " + std::to_string(n) + ", the others of " +
                       std::to_string(*count));

@@ -114,6 +114,9 @@ TEST(Shard, SummariesMergeSortedAndMistakesAreRefused) {
   write(dir / "short.csv", header + "z,done\n");
   EXPECT_NE(error_of({dir / "short.csv"}).find("record 2 has 2 fields"), std::string::npos);
   EXPECT_NE(error_of({dir / "missing.csv"}).find("missing.csv"), std::string::npos);
+  write(dir / "summary.shard-99999999999999999999-of-2.csv", header);  // K overflows: a bad name, not a crash
+  EXPECT_NE(error_of({dir / "summary.shard-99999999999999999999-of-2.csv"}).find("not a shard summary name"),
+            std::string::npos);
   fs::create_directories(dir / "empty");
   EXPECT_NE(error_of({dir / "empty"}).find("holds no summary.shard"), std::string::npos);
 }
