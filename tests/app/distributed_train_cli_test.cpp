@@ -17,8 +17,7 @@
 
 #include "models/bundle.h"
 #include "tests/app/cli_helpers.h"
-
-extern char** environ;
+#include "tests/app/train_run_helpers.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -56,31 +55,6 @@ int free_port() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-std::vector<nlohmann::json> read_log(const fs::path& file) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
-
-pid_t spawn_medseg(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all{MEDSEG_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = 0;
-  EXPECT_EQ(posix_spawn(&pid, MEDSEG_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
 }
 
 // Exit code of `pid`, or -1 if it is still running at `deadline`.

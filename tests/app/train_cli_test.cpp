@@ -14,9 +14,8 @@
 #include <thread>
 
 #include "tests/app/cli_helpers.h"
+#include "tests/app/train_run_helpers.h"
 #include "models/bundle.h"
-
-extern char** environ;
 
 namespace {
 namespace fs = std::filesystem;
@@ -37,31 +36,6 @@ std::string tiny_config(const std::string& extra_training = "") {
          "  seed: 3\n"
          "  threads: 2\n" +
          extra_training + "validation: {every: 2}\noutput: run\n";
-}
-
-std::vector<nlohmann::json> read_log(const fs::path& file) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
-
-pid_t spawn_medseg(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> all{MEDSEG_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = 0;
-  EXPECT_EQ(posix_spawn(&pid, MEDSEG_BINARY, &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
 }
 
 void expect_same_weights(const fs::path& a, const fs::path& b) {

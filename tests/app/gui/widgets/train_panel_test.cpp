@@ -18,9 +18,11 @@
 
 #include "app/gui/widgets/train_panel.h"
 #include "models/bundle.h"
+#include "tests/app/train_run_helpers.h"
 #include "tests/common/temp_dir.h"
 
 using namespace medseg::gui;
+using medseg::test::read_log;
 namespace fs = std::filesystem;
 
 namespace {
@@ -42,16 +44,6 @@ std::string tiny_config(int epochs, int iterations) {
 }
 
 void write(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-/// log.jsonl read independently of the panel's reader.
-std::vector<nlohmann::json> read_log(const fs::path& file) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 constexpr int kRunTimeoutMs = 180000;
 
