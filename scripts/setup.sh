@@ -14,6 +14,8 @@ PACKAGES=(
   # Gloo's headers, which LibTorch's c10d/ProcessGroupGloo.hpp includes
   # (libtorch-dev does not depend on it): data-parallel training
   libgloo-dev
+  # a real MPI launcher for the data-parallel tests (ranks from OMPI_COMM_WORLD_*)
+  openmpi-bin
   # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg) and its independent validator (dciodvfy)
   libdcmtk-dev dcmtk dicom3tools
   # tests and benchmarks

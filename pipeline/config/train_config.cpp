@@ -75,7 +75,11 @@ std::string to_string(Optimizer optimizer) { return kOptimizers.name(optimizer);
 LrSchedule parse_lr_schedule(std::string_view name) { return kSchedules.parse(name); }
 std::string to_string(LrSchedule schedule) { return kSchedules.name(schedule); }
 
-TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
+namespace {
+
+// `base`: the folder relative paths in the file are resolved against.
+TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::string>& overrides,
+                                   const fs::path& base) {
   YAML::Node root = core::load_yaml_file(file);
   if (!root.IsMap()) throw ConfigError("'" + file.string() + "': expected a mapping of sections");
   auto overridden = std::make_shared<std::set<std::string>>();
@@ -86,7 +90,6 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
 
   const Fields top(root, file.string(), "", overridden);
   top.allow_only({"dataset", "preprocessing", "model", "training", "augmentation", "validation", "output"});
-  const fs::path base = file.parent_path();
   TrainConfig c;
   c.file = file;
 
@@ -217,6 +220,19 @@ TrainConfig load_train_config(const fs::path& file, const std::vector<std::strin
   c.output = resolve(base, top.get_string("output", ""));
   if (c.dataset.cache.empty()) c.dataset.cache = c.output / "preprocessed";
   return c;
+}
+
+}  // namespace
+
+TrainConfig load_train_config(const fs::path& file, const std::vector<std::string>& overrides) {
+  return load_train_config_from(file, overrides, file.parent_path());
+}
+
+TrainConfig load_saved_train_config(const fs::path& file) {
+  // to_yaml wrote paths already resolved (against the original config's
+  // folder, absolute or relative to the working directory): take them as
+  // written.
+  return load_train_config_from(file, {}, fs::path());
 }
 
 }  // namespace medseg::pipeline

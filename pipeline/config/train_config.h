@@ -157,6 +157,11 @@ struct TrainConfig {
 TrainConfig load_train_config(const std::filesystem::path& file,
                               const std::vector<std::string>& overrides = {});
 
+/// Reads a config written by to_yaml() (a run folder's config.yaml): as
+/// load_train_config, but its paths, already resolved, are taken as written
+/// instead of relative to the file's folder.
+TrainConfig load_saved_train_config(const std::filesystem::path& file);
+
 /// The effective config (every default filled in) as YAML text; loading it
 /// again gives the same TrainConfig.
 std::string to_yaml(const TrainConfig& config);

@@ -180,6 +180,19 @@ struct RunFolder {
   bool has_checkpoint = false;
 };
 
+/// Whether the run folder's saved config means `effective`. Text first; else
+/// the saved file is loaded again, so that a run saved by an older medseg
+/// (without a key added since, which takes its default) still resumes, while
+/// any changed value refuses.
+bool same_effective_config(const fs::path& saved, const std::string& effective) {
+  if (read_text(saved) == effective) return true;
+  try {
+    return to_yaml(load_saved_train_config(saved)) == effective;
+  } catch (const ConfigError&) {
+    return false;  // e.g. a key this version no longer knows: not the same run
+  }
+}
+
 /// A new run (config.yaml written, empty log), or the run being resumed
 /// (same effective config required). Refuses to start over an existing run.
 RunFolder run_folder_paths(const TrainConfig& config) {
@@ -199,7 +212,7 @@ RunFolder open_run_folder(const TrainConfig& config, const TrainOptions& options
     if (!fs::exists(run.config)) {
       throw ConfigError("--resume: '" + config.output.string() + "' holds no training run to resume");
     }
-    if (read_text(run.config) != run.effective_config) {
+    if (!same_effective_config(run.config, run.effective_config)) {
       throw ConfigError("--resume: the config differs from the one the run in '" + config.output.string() +
                         "' started with (" + run.config.string() + "); resume with the same config and --set values");
     }

@@ -1,7 +1,8 @@
 // `medseg train` data-parallel end to end, all ranks on 127.0.0.1: two ranks
 // with batch B end where one process with batch 2B ends; a rank killed
 // mid-step stops the other within --dist-timeout and the run resumes with
-// another world size; torchrun --no_python launches the ranks.
+// another world size; sync_batch_norm: false keeps statistics per rank;
+// torchrun --no_python and Open MPI's mpirun launch the ranks.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -91,6 +92,23 @@ void expect_close_weights(const fs::path& a, const fs::path& b, double tol) {
   }
 }
 
+// Largest difference over the parameters and buffers of two bundles.
+double max_difference(const fs::path& a, const fs::path& b) {
+  auto x = medseg::models::load_bundle(a).model;
+  auto y = medseg::models::load_bundle(b).model;
+  double most = 0.0;
+  auto by = y->named_buffers();
+  for (const auto& item : x->named_buffers()) {
+    if (!item.value().is_floating_point()) continue;
+    most = std::max(most, (item.value() - by[item.key()]).abs().max().item<double>());
+  }
+  auto py = y->named_parameters();
+  for (const auto& item : x->named_parameters()) {
+    most = std::max(most, (item.value() - py[item.key()]).abs().max().item<double>());
+  }
+  return most;
+}
+
 TEST(DistributedTrainCli, TwoRanksWithBatchBEndLikeOneProcessWithBatch2B) {
   CliTempDir one, two;
   write_text(one / "config.yaml", tiny_config(2, 3));
@@ -118,6 +136,25 @@ TEST(DistributedTrainCli, TwoRanksWithBatchBEndLikeOneProcessWithBatch2B) {
     EXPECT_NEAR(log2[e].at("train_loss").get<double>(), log1[e].at("train_loss").get<double>(), 1e-4) << e;
   }
   expect_close_weights(one / "run/model_last", two / "run/model_last", 1e-4);
+
+  // sync_batch_norm: false keeps each rank's statistics local: the same two
+  // ranks then no longer end where one process with batch 2B ends.
+  CliTempDir local;
+  write_text(local / "config.yaml", tiny_config(2, 3));
+  const int port2 = free_port();
+  const std::string off = "--set=training.sync_batch_norm=false";
+  const pid_t l0 = spawn_medseg(rank_args(local / "config.yaml", 0, port2, off), local / "rank0.txt");
+  const pid_t l1 = spawn_medseg(rank_args(local / "config.yaml", 1, port2, off), local / "rank1.txt");
+  const auto deadline2 = Clock::now() + std::chrono::seconds(180);
+  ASSERT_EQ(wait_until(l0, deadline2), 0) << slurp(local / "rank0.txt");
+  ASSERT_EQ(wait_until(l1, deadline2), 0) << slurp(local / "rank1.txt");
+  EXPECT_NE(slurp(local / "rank0.txt").find("2 ranks (global batch 4, batch norm per rank)"), std::string::npos)
+      << slurp(local / "rank0.txt");
+  const auto log3 = read_log(local / "run/log.jsonl");
+  ASSERT_EQ(log3.size(), 2u);
+  EXPECT_LT(log3[1].at("communication_bytes").get<double>(), log2[1].at("communication_bytes").get<double>())
+      << "no batch-statistics all-reduces";
+  EXPECT_GT(max_difference(one / "run/model_last", local / "run/model_last"), 1e-3);
 }
 
 TEST(DistributedTrainCli, AKilledRankStopsTheOtherWithinTheTimeoutAndTheRunResumesOnOneRank) {
@@ -159,7 +196,7 @@ TEST(DistributedTrainCli, AKilledRankStopsTheOtherWithinTheTimeoutAndTheRunResum
 TEST(DistributedTrainCli, TorchrunLaunchesTheRanks) {
   const char* python = "/usr/bin/python3";
   if (run(std::string(python) + " -c 'import torch.distributed.run'").exit_code != 0) {
-    GTEST_SKIP() << "python3-torch (torchrun) is not installed";
+    FAIL() << "python3-torch (torchrun) is missing: scripts/setup.sh installs it";
   }
   CliTempDir dir;
   write_text(dir / "config.yaml", tiny_config(1, 2));
@@ -169,6 +206,25 @@ TEST(DistributedTrainCli, TorchrunLaunchesTheRanks) {
                        " --master_port " + std::to_string(free_port()) + " --log_dir " + quoted(dir / "logs") +
                        " --monitor_interval 0.5 -r 1 -t 1 '" MEDSEG_BINARY "' train --dist-timeout 60 " + quoted(dir / "config.yaml"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto log = read_log(dir / "run/log.jsonl");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].at("world_size"), 2);
+  EXPECT_TRUE(fs::exists(dir / "run/model_last/weights.pt"));
+}
+
+// Open MPI's mpirun starts the ranks: they find their rank and world size in
+// OMPI_COMM_WORLD_* and meet at MASTER_ADDR/MASTER_PORT.
+TEST(DistributedTrainCli, MpirunLaunchesTheRanks) {
+  ASSERT_EQ(run("command -v mpirun").exit_code, 0) << "mpirun is missing: scripts/setup.sh installs openmpi-bin";
+  CliTempDir dir;
+  write_text(dir / "config.yaml", tiny_config(1, 2));
+  // --allow-run-as-root: CI runs as root; --oversubscribe: 2 ranks even where
+  // Open MPI counts fewer slots.
+  const Result r = run("cd " + quoted(dir.path()) + " && timeout 180 mpirun --allow-run-as-root --oversubscribe -np 2"
+                       " -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=" + std::to_string(free_port()) +
+                       " '" MEDSEG_BINARY "' train --dist-timeout 60 " + quoted(dir / "config.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("2 ranks (global batch 4"), std::string::npos) << r.out;
   const auto log = read_log(dir / "run/log.jsonl");
   ASSERT_EQ(log.size(), 1u);
   EXPECT_EQ(log[0].at("world_size"), 2);

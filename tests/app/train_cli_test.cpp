@@ -107,6 +107,33 @@ TEST(TrainCli, RefusesToOverwriteARunAndToResumeWithAnotherConfig) {
   EXPECT_NE(other.err.find("config differs"), std::string::npos) << other.err;
 }
 
+// A run folder written by an older medseg lacks keys added since (as
+// training.sync_batch_norm was): it resumes when the key's default is what
+// the config says, and still refuses a changed value. Started from the
+// config's folder with a relative path, as most runs are.
+TEST(TrainCli, ResumesARunSavedWithoutAKeyAddedSince) {
+  CliTempDir dir;
+  write_text(dir / "config.yaml", tiny_config());
+  const std::string train = "cd " + quoted(dir.path()) + " && '" MEDSEG_BINARY "' train --set training.epochs=1 ";
+  ASSERT_EQ(run(train + "config.yaml").exit_code, 0);
+  const std::string saved = slurp(dir / "run/config.yaml");
+  const auto key = saved.find("  sync_batch_norm: true\n");
+  ASSERT_NE(key, std::string::npos) << saved;
+  std::string older = saved;
+  older.erase(key, std::string("  sync_batch_norm: true\n").size());
+  write_text(dir / "run/config.yaml", older);
+  const Result resumed = run(train + "--resume config.yaml");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed after epoch 1"), std::string::npos) << resumed.out;
+
+  std::string changed = older;
+  changed.replace(changed.find("  seed: 3\n"), 10, "  seed: 4\n");
+  write_text(dir / "run/config.yaml", changed);
+  const Result refused = run(train + "--resume config.yaml");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("config differs"), std::string::npos) << refused.err;
+}
+
 TEST(TrainCli, DivergingTrainingStopsWithAClearMessage) {
   CliTempDir dir;
   write_text(dir / "config.yaml",

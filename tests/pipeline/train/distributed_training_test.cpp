@@ -141,6 +141,53 @@ TEST(DistributedTraining, TwoRanksWithBatchBEqualOneProcessWithBatch2B) {
   EXPECT_GT(moved, reference.size() / 2);
 }
 
+// sync_batch_norm: false. The reference is two replicas in this process,
+// each normalizing its own rows, whose gradients are averaged by hand before
+// each step: parameters stay equal on both ranks, batch-norm running
+// statistics stay each rank's own.
+TEST(DistributedTraining, UnsyncedRanksAverageGradientsButKeepTheirOwnStatistics) {
+  TempDir dir;
+  const Ranks ranks = run_ranks("steps_local", dir.path());
+  for (int r = 0; r < kRanks; ++r) ASSERT_EQ(ranks.exit_code[r], 0) << "rank " << r << ": " << ranks.err[r];
+
+  std::vector<models::UNet3d> nets{make_model(), make_model()};
+  torch::optim::SGD sgd0 = make_optimizer(nets[0]), sgd1 = make_optimizer(nets[1]);
+  torch::optim::SGD* optimizers[kRanks] = {&sgd0, &sgd1};
+  for (std::int64_t step = 0; step < kSteps; ++step) {
+    const GlobalBatch b = global_batch(step);
+    for (int r = 0; r < kRanks; ++r) {
+      optimizers[r]->zero_grad();
+      const auto rows = [&](const torch::Tensor& t) { return t.narrow(0, r * kBatchPerRank, kBatchPerRank); };
+      models::deep_supervision_loss(nets[r]->forward_all(rows(b.image), rows(b.domains)), rows(b.labels)).backward();
+    }
+    const auto p0 = nets[0]->parameters(), p1 = nets[1]->parameters();
+    for (std::size_t i = 0; i < p0.size(); ++i) {
+      if (!p0[i].grad().defined()) continue;
+      const torch::Tensor mean = (p0[i].grad() + p1[i].grad()) / 2;
+      p0[i].mutable_grad() = mean.clone();
+      p1[i].mutable_grad() = mean.clone();
+    }
+    for (auto* o : optimizers) o->step();
+  }
+  const std::size_t parameters = nets[0]->parameters().size();
+  const auto state0 = state_of(nets[0]), state1 = state_of(nets[1]);
+  const auto synced = state_of([] {
+    auto net = make_model();
+    auto optimizer = make_optimizer(net);
+    train_steps(net, optimizer, nullptr, 0, kRanks * kBatchPerRank);
+    return net;
+  }());
+  std::size_t local_buffers = 0;
+  for (std::size_t i = 0; i < state0.size(); ++i) {
+    EXPECT_TRUE(close(ranks.out[0][i], state0[i], 1e-4)) << "tensor " << i << ", rank 0";
+    EXPECT_TRUE(close(ranks.out[1][i], state1[i], 1e-4)) << "tensor " << i << ", rank 1";
+    if (i >= parameters && !torch::equal(state0[i], state1[i])) ++local_buffers;
+  }
+  // Statistics really differ between the ranks, and from synchronized ones.
+  EXPECT_GT(local_buffers, 0u);
+  EXPECT_FALSE(close(ranks.out[0][parameters], synced[parameters], 1e-4));
+}
+
 TEST(DistributedTraining, ARankThatHangsStopsItsPeerWithinTheTimeout) {
   TempDir dir;
   const Ranks ranks = run_ranks("hang", dir.path(), /*dist_timeout=*/2.0);

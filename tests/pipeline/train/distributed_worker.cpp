@@ -3,6 +3,8 @@
 //   steps   trains the fixture's U-Net for kSteps steps on this rank's rows
 //           with averaged gradients and synchronized batch norm; saves the
 //           parameters and buffers
+//   steps_local  the same with each rank's batch norm on its own rows
+//           (training.sync_batch_norm: false)
 //   syncbn  two forward/backward passes through one synchronized
 //           DomainBatchNorm; saves outputs, input gradients, the local γ/β
 //           gradients and the running statistics
@@ -28,7 +30,7 @@ using namespace medseg::test::distributed;
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::cerr << "usage: distributed_worker steps|syncbn|hang RANK PORT OUT_FILE [TIMEOUT_S]\n";
+    std::cerr << "usage: distributed_worker steps|steps_local|syncbn|hang RANK PORT OUT_FILE [TIMEOUT_S]\n";
     return 2;
   }
   try {
@@ -42,9 +44,9 @@ int main(int argc, char** argv) {
     pipeline::ProcessGroup group(o);
     auto reduction = std::make_shared<pipeline::ProcessGroupBatchStatsReduction>(group);
     std::vector<torch::Tensor> out;
-    if (mode == "steps") {
+    if (mode == "steps" || mode == "steps_local") {
       auto net = make_model();
-      pipeline::set_batch_stats_reduction(*net, reduction);
+      if (mode == "steps") pipeline::set_batch_stats_reduction(*net, reduction);
       auto optimizer = make_optimizer(net);
       train_steps(net, optimizer, &group, o.rank * kBatchPerRank, kBatchPerRank);
       out = state_of(net);
