@@ -3,15 +3,21 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/csv.h"
 #include "core/error.h"
+#include "core/error_message.h"
 #include "core/timestamp.h"
 #include "models/bundle.h"
 #include "models/cpu_features.h"
 #include "models/precision.h"
 #include "pipeline/infer/adaptation.h"
+#include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/preprocess/plan_json.h"
 #include "pipeline/preprocess/preprocessor.h"
@@ -112,6 +118,66 @@ void save_label_map(const at::Tensor& labels, const pipeline::Geometry& geometry
            std::to_string(d.color[1]) + "," + std::to_string(d.color[2]) + "\n";
   }
   core::write_text_file_atomically(label_table_path(path), csv);
+}
+
+namespace {
+
+std::vector<LabelDescription> read_label_table(const fs::path& table) {
+  std::ifstream in(table, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw IoError("cannot read label table '" + table.string() + "'");
+  const auto records = core::parse_csv(text.str());
+  const auto bad = [&](std::size_t line, const std::string& what) {
+    return IoError("label table '" + table.string() + "', line " + std::to_string(line) + ": " + what);
+  };
+  if (!records) throw bad(1, "a quoted field is not closed");
+  if (records->empty() || (*records)[0] != std::vector<std::string>{"label", "name", "r", "g", "b"}) {
+    throw bad(1, "expected the header label,name,r,g,b");
+  }
+  const auto integer = [&](const std::string& field, long lo, long hi, std::size_t line, const char* what) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(field.c_str(), &end, 10);
+    if (field.empty() || *end != '\0' || errno != 0 || v < lo || v > hi) {
+      throw bad(line, std::string(what) + " " + core::quote_short(field) + " is not an integer in " +
+                          std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return v;
+  };
+  std::vector<LabelDescription> out;
+  for (std::size_t i = 1; i < records->size(); ++i) {
+    const auto& r = (*records)[i];
+    if (r.size() == 1 && r[0].empty()) continue;  // a blank line
+    if (r.size() != 5) throw bad(i + 1, std::to_string(r.size()) + " fields, expected 5");
+    LabelDescription d;
+    d.value = static_cast<std::int16_t>(integer(r[0], 1, 32767, i + 1, "label"));
+    d.name = r[1];
+    for (int c = 0; c < 3; ++c) {
+      d.color[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(integer(r[static_cast<std::size_t>(2 + c)], 0, 255, i + 1, "colour"));
+    }
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<LabelDescription> stored_label_descriptions(const fs::path& path) {
+  std::vector<LabelDescription> out;
+  if (pipeline::is_dicom_seg(path)) {
+    for (const pipeline::DicomSegment& s : pipeline::read_dicom_seg_info(path).segments) {
+      if (s.label_value < 1 || s.label_value > 32767) continue;
+      LabelDescription d = default_label_description(static_cast<std::int16_t>(s.label_value));
+      if (!s.label.empty()) d.name = s.label;
+      if (s.rgb) d.color = *s.rgb;
+      out.push_back(d);
+    }
+    return out;
+  }
+  const fs::path table = label_table_path(path);
+  if (table == path || !fs::exists(table)) return out;
+  return read_label_table(table);
 }
 
 }  // namespace medseg::gui

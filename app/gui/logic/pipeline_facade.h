@@ -71,4 +71,11 @@ std::filesystem::path label_table_path(const std::filesystem::path& path);
 void save_label_map(const at::Tensor& labels, const pipeline::Geometry& geometry, const std::filesystem::path& path,
                     const std::vector<LabelDescription>& label_table);
 
+/// The names and colours a label file carries, so a loaded map shows them:
+/// a DICOM SEG's segments (Segment Label, colour from its CIELab value), or
+/// the label table save_label_map wrote beside a volume
+/// (label_table_path(path)). Empty when the file carries none. Throws
+/// IoError naming the table and line when the table is malformed.
+std::vector<LabelDescription> stored_label_descriptions(const std::filesystem::path& path);
+
 }  // namespace medseg::gui

@@ -458,15 +458,28 @@ void MainWindow::read_labels_in_background(const QString& path, bool reference) 
   jobs_.start(tr("Reading %1").arg(QFileInfo(path).fileName()),
               [this, path, grid, generation, reference](const JobRunner::Progress&) {
                 auto labels = std::make_shared<pipeline::Volume>(read_labels_on_grid(path, grid));
-                return JobRunner::Continuation([this, labels, generation, reference] {
+                auto names = std::make_shared<std::vector<LabelDescription>>(stored_label_descriptions(to_path(path)));
+                return JobRunner::Continuation([this, labels, names, generation, reference] {
                   if (generation != generation_ || !session_) return;
-                  if (reference) {
-                    session_->set_reference(labels->data);
-                  } else {
-                    session_->replace_labels(labels->data);
-                  }
+                  use_labels(*labels, *names, reference);
                 });
               });
+}
+
+void MainWindow::use_labels(const pipeline::Volume& labels, const std::vector<LabelDescription>& names,
+                            bool reference) {
+  // A loaded map's own names and colours (a SEG's segments, a saved table)
+  // win over the defaults; a reference only names labels nobody named yet.
+  for (const LabelDescription& d : names) {
+    const auto& table = session_->label_table();
+    const bool known = std::any_of(table.begin(), table.end(), [&](const auto& t) { return t.value == d.value; });
+    if (!reference || !known) session_->set_label_description(d);
+  }
+  if (reference) {
+    session_->set_reference(labels.data);
+  } else {
+    session_->replace_labels(labels.data);
+  }
 }
 
 bool MainWindow::load_labels(const QString& path) { return load_label_file(path, /*reference=*/false); }
@@ -481,11 +494,7 @@ bool MainWindow::load_label_file(const QString& path, bool reference) {
   }
   try {
     const pipeline::Volume labels = read_labels_on_grid(path, session_->scan().geometry);
-    if (reference) {
-      session_->set_reference(labels.data);
-    } else {
-      session_->replace_labels(labels.data);
-    }
+    use_labels(labels, stored_label_descriptions(to_path(path)), reference);
     return true;
   } catch (const std::exception& e) {
     report_error(title, qs(e.what()));

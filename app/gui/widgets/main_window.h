@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "app/gui/logic/label_description.h"
 #include "app/gui/logic/label_editor.h"
 #include "app/gui/logic/slice_renderer.h"
 #include "app/gui/widgets/edit_panel.h"
@@ -135,6 +136,9 @@ class MainWindow : public QMainWindow {
  private:
   /// A label map on the open scan's grid, as the labels or as the reference.
   bool load_label_file(const QString& path, bool reference);
+  /// Shows `labels` (read from a file that carried `names`) as the labels or
+  /// as the reference.
+  void use_labels(const pipeline::Volume& labels, const std::vector<LabelDescription>& names, bool reference);
   void build_panels();
   void build_menus();
   void report_error(const QString& title, const QString& message);

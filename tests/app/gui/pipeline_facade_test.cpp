@@ -11,6 +11,8 @@
 
 #include "app/gui/logic/pipeline_facade.h"
 #include "core/error.h"
+#include "pipeline/io/dicom_seg.h"
+#include "pipeline/io/dicom_series_writer.h"
 #include "pipeline/io/volume_reader.h"
 #include "tests/app/gui/test_volumes.h"
 
@@ -60,6 +62,67 @@ TEST(PipelineFacade, SavesAnInt16LabelMapAndItsTable) {
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ(text.str(), "label,name,r,g,b\n7,\"liver, left lobe\",1,2,3\n300,\"x\"\"y\",4,5,6\n");
+  fs::remove_all(dir);
+}
+
+// A map saved by the GUI comes back with its names and colours.
+TEST(PipelineFacade, StoredDescriptionsComeFromTheTableBesideAVolume) {
+  const fs::path dir = fs::temp_directory_path() / ("medseg_facade_t_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const pipeline::Geometry g = test::lps_geometry({5, 4, 3}, {1.0, 1.0, 2.0});
+  const at::Tensor labels = at::zeros({3, 4, 5}, at::kShort);
+  const std::vector<LabelDescription> table{{7, "liver, left lobe", {1, 2, 3}, true}, {300, "x\"y", {4, 5, 255}, true}};
+  save_label_map(labels, g, dir / "l.nrrd", table);
+  const auto back = stored_label_descriptions(dir / "l.nrrd");
+  ASSERT_EQ(back.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back[i].value, table[i].value);
+    EXPECT_EQ(back[i].name, table[i].name);
+    EXPECT_EQ(back[i].color, table[i].color);
+  }
+  fs::remove(dir / "l.csv");
+  EXPECT_TRUE(stored_label_descriptions(dir / "l.nrrd").empty());
+
+  // A hand-edited table with a bad value names the file and line.
+  for (const std::string bad : {"label,name,r,g,b\n7,a,1,2,3\n8,b,1,256,3\n", "label;name\n7;a\n",
+                                "label,name,r,g,b\n7,a,1,2\n", "label,name,r,g,b\n0,bg,1,2,3\n"}) {
+    std::ofstream(dir / "l.csv") << bad;
+    try {
+      stored_label_descriptions(dir / "l.nrrd");
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const IoError& e) {
+      EXPECT_NE(std::string(e.what()).find("l.csv', line "), std::string::npos) << e.what();
+    }
+  }
+  fs::remove_all(dir);
+}
+
+// A radiologist's DICOM SEG shows its segments' names and colours.
+TEST(PipelineFacade, StoredDescriptionsComeFromADicomSegsSegments) {
+  const fs::path dir = fs::temp_directory_path() / ("medseg_facade_s_" + std::to_string(::getpid()));
+  pipeline::Volume source;
+  source.geometry = test::lps_geometry({6, 5, 4}, {0.8, 0.9, 2.0});
+  source.data = at::arange(120, at::kFloat).reshape({4, 5, 6});
+  pipeline::write_dicom_series(source, dir / "series");
+  const pipeline::Volume scan = pipeline::read_volume(dir / "series");
+  pipeline::Volume labels = scan;
+  labels.data = at::zeros_like(scan.data, at::kShort);
+  labels.data.index_put_({1, 0, 0}, 2);
+  labels.data.index_put_({2, 1, 1}, 5);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir / "series")) files.push_back(e.path().string());
+  pipeline::DicomSegWriteOptions options;
+  options.labels = {{2, "Kidney", {200, 120, 40}}, {5, "Cyst", {10, 90, 250}}};
+  pipeline::write_dicom_seg(labels, files, dir / "seg.dcm", options);
+
+  const auto back = stored_label_descriptions(dir / "seg.dcm");
+  ASSERT_EQ(back.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back[i].value, options.labels[i].value);
+    EXPECT_EQ(back[i].name, options.labels[i].name);
+    // DICOM stores CIELab: sRGB comes back within one step.
+    for (std::size_t c = 0; c < 3; ++c) EXPECT_NEAR(back[i].color[c], options.labels[i].color[c], 1) << i << c;
+  }
   fs::remove_all(dir);
 }
 
