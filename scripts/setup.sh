@@ -14,8 +14,11 @@ PACKAGES=(
   # Gloo's headers, which LibTorch's c10d/ProcessGroupGloo.hpp includes
   # (libtorch-dev does not depend on it): data-parallel training
   libgloo-dev
-  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg) and its independent validator (dciodvfy)
-  libdcmtk-dev dcmtk dicom3tools
+  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg), networking (dcmnet, dcmtls)
+  # and its independent validator (dciodvfy); a real PACS for the serve/fetch
+  # tests (they start their own Orthanc in a temporary folder, never the
+  # system service)
+  libdcmtk-dev dcmtk dicom3tools orthanc
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server
