@@ -19,6 +19,8 @@ PACKAGES=(
   # tests (they start their own Orthanc in a temporary folder, never the
   # system service)
   libdcmtk-dev dcmtk dicom3tools orthanc
+  # certificates for the DICOM TLS test
+  openssl
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server

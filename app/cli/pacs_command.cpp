@@ -14,7 +14,7 @@
 #include "pipeline/pacs/case_queue.h"
 #include "pipeline/pacs/dicom_instance.h"
 #include "pipeline/pacs/dicom_scu.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 #include "pipeline/pacs/study_fetch.h"
 
 namespace medseg::app {

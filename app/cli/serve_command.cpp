@@ -13,7 +13,7 @@
 #include "app/version.h"
 #include "pipeline/pacs/case_processor.h"
 #include "pipeline/pacs/dicom_scu.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 #include "pipeline/pacs/pacs_node.h"
 
 namespace medseg::app {

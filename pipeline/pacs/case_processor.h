@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "pipeline/infer/segmenter.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 #include "pipeline/pacs/series_rules.h"
 
 namespace medseg::pipeline::pacs {

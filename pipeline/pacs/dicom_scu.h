@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pipeline/pacs/dicom_instance.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 namespace medseg::pipeline::pacs {
 

@@ -17,7 +17,7 @@
 #include "pipeline/pacs/case_log.h"
 #include "pipeline/pacs/case_processor.h"
 #include "pipeline/pacs/case_queue.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 #include "pipeline/pacs/storage_scp.h"
 
 namespace medseg::pipeline::pacs {

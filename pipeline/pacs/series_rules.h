@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 namespace medseg::pipeline::pacs {
 

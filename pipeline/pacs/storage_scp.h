@@ -15,7 +15,7 @@
 
 #include "pipeline/pacs/case_log.h"
 #include "pipeline/pacs/dicom_instance.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 namespace medseg::pipeline::pacs {
 

@@ -10,7 +10,7 @@
 #include "pipeline/pacs/case_log.h"
 #include "pipeline/pacs/case_processor.h"
 #include "pipeline/pacs/dicom_scu.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 namespace medseg::pipeline::pacs {
 

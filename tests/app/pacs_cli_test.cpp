@@ -313,6 +313,46 @@ TEST_F(PacsCli, TruncatedInstanceAndUnknownCallingAeAreRefusedAndTheNodeKeepsSer
   EXPECT_EQ(events_named(log(), "case_queued")[0]["instances"], 24);
 }
 
+// Optional DICOM TLS (DCMTK dcmtls + OpenSSL): with node.tls the SCP stores
+// an instance sent over TLS with a certificate our CA signed, and refuses
+// plain DICOM and a certificate it does not trust (certificates made by the
+// openssl command line tool).
+TEST(PacsTls, OnlyTlsWithATrustedClientCertificateIsServed) {
+  TempDir dir;
+  const std::string ssl = "openssl req -newkey rsa:2048 -nodes -days 1 -subj ";
+  ASSERT_EQ(run("cd " + quoted(dir.path()) + " && " + ssl + "/CN=ca -x509 -keyout ca.key -out ca.pem && " + ssl +
+                "/CN=node -keyout node.key -out node.csr && openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key "
+                "-CAcreateserial -out node.pem -days 1 && " + ssl + "/CN=client -keyout client.key -out client.csr && "
+                "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1 && " +
+                ssl + "/CN=rogue -x509 -keyout rogue.key -out rogue.pem")
+                .exit_code,
+            0);
+  const int port = free_port();
+  write_text(dir / "node.yaml", "node:\n  ae_title: MEDSEG\n  port: " + std::to_string(port) +
+                                    "\n  accept_calling_ae: [STORESCU]\n  series_complete_seconds: 60\n"
+                                    "  tls: {certificate: node.pem, private_key: node.key, trusted_certificates: [ca.pem]}\n"
+                                    "queue: {folder: queue}\ndestination: {ae_title: ORTHANC, host: 127.0.0.1, port: 1}\n"
+                                    "rules:\n  - {name: ct, modality: CT, bundle: " + kCtModel.string() + "}\n");
+  const fs::path log = dir / "queue" / "cases.jsonl";
+  const pid_t pid = spawn_medseg({"serve", "--config", (dir / "node.yaml").string()}, dir / "serve.out");
+  ASSERT_TRUE(wait_until([&] { return !events_named(log, "node_started").empty(); }, 60)) << slurp(dir / "serve.out");
+  const fs::path series = dir / "ct";
+  pipeline::write_dicom_series(pipeline::read_volume(kCt), series);
+  const std::string send = "TCP_NODELAY=1 storescu -to 20 -ta 20 -td 20 -aet STORESCU -aec MEDSEG ";
+  const std::string target = " 127.0.0.1 " + std::to_string(port) + " " + quoted(series / "IM00001.dcm");
+  const std::string in = "cd " + quoted(dir.path()) + " && ";
+  EXPECT_EQ(run(in + send + "+tls client.key client.pem +cf ca.pem" + target).exit_code, 0);
+  EXPECT_NE(run(in + send + target).exit_code, 0);
+  EXPECT_NE(run(in + send + "+tls rogue.key rogue.pem +cf ca.pem" + target).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return events_named(log, "association_failed").size() >= 2; }, 20));
+  stop_process(pid, SIGTERM, 30);
+  const auto stored = events_named(log, "association");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0]["stored"], 1);
+  const auto failed = events_named(log, "association_failed");
+  EXPECT_NE(failed[1]["reason"].get<std::string>().find("certificate verify failed"), std::string::npos) << failed[1];
+}
+
 TEST(PacsConfig, ErrorsNameFileKeyAndLineWithExitCodeTwo) {
   TempDir dir;
   const fs::path config = dir / "node.yaml";

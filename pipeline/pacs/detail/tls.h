@@ -3,7 +3,7 @@
 // node.tls. Included by the DCMTK-based sources of pipeline/pacs only.
 #include <memory>
 
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 class DcmTransportLayer;
 class DcmTLSTransportLayer;

@@ -10,7 +10,7 @@
 #include "pipeline/io/dicom_series_writer.h"
 #include "pipeline/pacs/case_queue.h"
 #include "pipeline/pacs/dicom_instance.h"
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 #include "pipeline/pacs/series_rules.h"
 #include "pipeline/volume.h"
 #include "tests/common/temp_dir.h"

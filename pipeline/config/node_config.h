@@ -1,6 +1,6 @@
 #pragma once
-// The configuration of medseg as a DICOM node (`medseg serve`, `medseg
-// pacs`): node.yaml parsed into plain structs, every key checked on load
+// The configuration of medseg as a DICOM node (pipeline/pacs; `medseg serve`,
+// `medseg pacs`): node.yaml parsed into plain structs, every key checked on load
 // (unknown key, wrong type, out-of-range value -> ConfigError naming the
 // file, the key path and the line). Every key is described in docs/dicom.md.
 #include <cstdint>

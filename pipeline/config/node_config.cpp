@@ -1,4 +1,4 @@
-#include "pipeline/pacs/node_config.h"
+#include "pipeline/config/node_config.h"
 
 #include <arpa/inet.h>
 
