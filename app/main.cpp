@@ -12,6 +12,7 @@
 #include "models/allocator.h"
 #include "models/runtime.h"
 #include "pipeline/io/read_limits.h"
+#include "pipeline/pacs/network_error.h"
 #include "pipeline/train/process_group.h"
 #include "pipeline/versions.h"
 
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
                                      app::add_adapt_command(cli),
                                      app::add_merge_shards_command(cli),
                                      app::add_convert_command(cli),
+                                     app::add_serve_command(cli),
+                                     app::add_pacs_command(cli),
                                      app::add_model_command(cli)};
   try {
     cli.parse(argc, argv);
@@ -73,6 +76,9 @@ int main(int argc, char** argv) {
     std::cerr << "medseg: error: " << core::one_line(e) << "\n";
     return 2;
   } catch (const pipeline::DistributedError& e) {
+    std::cerr << "medseg: error: " << core::one_line(e) << "\n";
+    return 1;
+  } catch (const pipeline::pacs::NetworkError& e) {
     std::cerr << "medseg: error: " << core::one_line(e) << "\n";
     return 1;
   } catch (...) {

@@ -16,8 +16,13 @@ PACKAGES=(
   libgloo-dev
   # a real MPI launcher for the data-parallel tests (ranks from OMPI_COMM_WORLD_*)
   openmpi-bin
-  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg) and its independent validator (dciodvfy)
-  libdcmtk-dev dcmtk dicom3tools
+  # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg), networking (dcmnet, dcmtls)
+  # and its independent validator (dciodvfy); a real PACS for the serve/fetch
+  # tests (they start their own Orthanc in a temporary folder, never the
+  # system service)
+  libdcmtk-dev dcmtk dicom3tools orthanc
+  # certificates for the DICOM TLS test
+  openssl
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # medseg-gui tests and screenshots: offscreen Qt, or a virtual X server

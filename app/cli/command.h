@@ -25,5 +25,7 @@ Command add_infer_command(CLI::App& parent);
 Command add_adapt_command(CLI::App& parent);
 Command add_merge_shards_command(CLI::App& parent);
 Command add_convert_command(CLI::App& parent);
+Command add_serve_command(CLI::App& parent);
+Command add_pacs_command(CLI::App& parent);
 
 }  // namespace medseg::app

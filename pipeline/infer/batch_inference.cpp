@@ -149,6 +149,13 @@ CaseOutcome run_inference_case(const Segmenter& segmenter, const InferenceCase& 
       if (c.dicom_series.files.empty()) {
         throw IoError("DICOM SEG output needs a DICOM series as input; '" + c.input_text() + "' is not one");
       }
+      if (options.skip_empty_dicom_seg &&
+          std::none_of(s.label_statistics.begin(), s.label_statistics.end(),
+                       [](const LabelStatistics& l) { return l.value != 0 && l.voxels > 0; })) {
+        out.dicom_seg_empty = true;
+        out.message = "no label found: no DICOM SEG written";
+        continue;
+      }
       const models::BundleInfo& info = segmenter.info();
       DicomSegWriteOptions seg_options;
       seg_options.labels = info.labels;

@@ -31,6 +31,10 @@ struct CaseRunOptions {
   std::string software_version;
   /// The bundle folder, written into each report.
   std::string model_path;
+  /// kDicomSeg and a label map without any foreground label: write no SEG
+  /// (a SEG needs at least one segment) and set CaseOutcome::dicom_seg_empty,
+  /// instead of failing the case (`medseg serve`: nothing to send).
+  bool skip_empty_dicom_seg = false;
 };
 
 enum class CaseStatus { kDone, kSkipped, kFailed };
@@ -58,6 +62,8 @@ struct CaseOutcome {
   /// Sliding windows run and skipped (from the report when skipped; unset if
   /// unknown).
   std::optional<SlidingWindowStats> windows;
+  /// No SEG was written: no foreground label (skip_empty_dicom_seg).
+  bool dicom_seg_empty = false;
 };
 
 /// Where a case's label map and report go: CASE<input's extension>, or
