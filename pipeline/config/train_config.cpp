@@ -1,11 +1,14 @@
 #include "pipeline/config/train_config.h"
 
+#include <algorithm>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/enum_names.h"
 #include "core/yaml_fields.h"
+#include "pipeline/synth/scanner_profile.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -94,7 +97,8 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   c.file = file;
 
   const Fields ds = top.section("dataset");
-  ds.allow_only({"source", "synthetic", "num_folds", "fold", "validation_cases", "cache", "labels", "max_voxels"});
+  ds.allow_only({"source", "synthetic", "simulated_scanners", "num_folds", "fold", "validation_cases", "cache",
+                 "labels", "max_voxels"});
   if (ds.has("max_voxels")) {
     c.dataset.max_voxels = static_cast<std::uint64_t>(ds.get_int("max_voxels", 0, 1, std::int64_t{1} << 50));
   }
@@ -109,6 +113,26 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
     if (syn.has("profiles")) s.profiles = syn.get_strings("profiles");
     s.seed = syn.get_int("seed", s.seed, 0, kBig);
     if (s.profiles.empty()) syn.fail("profiles", "needs at least one scanner profile");
+  }
+  if (ds.has("simulated_scanners")) {
+    const Fields sim = ds.section("simulated_scanners");
+    sim.allow_only({"profiles", "seed", "domain_per_batch"});
+    auto& s = c.dataset.simulated_scanners;
+    s.profiles = sim.get_strings("profiles");
+    if (s.profiles.empty()) sim.fail("profiles", "needs at least one profile (original or a scanner profile)");
+    std::vector<std::string> known{"original"};
+    for (const auto& n : scanner_profile_names()) known.push_back(n);
+    std::set<std::string> seen;
+    for (const auto& p : s.profiles) {
+      if (std::find(known.begin(), known.end(), p) == known.end()) {
+        std::string list;
+        for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+        sim.fail("profiles", "unknown profile '" + p + "' (known: " + list + ")");
+      }
+      if (!seen.insert(p).second) sim.fail("profiles", "'" + p + "' is listed twice");
+    }
+    s.seed = sim.get_int("seed", s.seed, 0, kBig);
+    s.domain_per_batch = sim.get_bool("domain_per_batch", s.domain_per_batch);
   }
   if (c.dataset.source.empty() && c.dataset.synthetic.count == 0) {
     ds.fail("", "missing: give dataset.source (a dataset folder, dataset.json or case list) or dataset.synthetic");
@@ -159,6 +183,10 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   const Fields m = top.section("model");
   models::read_architecture(m, models::ArchitectureKeys::kTrainingConfig, c.model.architecture);
   c.model.domains = m.get_strings("domains");
+  if (!c.dataset.simulated_scanners.profiles.empty() && !c.model.domains.empty() &&
+      c.model.domains != c.dataset.simulated_scanners.profiles) {
+    m.fail("domains", "with dataset.simulated_scanners the domains are its profiles; leave model.domains out");
+  }
 
   const Fields t = top.section("training");
   t.allow_only({"epochs", "iterations_per_epoch", "batch_size", "patch_size", "optimizer", "learning_rate",
@@ -194,7 +222,7 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
 
   const Fields a = top.section("augmentation");
   a.allow_only({"enabled", "flip_probability", "rotation", "scaling", "elastic", "gain", "offset", "contrast",
-                "gamma", "gamma_invert_probability", "bias_field", "noise", "blur", "low_resolution"});
+                "gamma", "gamma_invert_probability", "bias_field", "noise", "blur", "low_resolution", "inversion", "remap"});
   auto& ac = c.augmentation;
   ac.enabled = a.get_bool("enabled", ac.enabled);
   ac.flip_probability = a.get_double("flip_probability", ac.flip_probability, 0.0, 1.0);
@@ -210,6 +238,8 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   ac.noise = read_param(a, "noise", ac.noise, 0.0, 100.0);
   ac.blur = read_param(a, "blur", ac.blur, 0.0, 100.0);
   ac.low_resolution = read_param(a, "low_resolution", ac.low_resolution, 0.05, 1.0);
+  ac.inversion = read_param(a, "inversion", ac.inversion, 0.0, 1.0);
+  ac.remap = read_param(a, "remap", ac.remap, 0.0, 10.0);
 
   const Fields v = top.section("validation");
   v.allow_only({"every", "overlap"});

@@ -41,11 +41,26 @@ struct SyntheticDatasetConfig {
   std::int64_t seed = 0;
 };
 
+/// Multi-domain training on simulated scanners (DSBN): every case is also
+/// rendered through each profile (as `medseg synth --from` renders a scan),
+/// and each rendering is a domain with its own batch-norm statistics.
+struct SimulatedScannersConfig {
+  /// Domain names in order: "original" (the case as it is) or a
+  /// scanner_profile() name. Empty = off. The first is the domain validation
+  /// uses and the default at inference.
+  std::vector<std::string> profiles;
+  std::int64_t seed = 0;  ///< bias field and noise of the renderings
+  /// All samples of a batch from one domain (drawn per batch), so each
+  /// domain's batch statistics come from the whole batch.
+  bool domain_per_batch = true;
+};
+
 struct DatasetConfig {
   /// nnU-Net folder, MSD dataset.json or YAML case list (relative paths are
   /// relative to the config file). Empty when `synthetic` is used.
   std::filesystem::path source;
   SyntheticDatasetConfig synthetic;
+  SimulatedScannersConfig simulated_scanners;
   /// Cross-validation: cases are split into `num_folds` folds by a seeded
   /// shuffle; fold `fold` validates. Ignored when validation_cases is given.
   std::int64_t num_folds = 5;
@@ -132,6 +147,10 @@ struct AugmentationConfig {
   AugmentationParam noise{0.1, {0.0, 0.1}};    ///< noise variance
   AugmentationParam blur{0.2, {0.5, 1.0}};     ///< sigma in voxels
   AugmentationParam low_resolution{0.25, {0.5, 1.0}};  ///< zoom factor
+  /// Contrast inversion inside the body; range = blend weight (1 = full).
+  AugmentationParam inversion{0.0, {1.0, 1.0}};
+  /// Random piecewise-linear (non-monotone) remap; range = knot amplitude.
+  AugmentationParam remap{0.0, {0.1, 0.5}};
 };
 
 struct ValidationConfig {

@@ -37,6 +37,14 @@ std::string to_yaml(const TrainConfig& c) {
     seq(out, s.profiles);
     out << YAML::Key << "seed" << YAML::Value << s.seed << YAML::EndMap;
   }
+  if (!c.dataset.simulated_scanners.profiles.empty()) {
+    const auto& s = c.dataset.simulated_scanners;
+    out << YAML::Key << "simulated_scanners" << YAML::Value << YAML::BeginMap << YAML::Key << "profiles"
+        << YAML::Value;
+    seq(out, s.profiles);
+    out << YAML::Key << "seed" << YAML::Value << s.seed << YAML::Key << "domain_per_batch" << YAML::Value
+        << s.domain_per_batch << YAML::EndMap;
+  }
   out << YAML::Key << "num_folds" << YAML::Value << c.dataset.num_folds << YAML::Key << "fold" << YAML::Value
       << c.dataset.fold;
   if (!c.dataset.validation_cases.empty()) {
@@ -107,6 +115,8 @@ std::string to_yaml(const TrainConfig& c) {
   param(out, "noise", a.noise);
   param(out, "blur", a.blur);
   param(out, "low_resolution", a.low_resolution);
+  param(out, "inversion", a.inversion);
+  param(out, "remap", a.remap);
   out << YAML::EndMap;
 
   out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value

@@ -5,29 +5,13 @@
 
 #include <cmath>
 
+#include "pipeline/train/intensity_transforms.h"
+
 namespace medseg::pipeline {
 namespace {
 
 // Tensor dim of index axis a in a (.., D, H, W) tensor with `lead` leading dims.
 std::int64_t dim_of(int axis, std::int64_t lead) { return lead + 2 - axis; }
-
-at::Tensor gaussian_blur_3d(const at::Tensor& x, const std::array<double, 3>& sigma) {
-  // x: (C, D, H, W); separable, zero padded (patches are normalized, so zero
-  // is the mean intensity, a mild edge effect).
-  at::Tensor y = x.unsqueeze(1);
-  for (int axis = 0; axis < 3; ++axis) {
-    if (sigma[axis] <= 0.0) continue;
-    const int radius = std::max(1, static_cast<int>(std::ceil(3.0 * sigma[axis])));
-    at::Tensor k = at::arange(-radius, radius + 1, at::kFloat);
-    k = at::exp(-0.5 * (k / sigma[axis]).pow(2));
-    k = k / k.sum();
-    std::vector<std::int64_t> shape{1, 1, 1, 1, 1}, pad{0, 0, 0};
-    shape[static_cast<std::size_t>(dim_of(axis, 2))] = 2 * radius + 1;
-    pad[static_cast<std::size_t>(2 - axis)] = radius;
-    y = at::conv3d(y, k.view(shape), {}, 1, pad);
-  }
-  return y.squeeze(1);
-}
 
 }  // namespace
 
@@ -136,6 +120,8 @@ Patch Augmenter::operator()(const TrainingCase& c, const PatchLocation& location
 }
 
 void Augmenter::augment_intensity(at::Tensor& image, Random& random) const {
+  // The order of the draws is part of the batches' definition (a seed gives
+  // the same batches in every version): transforms added later draw last.
   const AugmentationConfig& a = config_;
   if (!a.enabled) return;
   auto generator = at::make_generator<at::CPUGeneratorImpl>(random.bits());
@@ -146,59 +132,49 @@ void Augmenter::augment_intensity(at::Tensor& image, Random& random) const {
   }
   if (random.chance(a.blur.probability)) {
     const double sigma = random.uniform(a.blur.range[0], a.blur.range[1]);
-    image = gaussian_blur_3d(image, {sigma, sigma, sigma}).contiguous();
+    image = intensity::blur(image, {sigma, sigma, sigma});
   }
   for (std::int64_t ch = 0; ch < channels; ++ch) {
     at::Tensor x = image[ch];
-    if (random.chance(a.gain.probability)) x.mul_(random.uniform(a.gain.range[0], a.gain.range[1]));
-    if (random.chance(a.offset.probability)) x.add_(random.uniform(a.offset.range[0], a.offset.range[1]));
+    if (random.chance(a.gain.probability)) intensity::gain(x, random.uniform(a.gain.range[0], a.gain.range[1]));
+    if (random.chance(a.offset.probability)) {
+      intensity::offset(x, random.uniform(a.offset.range[0], a.offset.range[1]));
+    }
     if (random.chance(a.contrast.probability)) {
-      // nnU-Net's contrast: stretch about the mean, keep the value range.
-      const double f = random.uniform(a.contrast.range[0], a.contrast.range[1]);
-      const auto mean = x.mean().item<double>();
-      const auto lo = x.min().item<double>(), hi = x.max().item<double>();
-      x.sub_(mean).mul_(f).add_(mean).clamp_(lo, hi);
+      intensity::contrast(x, random.uniform(a.contrast.range[0], a.contrast.range[1]));
     }
     if (random.chance(a.bias_field.probability)) {
-      // Smooth multiplicative field exp(a * p(x, y, z)) with p a random
-      // second-order polynomial, applied to the signal above the minimum.
       const double strength = random.uniform(a.bias_field.range[0], a.bias_field.range[1]);
-      const auto lin = [&](std::int64_t n) { return at::linspace(-1, 1, n, at::kFloat); };
-      const at::Tensor z = lin(x.size(0)).view({-1, 1, 1}), y = lin(x.size(1)).view({1, -1, 1});
-      const at::Tensor w = lin(x.size(2)).view({1, 1, -1});
-      at::Tensor field = z * random.uniform(-1, 1) + y * random.uniform(-1, 1) + w * random.uniform(-1, 1) +
-                         z * y * random.uniform(-1, 1) + y * w * random.uniform(-1, 1) +
-                         z * w * random.uniform(-1, 1);
-      const auto lo = x.min().item<double>();
-      x.sub_(lo).mul_(at::exp(field * strength)).add_(lo);
+      std::array<double, 6> c{};
+      for (double& v : c) v = random.uniform(-1, 1);
+      intensity::bias_field(x, c, strength);
     }
   }
   if (random.chance(a.low_resolution.probability)) {
-    const double zoom = random.uniform(a.low_resolution.range[0], a.low_resolution.range[1]);
-    std::vector<std::int64_t> small;
-    for (std::int64_t d = 1; d < 4; ++d) {
-      small.push_back(std::max<std::int64_t>(1, std::llround(static_cast<double>(image.size(d)) * zoom)));
-    }
-    const at::Tensor down = at::upsample_nearest3d(image.unsqueeze(0), small);
-    image = at::upsample_trilinear3d(down, {image.size(1), image.size(2), image.size(3)}, false)
-                .squeeze(0)
-                .contiguous();
+    image = intensity::low_resolution(image, random.uniform(a.low_resolution.range[0], a.low_resolution.range[1]));
   }
   for (std::int64_t ch = 0; ch < channels; ++ch) {
     at::Tensor x = image[ch];
     const bool invert = random.chance(a.gamma_invert_probability);
     const bool gamma = random.chance(a.gamma.probability);
     if (!gamma) continue;
-    // nnU-Net's gamma: on the value range, keeping mean and std; on the
-    // inverted image it brightens dark structures instead.
-    const double g = random.uniform(a.gamma.range[0], a.gamma.range[1]);
-    if (invert) x.neg_();
-    const auto mean = x.mean().item<double>(), std = x.std().item<double>();
-    const auto lo = x.min().item<double>(), range = x.max().item<double>() - lo;
-    x.sub_(lo).div_(range + 1e-7).pow_(g).mul_(range + 1e-7).add_(lo);
-    const auto new_std = x.std().item<double>();
-    x.sub_(x.mean().item<double>()).mul_(std / (new_std + 1e-8)).add_(mean);
-    if (invert) x.neg_();
+    intensity::gamma(x, random.uniform(a.gamma.range[0], a.gamma.range[1]), invert);
+  }
+  for (std::int64_t ch = 0; ch < channels; ++ch) {
+    at::Tensor x = image[ch];
+    if (random.chance(a.inversion.probability)) {
+      intensity::invert_body(x, random.uniform(a.inversion.range[0], a.inversion.range[1]));
+    }
+    if (random.chance(a.remap.probability)) {
+      // Knots k / 4 moved by up to the drawn amplitude: small amplitudes
+      // bend the curve, large ones reorder tissue brightness.
+      const double amplitude = random.uniform(a.remap.range[0], a.remap.range[1]);
+      std::vector<double> values(kRemapKnots);
+      for (std::size_t k = 0; k < values.size(); ++k) {
+        values[k] = static_cast<double>(k) / static_cast<double>(values.size() - 1) + random.uniform(-1, 1) * amplitude;
+      }
+      intensity::remap(x, values);
+    }
   }
 }
 

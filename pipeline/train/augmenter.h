@@ -1,7 +1,9 @@
 #pragma once
 // Training augmentation: spatial (flips, rotation, scaling, elastic) and
 // intensity transforms that imitate other scanners (gain/offset, contrast,
-// gamma incl. inverted, bias field, noise, blur, low resolution).
+// gamma incl. inverted, bias field, noise, blur, low resolution, contrast
+// inversion inside the body, non-monotone remaps); the transforms themselves
+// are in intensity_transforms.h.
 #include <ATen/core/Tensor.h>
 
 #include <array>
@@ -36,6 +38,9 @@ struct SpatialParams {
 /// the patch centre) reads input position center + R * (o / scale) + displacement.
 Patch transform_patch(const TrainingCase& c, const std::array<std::int64_t, 3>& center,
                       const std::array<std::int64_t, 3>& patch_size, const SpatialParams& params);
+
+/// Knots of the random intensity remap (augmentation.remap).
+inline constexpr std::size_t kRemapKnots = 5;
 
 class Augmenter {
  public:

@@ -17,9 +17,16 @@ Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const 
   std::vector<at::Tensor> images, labels;
   std::vector<std::int64_t> domains;
   const std::int64_t first = options.rank * options.batch_size;
+  std::int64_t batch_domain = -1;
+  if (options.domain_per_batch) {
+    Random random(derive_seed(options.seed, /*stream=*/2, static_cast<std::uint64_t>(index)));
+    const auto& all = sampler.domains();
+    batch_domain = all[static_cast<std::size_t>(random.index(static_cast<std::int64_t>(all.size())))];
+  }
   for (std::int64_t s = first; s < first + options.batch_size; ++s) {
     Random random(derive_seed(options.seed, /*stream=*/1, static_cast<std::uint64_t>(index * n + s)));
-    const PatchLocation loc = sampler.sample(random, s >= n - foreground);
+    const bool fg = s >= n - foreground;
+    const PatchLocation loc = batch_domain >= 0 ? sampler.sample(random, fg, batch_domain) : sampler.sample(random, fg);
     const TrainingCase& c = sampler.cases()[loc.case_index];
     Patch p = augmenter(c, loc, random);
     images.push_back(p.image);

@@ -40,6 +40,10 @@ struct BatchLoaderOptions {
   /// batch_size * world_size would draw (foreground share included).
   std::int64_t rank = 0;
   std::int64_t world_size = 1;
+  /// Every sample of batch n from one domain, drawn uniformly per batch from
+  /// (seed, n) among the cases' domains (multi-domain training: each domain's
+  /// batch-norm statistics then come from the whole batch).
+  bool domain_per_batch = false;
 };
 
 /// Builds this rank's share of batch `index` (pure function of its arguments).

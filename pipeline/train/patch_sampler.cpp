@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace medseg::pipeline {
@@ -22,11 +24,29 @@ void index_class_locations(TrainingCase& c, std::int64_t num_classes) {
 PatchSampler::PatchSampler(const std::vector<TrainingCase>& cases, std::array<std::int64_t, 3> patch_size)
     : cases_(cases), patch_size_(patch_size) {
   if (cases_.empty()) throw ConfigError("no training cases to sample patches from");
+  for (const auto& c : cases_) domains_.push_back(c.domain);
+  std::sort(domains_.begin(), domains_.end());
+  domains_.erase(std::unique(domains_.begin(), domains_.end()), domains_.end());
 }
 
 PatchLocation PatchSampler::sample(Random& random, bool foreground) const {
+  return sample_in(random, foreground,
+                   static_cast<std::size_t>(random.index(static_cast<std::int64_t>(cases_.size()))));
+}
+
+PatchLocation PatchSampler::sample(Random& random, bool foreground, std::int64_t domain) const {
+  std::vector<std::size_t> in_domain;
+  for (std::size_t i = 0; i < cases_.size(); ++i) {
+    if (cases_[i].domain == domain) in_domain.push_back(i);
+  }
+  if (in_domain.empty()) throw ModelError("no training case of domain " + std::to_string(domain));
+  return sample_in(random, foreground,
+                   in_domain[static_cast<std::size_t>(random.index(static_cast<std::int64_t>(in_domain.size())))]);
+}
+
+PatchLocation PatchSampler::sample_in(Random& random, bool foreground, std::size_t case_index) const {
   PatchLocation loc;
-  loc.case_index = static_cast<std::size_t>(random.index(static_cast<std::int64_t>(cases_.size())));
+  loc.case_index = case_index;
   const TrainingCase& c = cases_[loc.case_index];
   const std::array<std::int64_t, 3> size{c.labels.size(2), c.labels.size(1), c.labels.size(0)};
   if (foreground) {

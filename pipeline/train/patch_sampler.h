@@ -27,13 +27,21 @@ class PatchSampler {
   /// balancing); otherwise any centre that keeps the patch inside the volume
   /// where possible.
   PatchLocation sample(Random& random, bool foreground) const;
+  /// The same, with the case drawn uniformly among the cases of `domain`
+  /// (one of domains()).
+  PatchLocation sample(Random& random, bool foreground, std::int64_t domain) const;
+  /// The domains of the cases, ascending, each once.
+  const std::vector<std::int64_t>& domains() const { return domains_; }
 
   const std::vector<TrainingCase>& cases() const { return cases_; }
   const std::array<std::int64_t, 3>& patch_size() const { return patch_size_; }
 
  private:
+  PatchLocation sample_in(Random& random, bool foreground, std::size_t case_index) const;
+
   const std::vector<TrainingCase>& cases_;
   std::array<std::int64_t, 3> patch_size_;
+  std::vector<std::int64_t> domains_;
 };
 
 }  // namespace medseg::pipeline

@@ -442,6 +442,8 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.prefetch = tc.prefetch;
   lo.rank = group ? group->rank() : 0;
   lo.world_size = group ? group->world_size() : 1;
+  lo.domain_per_batch =
+      !config.dataset.simulated_scanners.profiles.empty() && config.dataset.simulated_scanners.domain_per_batch;
   BatchLoader loader(sampler, augmenter, lo, state.epoch * tc.iterations_per_epoch);
 
   TrainResult result;

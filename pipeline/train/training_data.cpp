@@ -9,9 +9,11 @@
 #include "pipeline/data/preprocessed_cache.h"
 #include "core/atomic_file.h"
 #include "core/timestamp.h"
+#include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/random.h"
 #include "pipeline/synth/phantom.h"
+#include "pipeline/synth/scanner_profile.h"
 
 namespace medseg::pipeline {
 namespace fs = std::filesystem;
@@ -89,6 +91,31 @@ TrainingCase to_training_case(const CaseEntry& entry, PreprocessedCase&& pre, st
 
 }  // namespace
 
+CaseEntry render_through_profile(const CaseEntry& entry, const std::string& profile, std::uint64_t seed,
+                                 const fs::path& folder) {
+  if (profile == "original") return entry;
+  CaseEntry rendered = entry;
+  rendered.id = entry.id + "_" + profile;
+  rendered.domain = profile;
+  rendered.images.clear();
+  fs::create_directories(folder);
+  for (std::size_t ch = 0; ch < entry.images.size(); ++ch) {
+    const fs::path out = folder / (rendered.id + "_" + std::to_string(ch) + "_s" + std::to_string(seed) + ".nii.gz");
+    if (!fs::exists(out)) {  // deterministic: a file already there is this rendering
+      Volume volume = read_volume(entry.images[ch]);
+      const auto& sp = volume.geometry.spacing;
+      const double spacing = (sp[0] + sp[1] + sp[2]) / 3.0;  // as `medseg synth --from`
+      volume.data = simulate_scanner_on_image(volume.data, scanner_profile(profile), spacing,
+                                              derive_seed(seed, fnv1a(rendered.id), ch));
+      const fs::path partial = out.parent_path() / (out.stem().string() + ".partial.nii.gz");
+      write_volume(volume, partial, PixelType::kFloat32);
+      fs::rename(partial, out);
+    }
+    rendered.images.push_back(out);
+  }
+  return rendered;
+}
+
 fs::path write_synthetic_dataset(const SyntheticDatasetConfig& config, const fs::path& folder) {
   fs::create_directories(folder);
   std::ostringstream list;
@@ -162,8 +189,18 @@ TrainingData prepare_training_data(const TrainConfig& config, const std::array<s
   apply_overrides(config, data.fingerprint, data.plan);
   data.patch_size = choose_patch(config, data.plan, total_stride);
 
-  // Domains: the config's names, or the dataset's, or one unnamed domain.
+  // Domains: the simulated scanners, or the config's names, or the
+  // dataset's, or one unnamed domain.
+  const SimulatedScannersConfig& simulated = config.dataset.simulated_scanners;
   data.domains = config.model.domains.empty() ? domain_names(ds) : config.model.domains;
+  if (!simulated.profiles.empty()) {
+    if (data.domains.size() > 1) {
+      throw ConfigError("'" + config.file.string() + "', key 'dataset.simulated_scanners': the dataset's cases come "
+                        "from " + std::to_string(data.domains.size()) + " domains; simulated scanners need a "
+                        "dataset from one");
+    }
+    data.domains = simulated.profiles;
+  }
   if (data.domains.empty()) data.domains = {"default"};
   auto domain_of = [&](const CaseEntry& e) -> std::int64_t {
     if (e.domain.empty()) return 0;
@@ -205,13 +242,31 @@ TrainingData prepare_training_data(const TrainConfig& config, const std::array<s
   data.num_classes = static_cast<std::int64_t>(ds.labels.rbegin()->first) + 1;
   const Preprocessor preprocessor(data.plan.preprocessing);
   const PreprocessedCache cache(config.dataset.cache, data.plan.preprocessing);
-  for (const auto& entry : ds.cases) {
-    const std::int64_t domain = domain_of(entry);
-    TrainingCase c = to_training_case(entry, cache.get_or_compute(entry, preprocessor), domain,
-                                     data.num_classes);
-    const bool is_validation = validation.count(entry.id) != 0;
-    if (is_validation) data.validation.push_back(c);
-    if (!is_validation || single) data.training.push_back(std::move(c));
+  for (const auto& original : ds.cases) {
+    const bool is_validation = validation.count(original.id) != 0;
+    if (simulated.profiles.empty()) {
+      TrainingCase c = to_training_case(original, cache.get_or_compute(original, preprocessor), domain_of(original),
+                                       data.num_classes);
+      if (is_validation) data.validation.push_back(c);
+      if (!is_validation || single) data.training.push_back(std::move(c));
+      continue;
+    }
+    // Every rendering trains; validation sees the first profile's only.
+    for (std::size_t k = 0; k < simulated.profiles.size(); ++k) {
+      if (is_validation && !single && k > 0) break;
+      CaseEntry entry = render_through_profile(original, simulated.profiles[k],
+                                               static_cast<std::uint64_t>(simulated.seed),
+                                               config.output / "simulated_scanners");
+      entry.domain = simulated.profiles[k];
+      TrainingCase c = to_training_case(entry, cache.get_or_compute(entry, preprocessor),
+                                       static_cast<std::int64_t>(k), data.num_classes);
+      if (is_validation && k == 0) data.validation.push_back(c);
+      if (!is_validation || single) data.training.push_back(std::move(c));
+    }
+  }
+  if (!simulated.profiles.empty()) {
+    log("simulated scanners: each case also rendered through " + std::to_string(simulated.profiles.size() - 1) +
+        " profile(s) into " + (config.output / "simulated_scanners").string() + ", one domain each");
   }
   log("preprocessed into " + cache.folder().string() + ": " + std::to_string(data.training.size()) +
       " training, " + std::to_string(data.validation.size()) + " validation cases");

@@ -37,6 +37,13 @@ struct TrainingData {
 /// case list (each scanner profile a domain); returns the case list path.
 std::filesystem::path write_synthetic_dataset(const SyntheticDatasetConfig& config, const std::filesystem::path& folder);
 
+/// `entry` as the scanner `profile` would show it (`medseg synth --from`:
+/// simulate_scanner_on_image with a seed derived from `seed` and the case):
+/// its images rendered once into `folder` (kept: deterministic), id
+/// "ID_PROFILE", domain `profile`. "original" returns `entry` unchanged.
+CaseEntry render_through_profile(const CaseEntry& entry, const std::string& profile, std::uint64_t seed,
+                                 const std::filesystem::path& folder);
+
 /// Ids of the validation cases of fold `fold` of `num_folds`: the sorted ids
 /// are shuffled with a fixed seed and dealt round-robin into folds.
 std::vector<std::string> validation_fold(std::vector<std::string> ids, std::int64_t num_folds, std::int64_t fold);

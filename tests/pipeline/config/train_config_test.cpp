@@ -71,6 +71,42 @@ augmentation:
   EXPECT_EQ(b.training.precision, models::Precision::kBf16);
 }
 
+TEST(TrainConfig, ScannerAugmentationAndSimulatedScannersLoadAndReload) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", R"(dataset:
+  synthetic: {count: 4, size: 32}
+  simulated_scanners: {profiles: [original, scanner_b], seed: 3}
+augmentation:
+  inversion: {probability: 0.25}
+  remap: {probability: 0.5, range: [0.2, 0.6]}
+output: out
+)");
+  const TrainConfig a = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(a.dataset.simulated_scanners.profiles, (std::vector<std::string>{"original", "scanner_b"}));
+  EXPECT_EQ(a.dataset.simulated_scanners.seed, 3);
+  EXPECT_TRUE(a.dataset.simulated_scanners.domain_per_batch);
+  EXPECT_DOUBLE_EQ(a.augmentation.inversion.probability, 0.25);
+  EXPECT_DOUBLE_EQ(a.augmentation.inversion.range[0], 1.0);
+  EXPECT_DOUBLE_EQ(a.augmentation.remap.range[1], 0.6);
+  test::write_text(dir / "effective.yaml", to_yaml(a));
+  EXPECT_EQ(to_yaml(load_train_config(dir / "effective.yaml")), to_yaml(a));
+  // Off by default: existing configs draw the same batches as before.
+  test::write_text(dir / "d.yaml", kMinimal);
+  const TrainConfig d = load_train_config(dir / "d.yaml");
+  EXPECT_EQ(d.augmentation.inversion.probability, 0.0);
+  EXPECT_EQ(d.augmentation.remap.probability, 0.0);
+  EXPECT_TRUE(d.dataset.simulated_scanners.profiles.empty());
+
+  test::write_text(dir / "e.yaml", std::string(kMinimal) + "augmentation:\n  inversion: {range: [0.5, 1.5]}\n");
+  expect_config_error(dir / "e.yaml", {"augmentation.inversion.range", "line 5"});
+  test::write_text(dir / "f.yaml", R"(dataset:
+  synthetic: {count: 4, size: 32}
+  simulated_scanners: {profiles: [original, scanner_x]}
+output: out
+)");
+  expect_config_error(dir / "f.yaml", {"dataset.simulated_scanners.profiles", "line 3", "scanner_x", "scanner_a"});
+}
+
 // The `model:` section uses model.yaml's nested architecture keys; the flat
 // keys of older configs still load as documented aliases.
 TEST(TrainConfig, ModelSectionTakesTheNestedKeysAndTheOldFlatAliases) {

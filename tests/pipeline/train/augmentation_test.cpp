@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "pipeline/synth/phantom.h"
 #include "pipeline/train/augmenter.h"
@@ -42,7 +43,7 @@ AugmentationConfig no_augmentation() {
   AugmentationConfig a;
   a.flip_probability = 0;
   for (auto* p : {&a.rotation, &a.scaling, &a.elastic, &a.gain, &a.offset, &a.contrast, &a.gamma, &a.bias_field,
-                  &a.noise, &a.blur, &a.low_resolution}) {
+                  &a.noise, &a.blur, &a.low_resolution, &a.inversion, &a.remap}) {
     p->probability = 0;
   }
   a.gamma_invert_probability = 0;
@@ -99,17 +100,52 @@ TEST(Augmenter, SpatialTransformsMoveImageAndLabelsTogether) {
 TEST(Augmenter, IntensityTransformsNeverTouchLabels) {
   const TrainingCase c = phantom_case(3);
   AugmentationConfig a = no_augmentation();
-  for (auto* p : {&a.gain, &a.offset, &a.contrast, &a.gamma, &a.bias_field, &a.noise, &a.blur, &a.low_resolution}) {
+  for (auto* p : {&a.gain, &a.offset, &a.contrast, &a.gamma, &a.bias_field, &a.noise, &a.blur, &a.low_resolution,
+                  &a.inversion, &a.remap}) {
     p->probability = 1.0;
   }
   a.gamma_invert_probability = 0.5;
+  a.remap.range = {0.5, 2.0};
   const Augmenter aug(a, {16, 16, 16});
-  Random random(7);
-  const Patch p = aug(c, {0, {20, 20, 20}}, random);
   const Patch plain = extract_patch(c, {20, 20, 20}, {16, 16, 16});
-  EXPECT_TRUE(at::equal(p.labels, plain.labels));
-  EXPECT_FALSE(at::allclose(p.image, plain.image));
-  EXPECT_TRUE(at::isfinite(p.image).all().item<bool>());
+  for (std::uint64_t seed : {7, 8, 9}) {
+    Random random(seed);
+    const Patch p = aug(c, {0, {20, 20, 20}}, random);
+    EXPECT_TRUE(at::equal(p.labels, plain.labels)) << seed;
+    EXPECT_FALSE(at::allclose(p.image, plain.image)) << seed;
+    EXPECT_TRUE(at::isfinite(p.image).all().item<bool>()) << seed;
+  }
+}
+
+TEST(Augmenter, IntensityTransformsAreAFunctionOfTheSeed) {
+  const TrainingCase c = phantom_case(3);
+  AugmentationConfig a = no_augmentation();
+  for (auto* p : {&a.gamma, &a.bias_field, &a.noise, &a.inversion, &a.remap}) p->probability = 0.5;
+  const Augmenter aug(a, {16, 16, 16});
+  const auto image = [&](std::uint64_t seed) {
+    Random random(seed);
+    return aug(c, {0, {20, 20, 20}}, random).image;
+  };
+  EXPECT_TRUE(at::equal(image(11), image(11)));
+  EXPECT_FALSE(at::equal(image(11), image(12)));
+}
+
+TEST(Augmenter, InversionAndRemapAtProbabilityOneChangeTheImageAsTheirFunctions) {
+  // With every other transform off, the augmenter's inversion is
+  // intensity::invert_body with the drawn weight (here fixed: range [1, 1]).
+  const TrainingCase c = phantom_case(3);
+  AugmentationConfig a = no_augmentation();
+  a.inversion = {1.0, {1.0, 1.0}};
+  Random random(3);
+  const Patch p = Augmenter(a, {16, 16, 16})(c, {0, {20, 20, 20}}, random);
+  at::Tensor expected = extract_patch(c, {20, 20, 20}, {16, 16, 16}).image;
+  at::Tensor x = expected[0];
+  const double lo = x.min().item<double>(), hi = x.max().item<double>();
+  const at::Tensor body = x > lo + 0.05 * (hi - lo);
+  // The brightest body voxel becomes the darkest body voxel.
+  const auto brightest = x.argmax().item<std::int64_t>();
+  const at::Tensor out = p.image[0].reshape({-1}).index_select(0, at::where(body.reshape({-1}))[0]);
+  EXPECT_NEAR(p.image[0].reshape({-1})[brightest].item<double>(), out.min().item<double>(), 1e-4);
 }
 
 TEST(Augmenter, DisabledIsPlainExtraction) {
@@ -183,6 +219,34 @@ TEST(BatchLoader, SameBatchesWithAnyThreadCountAndFromAnyStart) {
   EXPECT_EQ(reference[0].labels.scalar_type(), at::kLong);
   // The last sample of each batch is centred on foreground.
   for (const auto& b : reference) EXPECT_GT(b.labels[2][8][8][8].item<std::int64_t>(), 0);
+}
+
+TEST(BatchLoader, DomainPerBatchDrawsEveryBatchFromOneDomain) {
+  std::vector<TrainingCase> cases{phantom_case(7, 0), phantom_case(8, 1), phantom_case(9, 2), phantom_case(10, 1)};
+  const PatchSampler sampler(cases, {16, 16, 16});
+  EXPECT_EQ(sampler.domains(), (std::vector<std::int64_t>{0, 1, 2}));
+  const Augmenter augmenter(no_augmentation(), {16, 16, 16});
+  BatchLoaderOptions o;
+  o.batch_size = 4;
+  o.seed = 3;
+  o.domain_per_batch = true;
+  std::set<std::int64_t> seen;
+  for (std::int64_t index = 0; index < 12; ++index) {
+    const Batch b = make_batch(sampler, augmenter, o, index);
+    const std::int64_t d = b.domains[0].item<std::int64_t>();
+    EXPECT_TRUE(at::equal(b.domains, at::full({4}, d, at::kLong))) << "batch " << index << ": " << b.domains;
+    seen.insert(d);
+    EXPECT_TRUE(at::equal(b.image, make_batch(sampler, augmenter, o, index).image));  // a function of (seed, n)
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  // Off, the same batch mixes domains.
+  o.domain_per_batch = false;
+  bool mixed = false;
+  for (std::int64_t index = 0; index < 12; ++index) {
+    const Batch b = make_batch(sampler, augmenter, o, index);
+    mixed = mixed || !at::equal(b.domains, at::full({4}, b.domains[0].item<std::int64_t>(), at::kLong));
+  }
+  EXPECT_TRUE(mixed);
 }
 
 // Data-parallel training: ranks with batch B together draw exactly the batch

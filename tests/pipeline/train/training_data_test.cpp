@@ -78,6 +78,58 @@ TEST(PrepareTrainingData, SplitsCasesAndTagsDomains) {
   }
 }
 
+// Multi-domain training on simulated scanners: each training case once per
+// profile, each rendering its profile's domain; validation sees the first.
+TEST(PrepareTrainingData, SimulatedScannersRenderEveryCaseOncePerProfile) {
+  test::TempDir dir;
+  TrainConfig c = synthetic_config(dir);
+  c.dataset.simulated_scanners.profiles = {"original", "scanner_b", "scanner_c"};
+  const TrainingData data = prepare_training_data(c, {2, 2, 2}, [](const std::string&) {});
+  EXPECT_EQ(data.domains, (std::vector<std::string>{"original", "scanner_b", "scanner_c"}));
+  ASSERT_EQ(data.validation.size(), 1u);
+  EXPECT_EQ(data.validation[0].domain, 0);
+  ASSERT_EQ(data.training.size(), 3u);  // one training case, three renderings
+  const TrainingCase* original = nullptr;
+  for (const auto& t : data.training) {
+    EXPECT_NE(t.id.rfind(data.validation[0].id, 0), 0u) << "a validation case trained: " << t.id;
+    if (t.domain == 0) original = &t;
+  }
+  ASSERT_NE(original, nullptr);
+  const at::Tensor body = original->labels > 0;
+  for (const auto& t : data.training) {
+    EXPECT_TRUE(at::equal(t.labels, original->labels)) << t.id;  // renderings never move labels
+    if (t.domain == 0) continue;
+    EXPECT_EQ(t.id, original->id + "_" + data.domains[static_cast<std::size_t>(t.domain)]);
+    // Inside the phantom, scanner_b keeps the tissue order, scanner_c
+    // (inverted contrast) reverses it.
+    const at::Tensor a = original->image[0].masked_select(body), b = t.image[0].masked_select(body);
+    const double r = ((a - a.mean()) * (b - b.mean())).mean().item<double>() /
+                     (a.std(false) * b.std(false)).item<double>();
+    // (scanner_b's blur and noise on a 16^3 phantom keep r near 0.44.)
+    if (t.domain == 1) EXPECT_GT(r, 0.3) << t.id;
+    if (t.domain == 2) EXPECT_LT(r, -0.3) << t.id;
+  }
+  // Renderings are files written once: preparing again reuses them.
+  EXPECT_TRUE(std::filesystem::exists(dir / "simulated_scanners"));
+  const TrainingData again = prepare_training_data(c, {2, 2, 2}, [](const std::string&) {});
+  for (std::size_t i = 0; i < again.training.size(); ++i) {
+    EXPECT_TRUE(at::equal(again.training[i].image, data.training[i].image));
+  }
+}
+
+TEST(PrepareTrainingData, SimulatedScannersNeedADatasetFromOneDomain) {
+  test::TempDir dir;
+  TrainConfig c = synthetic_config(dir);
+  c.dataset.synthetic.profiles = {"scanner_a", "scanner_b"};
+  c.dataset.simulated_scanners.profiles = {"original", "scanner_c"};
+  try {
+    prepare_training_data(c, {2, 2, 2}, [](const std::string&) {});
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("dataset.simulated_scanners"), std::string::npos) << e.what();
+  }
+}
+
 TEST(PrepareTrainingData, PatchNotAMultipleOfTheStrideNamesTheKey) {
   test::TempDir dir;
   TrainConfig c = synthetic_config(dir);
