@@ -1,5 +1,6 @@
 #include "models/bundle.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -252,6 +253,99 @@ TEST_F(BundleTest, FlippedOrTruncatedWeightsAreAClearError) {
     load_bundle(bundle_);  // the flipped byte may sit in tensor data: loads, with a wrong value
   } catch (const ModelError&) {
   }
+}
+
+// A weights.pt written by hand: `pickle` as data.pkl, `records` as
+// data/0, data/1, ... of a PyTorch zip archive (what an attacker controls).
+std::string crafted_weights(const std::string& pickle, const std::vector<std::string>& records) {
+  std::string zip;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    zip.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  for (size_t k = 0; k < records.size(); ++k) {
+    writer.writeRecord("data/" + std::to_string(k), records[k].data(), records[k].size());
+  }
+  writer.writeEndOfFile();
+  return zip;
+}
+
+// Pickle protocol 2 as torch::pickle_save writes a {name: tensor} dict,
+// each tensor contiguous in its own storage record, without memo entries.
+struct PickledTensor {
+  std::string name;
+  std::string storage;  // "FloatStorage", "LongStorage"
+  int64_t numel;
+  std::vector<int64_t> sizes;
+};
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
+  auto text = [](const std::string& s) {
+    const auto n = static_cast<uint32_t>(s.size());
+    return std::string("X") + std::string(reinterpret_cast<const char*>(&n), 4) + s;
+  };
+  auto integer = [](int64_t v) {
+    const auto n = static_cast<int32_t>(v);
+    return std::string("J") + std::string(reinterpret_cast<const char*>(&n), 4);
+  };
+  std::string p = "\x80\x02}(";
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const PickledTensor& t = tensors[k];
+    p += text(t.name) + "ctorch._utils\n_rebuild_tensor_v2\n((" + text("storage") + "ctorch\n" + t.storage + "\n" +
+         text(std::to_string(k)) + text("cpu") + integer(t.numel) + "tQ" + integer(0) + "(";
+    for (int64_t size : t.sizes) p += integer(size);
+    p += "t(";
+    int64_t stride = 1;
+    std::vector<int64_t> strides(t.sizes.size());
+    for (size_t d = t.sizes.size(); d-- > 0;) {
+      strides[d] = stride;
+      stride *= t.sizes[d];
+    }
+    for (int64_t s : strides) p += integer(s);
+    p += "t\x89" "ccollections\nOrderedDict\n)RtR";
+  }
+  return p + "u.";
+}
+
+// Found by fuzz/targets/fuzz_weights.cpp: LibTorch 1.13's unpickler pops
+// an empty stack on these (REDUCE with one value on it) and the process
+// dies with SIGSEGV; medseg now refuses them before unpickling.
+TEST_F(BundleTest, CraftedPicklesAreRefusedBeforeLibTorchUnpicklesThem) {
+  const fs::path weights = bundle_ / "weights.pt";
+  using namespace std::string_literals;
+  for (const std::string& pickle : {"\x80\x02}R."s, "\x80\x02R."s, "\x80\x02}u."s, "\x80\x02}\x85t."s,
+                                    "\x80\x02}r\xff\xff\xff\xff."s, "\x80\x02}cos\nsystem\n."s}) {
+    spit(weights, crafted_weights(pickle, {}));
+    fix_checksum(bundle_);
+    EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }), "weights.pt: not a readable PyTorch state dict (");
+  }
+}
+
+// A tensor whose sizes reach past its storage record: LibTorch's
+// _rebuild_tensor_v2 takes them as they are, and copying the weights into
+// the network then read past the end of the record's buffer.
+TEST_F(BundleTest, ATensorReachingPastItsStorageIsRefused) {
+  std::vector<PickledTensor> tensors;
+  std::vector<std::string> records;
+  auto add = [&](const std::string& name, const torch::Tensor& value) {
+    const torch::Tensor t = value.detach().contiguous();
+    tensors.push_back({name, t.scalar_type() == torch::kLong ? "LongStorage" : "FloatStorage", t.numel(),
+                       t.sizes().vec()});
+    records.emplace_back(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  };
+  for (const auto& p : net_->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : net_->named_buffers()) add(b.key(), b.value());
+  const fs::path weights = bundle_ / "weights.pt";
+  spit(weights, crafted_weights(state_dict_pickle(tensors), records));
+  fix_checksum(bundle_);
+  ASSERT_NO_THROW(load_bundle(bundle_));  // the hand-written pickle is a valid state dict
+
+  const size_t victim = 0;  // encoder0a.conv.weight: 4x2x3x3x3 floats
+  records[victim] = records[victim].substr(0, 4);
+  spit(weights, crafted_weights(state_dict_pickle(tensors), records));
+  fix_checksum(bundle_);
+  EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }),
+                  "weights.pt: tensor '" + tensors[victim].name + "' reaches past the end of its data");
 }
 
 TEST_F(BundleTest, WeightsOfAnotherArchitectureNameTheTensorAndBothShapes) {
