@@ -75,6 +75,11 @@ void run_one(Body&& body) {
     // one line (the CLI prints only the first); a second line is reported,
     // not fatal, and scripts/fuzz.sh counts these reports.
     const std::string_view what = e.what();
+    static const bool verbose = std::getenv("MEDSEG_FUZZ_VERBOSE") != nullptr;
+    if (verbose) {  // replaying an input: which error it gave
+      const std::string line = "medseg-fuzz: error: " + std::string(what) + "\n";
+      (void)!::write(original_stderr(), line.data(), line.size());
+    }
     if (what.find('\n') != std::string_view::npos) {
       const std::string line = "medseg-fuzz: multi-line error: " + std::string(what.substr(0, 300)) + "\n";
       (void)!::write(original_stderr(), line.data(), line.size());

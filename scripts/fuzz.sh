@@ -16,6 +16,7 @@
 # FUZZ_OUT/summary.txt. Exit status 1 when anything was found.
 #
 # Reproduce a finding: build/fuzz/fuzz/fuzz_nifti build/fuzz/findings/nifti/crash-...
+# (MEDSEG_FUZZ_VERBOSE=1 prints the medseg error each input gives).
 # Not run by CI (.ci/run): it takes MINUTES x targets / FUZZ_JOBS of wall time.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,7 +19,8 @@ namespace {
 enum class Kind { kText, kInt, kBool, kNone, kGlobal, kTuple, kDict, kStorage, kTensor, kOrderedDict };
 
 struct Value {
-  Kind kind = Kind::kNone;
+  Value(Kind k = Kind::kNone) : kind(k) {}  // NOLINT: {Kind::kDict} reads best on the stack
+  Kind kind;
   std::string text;           // kText, kGlobal ("module name")
   std::int64_t number = 0;    // kInt
   std::vector<Value> items;   // kTuple

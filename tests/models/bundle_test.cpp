@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -253,6 +254,35 @@ TEST_F(BundleTest, FlippedOrTruncatedWeightsAreAClearError) {
     load_bundle(bundle_);  // the flipped byte may sit in tensor data: loads, with a wrong value
   } catch (const ModelError&) {
   }
+}
+
+// Found by fuzz/targets/fuzz_model_yaml.cpp: a byte that is not UTF-8 in
+// the preprocessing plan escaped as nlohmann's type_error 316 ("invalid
+// UTF-8 byte", an internal error, exit 1) when the plan became JSON.
+TEST_F(BundleTest, ModelYamlThatIsNotUtf8IsRefusedWithItsLine) {
+  const std::string text = slurp(bundle_ / "model.yaml");
+  const size_t at = text.find("\xc3\xbc");  // the u-umlaut of kPreprocessing's "l"
+  ASSERT_NE(at, std::string::npos) << text;
+  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  const auto column = at - text.rfind('\n', at);
+  edit_info(bundle_, "\xc3\xbc", "\xdf");  // Latin-1 sharp s: a lead byte without its continuation
+  const std::string message = model_error([&] { read_bundle_info(bundle_); });
+  EXPECT_CONTAINS(message, "model.yaml', line " + std::to_string(line) + ", column " + std::to_string(column) +
+                               ": not UTF-8 text (byte 0xDF)");
+}
+
+// Also found by fuzz_model_yaml: a NUL inside a key of the preprocessing
+// plan came out of yaml-cpp as "spa\xa0..." and nlohmann threw the same
+// type_error 316. YAML allows no control characters but tab and line breaks.
+TEST_F(BundleTest, ModelYamlWithAControlCharacterIsRefusedWithItsLine) {
+  const std::string text = slurp(bundle_ / "model.yaml");
+  const size_t at = text.find("\n  spacing:");
+  ASSERT_NE(at, std::string::npos) << text;
+  const auto line = 2 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  edit_info(bundle_, "\n  spacing:", std::string("\n  spa\0cing:", 12));
+  const std::string message = model_error([&] { read_bundle_info(bundle_); });
+  EXPECT_CONTAINS(message, "model.yaml', line " + std::to_string(line) +
+                               ", column 6: a control character (byte 0x00), which YAML does not allow");
 }
 
 // A weights.pt written by hand: `pickle` as data.pkl, `records` as
