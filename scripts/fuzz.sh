@@ -58,6 +58,7 @@ MEDSEG_FUZZ_SEED_DIR=$SEEDS/weights "$BIN/fuzz_weights" -runs=0 "$SEEDS/weights"
 # except in the DICOM target, where GDCM's assert() aborts happen in the
 # isolating child process by design (fuzz_dicom_folder.cpp).
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:silence_unsigned_overflow=1
+export LSAN_OPTIONS=suppressions=$ROOT/fuzz/lsan.supp
 asan_options() {
   local abort=1
   [[ $1 == dicom_folder ]] && abort=0

@@ -1,7 +1,7 @@
 #include "models/detail/state_dict_check.h"
 
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 
 #include <cstdint>
 #include <cstring>
@@ -298,21 +298,53 @@ class PickleCheck {
   throw ModelError(file + ": not a readable PyTorch state dict (" + core::single_line(why) + ")");
 }
 
+// The archive's bytes for LibTorch's zip reader (miniz), refusing reads
+// outside them. LibTorch's own adapters (MemoryReadAdapter, the VectorReader
+// inside pickle_load) copy whatever range miniz asks for, and a damaged zip
+// can make miniz ask for bytes before the start of the buffer (found by
+// fuzz_weights: UBSan's pointer overflow in MemoryReadAdapter::read, called
+// from mz_zip_reader_init). A refused read returns 0 bytes, which miniz
+// reports as an error; an exception must not cross miniz's C frames.
+class BoundedReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos > bytes_.size() || n > bytes_.size() - pos) {
+      outside_ = true;
+      return 0;
+    }
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+  bool read_outside() const { return outside_; }
+
+ private:
+  const std::vector<char>& bytes_;
+  mutable bool outside_ = false;
+};
+
 }  // namespace
 
 void check_state_dict_pickle(const std::vector<char>& bytes, const std::string& file) {
+  // Every record is read once here, with the reads bounded: torch::pickle_load
+  // then reads the same records of the same bytes with the same miniz calls,
+  // which this pass has shown to stay inside the file.
+  auto bounded = std::make_shared<BoundedReader>(bytes);
   std::string pickle;
   try {
-    caffe2::serialize::PyTorchStreamReader reader(
-        std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), bytes.size()));
+    caffe2::serialize::PyTorchStreamReader reader(bounded);
     if (!reader.hasRecord("data.pkl")) unreadable(file, "no data.pkl in the archive");
-    const auto [data, size] = reader.getRecord("data.pkl");
-    pickle.assign(static_cast<const char*>(data.get()), size);
+    for (const std::string& name : reader.getAllRecords()) {
+      const auto [data, size] = reader.getRecord(name);
+      if (name == "data.pkl") pickle.assign(static_cast<const char*>(data.get()), size);
+    }
   } catch (const ModelError&) {
     throw;
   } catch (const std::exception& e) {
-    unreadable(file, core::one_line(e));
+    unreadable(file, bounded->read_outside() ? "the zip archive points outside the file" : core::one_line(e));
   }
+  if (bounded->read_outside()) unreadable(file, "the zip archive points outside the file");
   try {
     PickleCheck(pickle).run();
   } catch (const std::runtime_error& e) {

@@ -1,14 +1,13 @@
 #pragma once
 // Internal to models/bundle.cpp: a weights.pt is untrusted input (a crafted
-// bundle can carry a matching checksum), and LibTorch 1.13's unpickler,
-// which torch::pickle_load runs, is not safe on crafted bytes: a pickle
-// whose REDUCE finds one value on the stack pops an empty std::vector and
-// the process dies (found by fuzz/targets/fuzz_weights.cpp); a LONG_BINPUT
-// of 2^32-1 grows its memo table to 2^32 entries; and _rebuild_tensor_v2
-// sets sizes and strides without checking them against the storage, so a
-// tensor can point past its data. Fixing that means patching LibTorch, so
-// medseg checks what the unpickler is given first, and what it returns
-// before anything reads it.
+// bundle can carry a matching checksum), and LibTorch 1.13's
+// torch::pickle_load is not safe on crafted bytes: its unpickler pops an
+// empty stack when a REDUCE finds one value on it, and the process dies
+// (SIGSEGV; 2 of 3000 random mutations of a state dict's pickle did so), and
+// its zip reader copies whatever byte range miniz asks for, before the start
+// of the buffer for a damaged archive (found by fuzz/targets/fuzz_weights.cpp).
+// Fixing that means patching LibTorch, so medseg checks what pickle_load is
+// given first, and what it returns before anything reads the tensors.
 #include <ATen/core/Tensor.h>
 
 #include <string>
@@ -16,7 +15,9 @@
 
 namespace medseg::models::detail {
 
-/// Checks that `bytes` is a PyTorch zip archive whose data.pkl is what
+/// Checks that `bytes` is a PyTorch zip archive whose every record miniz
+/// reads inside the file (each is read once, through a bounded reader), and
+/// whose data.pkl is what
 /// torch::pickle_save writes for a dict of names to tensors (optionally with
 /// its "Dict[str, Tensor]" type tag): only the pickle operations of that
 /// shape, each on operands of the right kind (a stack simulation), memo ids

@@ -351,6 +351,18 @@ TEST_F(BundleTest, CraftedPicklesAreRefusedBeforeLibTorchUnpicklesThem) {
   }
 }
 
+// Found by fuzz_weights: a damaged zip archive (this file, minimized by
+// libFuzzer) makes LibTorch's miniz ask its read adapter for bytes before the
+// start of the buffer, which LibTorch's adapters copy without a check (UBSan:
+// pointer overflow in MemoryReadAdapter::read; an out-of-bounds read).
+TEST_F(BundleTest, AZipArchivePointingOutsideTheFileIsRefused) {
+  fs::copy_file(fs::path(MEDSEG_SOURCE_DIR) / "tests/models/data/zip_read_before_start.pt", bundle_ / "weights.pt",
+                fs::copy_options::overwrite_existing);
+  fix_checksum(bundle_);
+  EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }),
+                  "weights.pt: not a readable PyTorch state dict (the zip archive points outside the file)");
+}
+
 // A tensor whose sizes reach past its storage record: LibTorch's
 // _rebuild_tensor_v2 takes them as they are, and copying the weights into
 // the network then read past the end of the record's buffer.
