@@ -15,6 +15,7 @@ import gzip
 import io
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -176,11 +177,13 @@ def dicom_seg_seeds(medseg, series_dir, work):
 # --- YAML -----------------------------------------------------------------
 
 def yaml_seeds():
+    # dataset.source must exist: fuzz_train_config makes an empty data/ next to the config
     for config in sorted((ROOT / "configs").glob("*.yaml")):
-        put("train_config", config.name, config.read_bytes())
+        text = re.sub(rb"(\n\s*source:) [^\n]*", rb"\1 data/", config.read_bytes())
+        put("train_config", config.name, text)
     put("train_config", "minimal.yaml", b"dataset:\n  source: data/\n")
     put("train_config", "synthetic_overrides.yaml",
-        b"dataset:\n  synthetic: {count: 4, size: [16, 16, 16]}\n  max_voxels: 1000000\n"
+        b"dataset:\n  synthetic: {count: 4, size: 16}\n  max_voxels: 1000000\n"
         b"training:\n  epochs: 1\n  learning_rate: 1.0e-3\n  optimizer: adamw\n"
         b"model:\n  base_features: 4\n  depth: 2\n")
     for bundle in sorted((ROOT / "data_samples" / "models").glob("*/model.yaml")):

@@ -11,6 +11,12 @@
 #include "fuzz/fuzz_common.h"
 #include "pipeline/config/train_config.h"
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // The seeds' dataset.source (fuzz/make_seeds.py): a folder that exists.
+  std::filesystem::create_directories(medseg::fuzz::scratch() / "data");
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const auto path = medseg::fuzz::scratch() / "config.yaml";
   static const auto again = medseg::fuzz::scratch() / "config_again.yaml";

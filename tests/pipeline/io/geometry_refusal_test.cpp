@@ -67,6 +67,25 @@ TEST(GeometryRefusal, NonFiniteSformOrQformIsRefused) {
   EXPECT_HAS(quiet_read_error(dir / "nan_qform.nii"), "qform (quatern_b/c/d, qoffset) holds a non-finite value");
 }
 
+// Found by fuzz/targets/fuzz_nifti.cpp: a finite but absurd sform offset
+// (-2e38 mm) sent ITK's single-precision SVD (vnl_svd<float>, LINPACK ssvdc)
+// into a loop that never ended: `medseg info` hung on a 552-byte file.
+TEST(GeometryRefusal, PositionsBeyondAKilometreAreRefusedBeforeItkSeesThem) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "far.nii", {4, 3, 2}, {0.9f, 0.9f, 2.5f},
+                          {-0.9f, 0.1f, 0, -2.1267648e38f, 0.1f, 0.9f, 0, -5, 0, 0, 2.5f, 3});
+  EXPECT_HAS(quiet_read_error(dir / "far.nii"), "sform (srow_x/y/z) holds -2.12676e+38 mm, beyond +-1e6 mm");
+  test::write_nifti_int16(dir / "far_qform.nii", {4, 5, 6}, {1, 1, 1});
+  patch(dir / "far_qform.nii", 252, std::int16_t{1});  // qform_code
+  patch(dir / "far_qform.nii", 268, 3e7f);             // qoffset_x: 30 km
+  EXPECT_HAS(quiet_read_error(dir / "far_qform.nii"), "qform (quatern_b/c/d, qoffset) holds 3e+07, beyond +-1e6");
+  test::write_nifti_int16(dir / "huge_voxels.nii", {4, 5, 6}, {1, 1, 2e6f});
+  EXPECT_HAS(quiet_read_error(dir / "huge_voxels.nii"), "spacing along k is 2e+06 mm");
+  // A large but real field of view still reads: 1000 mm away from the origin.
+  test::write_nifti_int16(dir / "offset.nii", {4, 5, 6}, {1, 1, 1}, {1, 0, 0, 1000, 0, 1, 0, -1000, 0, 0, 1, 500});
+  EXPECT_NO_THROW(read_volume(dir / "offset.nii"));
+}
+
 TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
   TempDir dir;
   // 0.1 mm voxels: a small determinant, still a proper orientation.
