@@ -5,8 +5,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
-#include <set>
 #include <string_view>
 
 #include "core/error.h"
@@ -26,12 +26,14 @@ struct Value {
   std::vector<Value> items;   // kTuple
 };
 
-const std::set<std::string>& storage_globals() {
-  static const std::set<std::string> names = {
-      "torch FloatStorage", "torch DoubleStorage", "torch HalfStorage", "torch BFloat16Storage",
-      "torch LongStorage",  "torch IntStorage",    "torch ShortStorage", "torch CharStorage",
-      "torch ByteStorage",  "torch BoolStorage"};
-  return names;
+// The storage types a state dict may name, with their element sizes.
+const std::map<std::string, std::uint64_t>& storage_globals() {
+  static const std::map<std::string, std::uint64_t> types = {
+      {"torch FloatStorage", 4}, {"torch DoubleStorage", 8}, {"torch HalfStorage", 2},
+      {"torch BFloat16Storage", 2}, {"torch LongStorage", 8}, {"torch IntStorage", 4},
+      {"torch ShortStorage", 2}, {"torch CharStorage", 1}, {"torch ByteStorage", 1},
+      {"torch BoolStorage", 1}};
+  return types;
 }
 
 constexpr std::string_view kRebuildTensor = "torch._utils _rebuild_tensor_v2";
@@ -42,7 +44,9 @@ constexpr std::size_t kMaxDims = 16;
 
 class PickleCheck {
  public:
-  explicit PickleCheck(std::string_view data) : data_(data) {}
+  /// `records`: the byte size of each tensor record (data/KEY) by KEY.
+  PickleCheck(std::string_view data, const std::map<std::string, std::uint64_t>& records)
+      : data_(data), records_(records) {}
 
   // Runs the program to its STOP; throws std::runtime_error saying why not.
   void run() {
@@ -226,17 +230,23 @@ class PickleCheck {
     return v;
   }
 
-  // ('storage', torch.XStorage, key, location, numel)
-  static Value storage(const Value& id) {
+  // ('storage', torch.XStorage, key, location, numel). LibTorch sizes the
+  // storage by numel but fills it from the record, so a numel beyond the
+  // record would let every tensor on it read past the record's buffer.
+  Value storage(const Value& id) const {
     const auto& t = id.items;
     if (id.kind != Kind::kTuple || t.size() != 5 || t[0].kind != Kind::kText || t[0].text != "storage" ||
         t[1].kind != Kind::kGlobal || storage_globals().count(t[1].text) == 0 || t[2].kind != Kind::kText ||
         t[3].kind != Kind::kText || t[4].kind != Kind::kInt || t[4].number < 0) {
       fail("a persistent id is not ('storage', type, key, location, size)");
     }
-    if (t[2].text.empty() || t[2].text.size() > 20 ||
-        t[2].text.find_first_not_of("0123456789") != std::string::npos) {
-      fail("a storage key is not a record number");
+    const auto record = records_.find(t[2].text);
+    if (record == records_.end()) fail("a storage names a record the archive does not hold");
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(static_cast<std::uint64_t>(t[4].number), storage_globals().at(t[1].text), &bytes) ||
+        bytes > record->second) {
+      fail("storage " + core::quote_short(t[2].text) + " claims " + std::to_string(t[4].number) +
+           " elements, more than its record's " + std::to_string(record->second) + " bytes hold");
     }
     return {Kind::kStorage};
   }
@@ -288,6 +298,7 @@ class PickleCheck {
   }
 
   std::string_view data_;
+  const std::map<std::string, std::uint64_t>& records_;
   std::size_t pos_ = 0;
   std::vector<Value> stack_;
   std::vector<std::size_t> marks_;
@@ -332,12 +343,14 @@ void check_state_dict_pickle(const std::vector<char>& bytes, const std::string& 
   // which this pass has shown to stay inside the file.
   auto bounded = std::make_shared<BoundedReader>(bytes);
   std::string pickle;
+  std::map<std::string, std::uint64_t> tensor_records;  // data/KEY -> bytes
   try {
     caffe2::serialize::PyTorchStreamReader reader(bounded);
     if (!reader.hasRecord("data.pkl")) unreadable(file, "no data.pkl in the archive");
     for (const std::string& name : reader.getAllRecords()) {
       const auto [data, size] = reader.getRecord(name);
       if (name == "data.pkl") pickle.assign(static_cast<const char*>(data.get()), size);
+      if (name.rfind("data/", 0) == 0) tensor_records[name.substr(5)] = size;
     }
   } catch (const ModelError&) {
     throw;
@@ -346,7 +359,7 @@ void check_state_dict_pickle(const std::vector<char>& bytes, const std::string& 
   }
   if (bounded->read_outside()) unreadable(file, "the zip archive points outside the file");
   try {
-    PickleCheck(pickle).run();
+    PickleCheck(pickle, tensor_records).run();
   } catch (const std::runtime_error& e) {
     unreadable(file, e.what());
   }

@@ -308,6 +308,7 @@ struct PickledTensor {
   std::string storage;  // "FloatStorage", "LongStorage"
   int64_t numel;
   std::vector<int64_t> sizes;
+  int64_t offset = 0;
 };
 std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
   auto text = [](const std::string& s) {
@@ -322,7 +323,7 @@ std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
   for (size_t k = 0; k < tensors.size(); ++k) {
     const PickledTensor& t = tensors[k];
     p += text(t.name) + "ctorch._utils\n_rebuild_tensor_v2\n((" + text("storage") + "ctorch\n" + t.storage + "\n" +
-         text(std::to_string(k)) + text("cpu") + integer(t.numel) + "tQ" + integer(0) + "(";
+         text(std::to_string(k)) + text("cpu") + integer(t.numel) + "tQ" + integer(t.offset) + "(";
     for (int64_t size : t.sizes) p += integer(size);
     p += "t(";
     int64_t stride = 1;
@@ -363,10 +364,13 @@ TEST_F(BundleTest, AZipArchivePointingOutsideTheFileIsRefused) {
                   "weights.pt: not a readable PyTorch state dict (the zip archive points outside the file)");
 }
 
-// A tensor whose sizes reach past its storage record: LibTorch's
-// _rebuild_tensor_v2 takes them as they are, and copying the weights into
-// the network then read past the end of the record's buffer.
-TEST_F(BundleTest, ATensorReachingPastItsStorageIsRefused) {
+// A storage record shorter than the storage's declared size, or a tensor
+// whose offset, sizes and strides reach past its storage: LibTorch sizes a
+// storage by the pickle's element count whatever the record holds, and
+// _rebuild_tensor_v2 takes offset, sizes and strides as they are; copying
+// the weights into the network then read past the record's buffer (checked
+// with the tiny bundle of fuzz_weights: both loaded without an error).
+TEST_F(BundleTest, TensorsReachingPastTheirDataAreRefused) {
   std::vector<PickledTensor> tensors;
   std::vector<std::string> records;
   auto add = [&](const std::string& name, const torch::Tensor& value) {
@@ -378,16 +382,27 @@ TEST_F(BundleTest, ATensorReachingPastItsStorageIsRefused) {
   for (const auto& p : net_->named_parameters()) add(p.key(), p.value());
   for (const auto& b : net_->named_buffers()) add(b.key(), b.value());
   const fs::path weights = bundle_ / "weights.pt";
+  auto load_with = [&](const std::vector<PickledTensor>& t, const std::vector<std::string>& r) {
+    spit(weights, crafted_weights(state_dict_pickle(t), r));
+    fix_checksum(bundle_);
+    return model_error([&] { load_bundle(bundle_); });
+  };
   spit(weights, crafted_weights(state_dict_pickle(tensors), records));
   fix_checksum(bundle_);
   ASSERT_NO_THROW(load_bundle(bundle_));  // the hand-written pickle is a valid state dict
 
-  const size_t victim = 0;  // encoder0a.conv.weight: 4x2x3x3x3 floats
-  records[victim] = records[victim].substr(0, 4);
-  spit(weights, crafted_weights(state_dict_pickle(tensors), records));
-  fix_checksum(bundle_);
-  EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }),
-                  "weights.pt: tensor '" + tensors[victim].name + "' reaches past the end of its data");
+  const size_t victim = 0;  // encoder0a.conv.weight: 4x2x3x3x3 = 216 floats
+  ASSERT_EQ(tensors[victim].numel, 216);
+  std::vector<std::string> short_records = records;
+  short_records[victim] = records[victim].substr(0, 4);
+  EXPECT_CONTAINS(load_with(tensors, short_records),
+                  "weights.pt: not a readable PyTorch state dict (storage '0' claims 216 elements, "
+                  "more than its record's 4 bytes hold)");
+
+  std::vector<PickledTensor> shifted = tensors;
+  shifted[victim].offset = 1;  // elements 1..216 of a 216-element storage
+  EXPECT_CONTAINS(load_with(shifted, records), "weights.pt: tensor '" + tensors[victim].name +
+                                                   "' reaches past the end of its data");
 }
 
 TEST_F(BundleTest, WeightsOfAnotherArchitectureNameTheTensorAndBothShapes) {
