@@ -145,7 +145,15 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   Header h;
   const auto size_native = field<std::int32_t>(raw, 0, false);
   const auto size_swapped = field<std::int32_t>(raw, 0, true);
-  if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) return std::nullopt;
+  if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) {
+    // ITK's niftilib still reads a file with NIfTI-1's magic and a wrong
+    // sizeof_hdr as NIfTI-1; unchecked, an infinite srow value then aborted
+    // the process in VNL (found by fuzz/targets/fuzz_nifti.cpp).
+    if (std::memcmp(raw + 344, "n+1", 4) == 0 || std::memcmp(raw + 344, "ni1", 4) == 0) {
+      fail(path, "invalid NIfTI-1 header: sizeof_hdr is " + std::to_string(size_native) + ", not 348");
+    }
+    return std::nullopt;
+  }
   h.swap = size_native != kNifti1HeaderSize;
   std::int16_t dim[8];
   for (int i = 0; i < 8; ++i) dim[i] = field<std::int16_t>(raw, 40 + 2 * i, h.swap);

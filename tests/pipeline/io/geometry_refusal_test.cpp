@@ -86,6 +86,19 @@ TEST(GeometryRefusal, PositionsBeyondAKilometreAreRefusedBeforeItkSeesThem) {
   EXPECT_NO_THROW(read_volume(dir / "offset.nii"));
 }
 
+// Found by fuzz_nifti: NIfTI-1's magic with a sizeof_hdr other than 348
+// passed medseg's header checks unchecked (taken for NIfTI-2) while ITK read
+// it as NIfTI-1, and an infinite srow value aborted the process in VNL
+// (vnl_matrix<float>::assert_finite_internal).
+TEST(GeometryRefusal, ANifti1HeaderWithAWrongSizeIsRefused) {
+  TempDir dir;
+  std::vector<float> srow = kIdentity;
+  srow[10] = INFINITY;
+  test::write_nifti_int16(dir / "size.nii", {3, 3, 3}, {1, 1, 1}, srow);
+  patch(dir / "size.nii", 0, std::int32_t{0x0100015c});  // sizeof_hdr: 348 with a flipped bit
+  EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
+}
+
 TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
   TempDir dir;
   // 0.1 mm voxels: a small determinant, still a proper orientation.
