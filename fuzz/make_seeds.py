@@ -180,12 +180,12 @@ def yaml_seeds():
     # dataset.source must exist: fuzz_train_config makes an empty data/ next to the config
     for config in sorted((ROOT / "configs").glob("*.yaml")):
         text = re.sub(rb"(\n\s*source:) [^\n]*", rb"\1 data/", config.read_bytes())
-        put("train_config", config.name, text)
-    put("train_config", "minimal.yaml", b"dataset:\n  source: data/\n")
+        put("train_config", config.name, text + b"\noutput: runs/fuzz\n")
+    put("train_config", "minimal.yaml", b"dataset:\n  source: data/\noutput: runs/fuzz\n")
     put("train_config", "synthetic_overrides.yaml",
         b"dataset:\n  synthetic: {count: 4, size: 16}\n  max_voxels: 1000000\n"
         b"training:\n  epochs: 1\n  learning_rate: 1.0e-3\n  optimizer: adamw\n"
-        b"model:\n  base_features: 4\n  depth: 2\n")
+        b"model:\n  base_features: 4\n  depth: 2\noutput: runs/fuzz\n")
     for bundle in sorted((ROOT / "data_samples" / "models").glob("*/model.yaml")):
         put("model_yaml", bundle.parent.name + ".yaml", bundle.read_bytes())
 

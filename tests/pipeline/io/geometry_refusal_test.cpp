@@ -99,6 +99,21 @@ TEST(GeometryRefusal, ANifti1HeaderWithAWrongSizeIsRefused) {
   EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
 }
 
+// Found by fuzz_metaimage: with NDims = -1, ITK's MetaIO read DimSize as
+// 2^32 - 1 numbers from an exhausted stream and never returned.
+TEST(GeometryRefusal, AMetaImageWithoutAValidNumberOfAxesIsRefused) {
+  TempDir dir;
+  for (const std::string ndims : {"-1", "0", "11", "3.5", "x"}) {
+    test::write_text(dir / "bad.mha", "ObjectType = Image\nNDims = " + ndims +
+                                          "\nDimSize = 2 2 0\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n" +
+                                          std::string(4, '\0'));
+    EXPECT_HAS(quiet_read_error(dir / "bad.mha"), "MetaImage NDims is '" + ndims + "', not a number of axes from 1 to 10");
+  }
+  test::write_text(dir / "good.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_UCHAR\n"
+                                     "ElementDataFile = LOCAL\n" + std::string(4, '\0'));
+  EXPECT_NO_THROW(read_volume(dir / "good.mha"));
+}
+
 TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
   TempDir dir;
   // 0.1 mm voxels: a small determinant, still a proper orientation.
