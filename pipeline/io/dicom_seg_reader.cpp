@@ -75,11 +75,8 @@ std::unique_ptr<LoadedSeg> load(const fs::path& path) {
   loaded->rows = rows;
   loaded->columns = columns;
   DcmSegmentation* raw = nullptr;
-  const OFCondition status = DcmSegmentation::loadDataset(ds, raw);
-  // DCMTK hands over the object it allocated even when reading it failed
-  // (it was leaked with every refused SEG; found by fuzz/targets/fuzz_dicom_seg.cpp).
+  dcmtk::check_read(DcmSegmentation::loadDataset(ds, raw), path, "invalid DICOM Segmentation");
   loaded->seg.reset(raw);
-  dcmtk::check_read(status, path, "invalid DICOM Segmentation");
   return loaded;
 }
 
