@@ -146,10 +146,13 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   const auto size_native = field<std::int32_t>(raw, 0, false);
   const auto size_swapped = field<std::int32_t>(raw, 0, true);
   if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) {
-    // ITK's niftilib still reads a file with NIfTI-1's magic and a wrong
-    // sizeof_hdr as NIfTI-1; unchecked, an infinite srow value then aborted
-    // the process in VNL (found by fuzz/targets/fuzz_nifti.cpp).
-    if (std::memcmp(raw + 344, "n+1", 4) == 0 || std::memcmp(raw + 344, "ni1", 4) == 0) {
+    // ITK's niftilib reads any file whose magic at byte 344 passes its
+    // NIFTI_VERSION test ("n+1", "ni1", "n+2", ... "n+9") as a NIfTI-1
+    // header, whatever sizeof_hdr says; unchecked, an infinite srow value
+    // then aborted the process in VNL (found by fuzz/targets/fuzz_nifti.cpp).
+    const unsigned char* magic = raw + 344;
+    if (magic[0] == 'n' && (magic[1] == '+' || magic[1] == 'i') && magic[2] >= '1' && magic[2] <= '9' &&
+        magic[3] == '\0') {
       fail(path, "invalid NIfTI-1 header: sizeof_hdr is " + std::to_string(size_native) + ", not 348");
     }
     return std::nullopt;

@@ -4,6 +4,7 @@
 // or GDCM reaches stderr.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -96,6 +97,9 @@ TEST(GeometryRefusal, ANifti1HeaderWithAWrongSizeIsRefused) {
   srow[10] = INFINITY;
   test::write_nifti_int16(dir / "size.nii", {3, 3, 3}, {1, 1, 1}, srow);
   patch(dir / "size.nii", 0, std::int32_t{0x0100015c});  // sizeof_hdr: 348 with a flipped bit
+  EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
+  // niftilib takes "n+2" at byte 344 for a NIfTI header too (the fuzzer's second find)
+  patch(dir / "size.nii", 344, std::array<char, 4>{'n', '+', '2', '\0'});
   EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
 }
 
