@@ -27,9 +27,17 @@ void check_metaimage_header(const std::filesystem::path& path) {
     const auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     const std::string key = trim(line.substr(0, eq));
-    if (key == "ElementDataFile") return;
-    if (key != "NDims") continue;
     const std::string value = trim(line.substr(eq + 1));
+    if (key == "ElementDataFile") {
+      // "name%03d.raw MIN MAX STEP" names one file per slice; MetaIO divides
+      // by STEP unchecked (SIGFPE with a step of 0, found by fuzz_metaimage).
+      if (value.find('%') != std::string::npos) {
+        fail_to_read(path, "MetaImage ElementDataFile " + core::quote_short(value) +
+                               " is a numbered file pattern, which medseg does not read");
+      }
+      return;
+    }
+    if (key != "NDims") continue;
     if (value.empty() || value.size() > 2 || value.find_first_not_of("0123456789") != std::string::npos ||
         std::stoi(value) < 1 || std::stoi(value) > 10) {
       fail_to_read(path, "MetaImage NDims is " + core::quote_short(value) + ", not a number of axes from 1 to 10");

@@ -113,6 +113,10 @@ TEST(GeometryRefusal, AMetaImageWithoutAValidNumberOfAxesIsRefused) {
                                           std::string(4, '\0'));
     EXPECT_HAS(quiet_read_error(dir / "bad.mha"), "MetaImage NDims is '" + ndims + "', not a number of axes from 1 to 10");
   }
+  // fuzz_metaimage again: a numbered file pattern with a step of 0 made MetaIO divide by zero (SIGFPE)
+  test::write_text(dir / "pattern.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+                                        "ElementDataFile = slice%d.raw 1 2 0\n");
+  EXPECT_HAS(quiet_read_error(dir / "pattern.mha"), "MetaImage ElementDataFile 'slice%d.raw 1 2 0' is a numbered file pattern");
   test::write_text(dir / "good.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_UCHAR\n"
                                      "ElementDataFile = LOCAL\n" + std::string(4, '\0'));
   EXPECT_NO_THROW(read_volume(dir / "good.mha"));
