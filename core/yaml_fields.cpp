@@ -1,9 +1,13 @@
 #include "core/yaml_fields.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/error_message.h"
@@ -18,17 +22,74 @@ Fields::Fields(YAML::Node node, std::string file, std::string path,
       overridden_(std::move(overridden)),
       error_(error) {}
 
+namespace {
+
+// The first byte of `text` that a YAML file cannot hold, or npos: text that
+// is not UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+// U+10FFFF), and control characters other than tab and line breaks, which
+// YAML does not allow. yaml-cpp passes such bytes on or mangles them (a NUL
+// inside a key came out as bytes that are not UTF-8), and nlohmann::json,
+// which model.yaml's JSON-shaped parts and `--json` output go through,
+// throws on what is not UTF-8 (found by fuzz/targets/fuzz_model_yaml.cpp).
+std::size_t first_non_yaml_byte(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    unsigned min = 0, max = 0xbf;  // allowed range of the second byte
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return i;
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      length = 2, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      length = 3, min = c == 0xe0 ? 0xa0 : 0x80, max = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      length = 4, min = c == 0xf0 ? 0x90 : 0x80, max = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (b < min || b > max) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 YAML::Node load_yaml_file(const std::filesystem::path& file, FieldsError error) {
   const auto raise = [error](const std::string& message) {
     if (error == FieldsError::kModel) throw ModelError(message);
     throw ConfigError(message);
   };
+  std::ifstream in(file, std::ios::binary);
+  if (!in.is_open()) raise("cannot read '" + file.string() + "': no such file");
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (in.bad()) raise("cannot read '" + file.string() + "': no such file");
+  const std::string text = content.str();
+  if (const std::size_t at = first_non_yaml_byte(text); at != std::string_view::npos) {
+    const std::size_t line_start = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
+    const std::size_t column = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[at])));
+    const bool control = static_cast<unsigned char>(text[at]) < 0x80;
+    raise("'" + file.string() + "', line " + std::to_string(line) + ", column " + std::to_string(column) +
+          (control ? ": a control character (byte " + std::string(byte) + "), which YAML does not allow"
+                   : ": not UTF-8 text (byte " + std::string(byte) + "); medseg reads YAML files as UTF-8"));
+  }
   try {
-    return YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    raise("cannot read '" + file.string() + "': no such file");
+    return YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    raise("'" + file.string() + "', line " + std::to_string(e.mark.line + 1) + ": invalid YAML (" + e.msg + ")");
+    // single_line: yaml-cpp quotes the offending character, a line break too
+    raise("'" + file.string() + "', line " + std::to_string(e.mark.line + 1) + ": invalid YAML (" +
+          single_line(e.msg) + ")");
   }
   return {};
 }

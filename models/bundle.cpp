@@ -23,6 +23,7 @@
 #include "models/architecture.h"
 #include "models/detail/architecture_json.h"
 #include "models/detail/bundle_format.h"
+#include "models/detail/state_dict_check.h"
 
 namespace medseg::models {
 namespace {
@@ -174,6 +175,8 @@ Bundle load_bundle(const std::filesystem::path& directory) {
   }
 
   std::vector<std::pair<std::string, at::Tensor>> loaded;
+  // LibTorch's unpickler is not safe on crafted bytes (detail/state_dict_check.h).
+  detail::check_state_dict_pickle(bytes, file);
   try {
     const c10::IValue value = torch::pickle_load(bytes);
     if (!value.isGenericDict()) {
@@ -185,6 +188,7 @@ Bundle load_bundle(const std::filesystem::path& directory) {
                          " entry, expected name -> tensor");
       }
       loaded.emplace_back(item.key().toStringRef(), item.value().toTensor());
+      detail::check_tensor_in_storage(loaded.back().second, loaded.back().first, file);
     }
   } catch (const ModelError&) {
     throw;

@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
+  # the fuzz preset (scripts/fuzz.sh): clang 14 with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # libraries (libgdcm-tools: GDCM's CMake config, pulled in by ITK, expects them;
   # libqt6opengl6-dev: Qt6Charts' CMake config requires Qt6OpenGL's)
   libgdcm-tools

@@ -83,13 +83,26 @@ struct Header {
 // usable as they are. ITK would quietly fall back to another one or to an
 // identity (VNL printing its SVD failure on stderr meanwhile) and the
 // volume would be placed wrongly without a word.
+// Finite is not enough either: ITK takes the SVD of the transform in single
+// precision (vnl_svd<float> in NiftiImageIO::SetImageIOOrientationFromNIfTI),
+// and with an offset of -2e38 mm its LINPACK loop (ssvdc) never ends (found
+// by fuzz/targets/fuzz_nifti.cpp). No scanner places a voxel a kilometre
+// away, so positions and spacings beyond kMaxMillimetres are refused.
+constexpr double kMaxMillimetres = 1e6;
+
 void check_orientation(const unsigned char* raw, bool swap, const fs::path& path) {
   const auto qform_code = field<std::int16_t>(raw, 252, swap);
   const auto sform_code = field<std::int16_t>(raw, 254, swap);
   if (qform_code > 0) {
     for (int i = 0; i < 6; ++i) {  // quatern_b, c, d, qoffset_x, y, z
-      if (!std::isfinite(field<float>(raw, 256 + 4 * i, swap))) {
+      const float v = field<float>(raw, 256 + 4 * i, swap);
+      if (!std::isfinite(v)) {
         fail(path, "qform (quatern_b/c/d, qoffset) holds a non-finite value; the orientation is unknown");
+      }
+      if (std::abs(v) > kMaxMillimetres) {
+        std::ostringstream msg;
+        msg << "qform (quatern_b/c/d, qoffset) holds " << v << ", beyond +-1e6 (mm); the orientation is unknown";
+        fail(path, msg.str());
       }
     }
   }
@@ -99,6 +112,11 @@ void check_orientation(const unsigned char* raw, bool swap, const fs::path& path
       for (int c = 0; c < 4; ++c) {
         m[r][c] = field<float>(raw, 280 + 16 * r + 4 * c, swap);
         if (!std::isfinite(m[r][c])) fail(path, "sform (srow_x/y/z) holds a non-finite value; the orientation is unknown");
+        if (std::abs(m[r][c]) > kMaxMillimetres) {
+          std::ostringstream msg;
+          msg << "sform (srow_x/y/z) holds " << m[r][c] << " mm, beyond +-1e6 mm; the orientation is unknown";
+          fail(path, msg.str());
+        }
       }
     }
     const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
@@ -127,7 +145,18 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   Header h;
   const auto size_native = field<std::int32_t>(raw, 0, false);
   const auto size_swapped = field<std::int32_t>(raw, 0, true);
-  if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) return std::nullopt;
+  if (size_native != kNifti1HeaderSize && size_swapped != kNifti1HeaderSize) {
+    // ITK's niftilib reads any file whose magic at byte 344 passes its
+    // NIFTI_VERSION test ("n+1", "ni1", "n+2", ... "n+9") as a NIfTI-1
+    // header, whatever sizeof_hdr says; unchecked, an infinite srow value
+    // then aborted the process in VNL (found by fuzz/targets/fuzz_nifti.cpp).
+    const unsigned char* magic = raw + 344;
+    if (magic[0] == 'n' && (magic[1] == '+' || magic[1] == 'i') && magic[2] >= '1' && magic[2] <= '9' &&
+        magic[3] == '\0') {
+      fail(path, "invalid NIfTI-1 header: sizeof_hdr is " + std::to_string(size_native) + ", not 348");
+    }
+    return std::nullopt;
+  }
   h.swap = size_native != kNifti1HeaderSize;
   std::int16_t dim[8];
   for (int i = 0; i < 8; ++i) dim[i] = field<std::int16_t>(raw, 40 + 2 * i, h.swap);
@@ -142,10 +171,10 @@ std::optional<Header> read_header(gzFile_s* file, const fs::path& path) {
   if (dim[0] < 1 || dim[0] > 7) fail(path, "invalid NIfTI dim[0] = " + std::to_string(dim[0]));
   static const char* kAxis[3] = {"i", "j", "k"};
   for (int d = 1; d <= std::min<int>(dim[0], 3); ++d) {
-    if (!std::isfinite(pixdim[d]) || pixdim[d] <= 0.0f) {
+    if (!std::isfinite(pixdim[d]) || pixdim[d] <= 0.0f || pixdim[d] > kMaxMillimetres) {
       std::ostringstream msg;
       msg << "spacing along " << kAxis[d - 1] << " is " << pixdim[d] << " mm (NIfTI pixdim[" << d
-          << "]); it must be positive";
+          << "]); it must be positive" << (pixdim[d] > kMaxMillimetres ? " and at most 1e6 mm" : "");
       fail(path, msg.str());
     }
   }

@@ -20,6 +20,7 @@
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/detail/itk_image.h"
 #include "pipeline/io/detail/itk_messages.h"
+#include "pipeline/io/detail/metaimage_check.h"
 #include "pipeline/io/nifti_reader.h"
 #include "pipeline/io/read_limits.h"
 
@@ -64,6 +65,7 @@ Volume read_file(const fs::path& path) {
   } else if (ext == ".nrrd" || ext == ".nhdr") {
     io = itk::NrrdImageIO::New();
   } else if (ext == ".mha" || ext == ".mhd") {
+    detail::check_metaimage_header(path);  // before MetaIO reads it
     io = itk::MetaImageIO::New();
   } else {
     // Maybe DICOM: GDCM looks at it in a child process first.

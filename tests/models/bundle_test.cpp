@@ -1,8 +1,10 @@
 #include "models/bundle.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -252,6 +254,155 @@ TEST_F(BundleTest, FlippedOrTruncatedWeightsAreAClearError) {
     load_bundle(bundle_);  // the flipped byte may sit in tensor data: loads, with a wrong value
   } catch (const ModelError&) {
   }
+}
+
+// Found by fuzz/targets/fuzz_model_yaml.cpp: a byte that is not UTF-8 in
+// the preprocessing plan escaped as nlohmann's type_error 316 ("invalid
+// UTF-8 byte", an internal error, exit 1) when the plan became JSON.
+TEST_F(BundleTest, ModelYamlThatIsNotUtf8IsRefusedWithItsLine) {
+  const std::string text = slurp(bundle_ / "model.yaml");
+  const size_t at = text.find("\xc3\xbc");  // the u-umlaut of kPreprocessing's "l"
+  ASSERT_NE(at, std::string::npos) << text;
+  const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  const auto column = at - text.rfind('\n', at);
+  edit_info(bundle_, "\xc3\xbc", "\xdf");  // Latin-1 sharp s: a lead byte without its continuation
+  const std::string message = model_error([&] { read_bundle_info(bundle_); });
+  EXPECT_CONTAINS(message, "model.yaml', line " + std::to_string(line) + ", column " + std::to_string(column) +
+                               ": not UTF-8 text (byte 0xDF)");
+}
+
+// Also found by fuzz_model_yaml: a NUL inside a key of the preprocessing
+// plan came out of yaml-cpp as "spa\xa0..." and nlohmann threw the same
+// type_error 316. YAML allows no control characters but tab and line breaks.
+TEST_F(BundleTest, ModelYamlWithAControlCharacterIsRefusedWithItsLine) {
+  const std::string text = slurp(bundle_ / "model.yaml");
+  const size_t at = text.find("\n  spacing:");
+  ASSERT_NE(at, std::string::npos) << text;
+  const auto line = 2 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  edit_info(bundle_, "\n  spacing:", std::string("\n  spa\0cing:", 12));
+  const std::string message = model_error([&] { read_bundle_info(bundle_); });
+  EXPECT_CONTAINS(message, "model.yaml', line " + std::to_string(line) +
+                               ", column 6: a control character (byte 0x00), which YAML does not allow");
+}
+
+// A weights.pt written by hand: `pickle` as data.pkl, `records` as
+// data/0, data/1, ... of a PyTorch zip archive (what an attacker controls).
+std::string crafted_weights(const std::string& pickle, const std::vector<std::string>& records) {
+  std::string zip;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    zip.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  for (size_t k = 0; k < records.size(); ++k) {
+    writer.writeRecord("data/" + std::to_string(k), records[k].data(), records[k].size());
+  }
+  writer.writeEndOfFile();
+  return zip;
+}
+
+// Pickle protocol 2 as torch::pickle_save writes a {name: tensor} dict,
+// each tensor contiguous in its own storage record, without memo entries.
+struct PickledTensor {
+  std::string name;
+  std::string storage;  // "FloatStorage", "LongStorage"
+  int64_t numel;
+  std::vector<int64_t> sizes;
+  int64_t offset = 0;
+};
+std::string state_dict_pickle(const std::vector<PickledTensor>& tensors) {
+  auto text = [](const std::string& s) {
+    const auto n = static_cast<uint32_t>(s.size());
+    return std::string("X") + std::string(reinterpret_cast<const char*>(&n), 4) + s;
+  };
+  auto integer = [](int64_t v) {
+    const auto n = static_cast<int32_t>(v);
+    return std::string("J") + std::string(reinterpret_cast<const char*>(&n), 4);
+  };
+  std::string p = "\x80\x02}(";
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const PickledTensor& t = tensors[k];
+    p += text(t.name) + "ctorch._utils\n_rebuild_tensor_v2\n((" + text("storage") + "ctorch\n" + t.storage + "\n" +
+         text(std::to_string(k)) + text("cpu") + integer(t.numel) + "tQ" + integer(t.offset) + "(";
+    for (int64_t size : t.sizes) p += integer(size);
+    p += "t(";
+    int64_t stride = 1;
+    std::vector<int64_t> strides(t.sizes.size());
+    for (size_t d = t.sizes.size(); d-- > 0;) {
+      strides[d] = stride;
+      stride *= t.sizes[d];
+    }
+    for (int64_t s : strides) p += integer(s);
+    p += "t\x89" "ccollections\nOrderedDict\n)RtR";
+  }
+  return p + "u.";
+}
+
+// Found by fuzz/targets/fuzz_weights.cpp: LibTorch 1.13's unpickler pops
+// an empty stack on these (REDUCE with one value on it) and the process
+// dies with SIGSEGV; medseg now refuses them before unpickling.
+TEST_F(BundleTest, CraftedPicklesAreRefusedBeforeLibTorchUnpicklesThem) {
+  const fs::path weights = bundle_ / "weights.pt";
+  using namespace std::string_literals;
+  for (const std::string& pickle : {"\x80\x02}R."s, "\x80\x02R."s, "\x80\x02}u."s, "\x80\x02}\x85t."s,
+                                    "\x80\x02}r\xff\xff\xff\xff."s, "\x80\x02}cos\nsystem\n."s}) {
+    spit(weights, crafted_weights(pickle, {}));
+    fix_checksum(bundle_);
+    EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }), "weights.pt: not a readable PyTorch state dict (");
+  }
+}
+
+// Found by fuzz_weights: a damaged zip archive (this file, minimized by
+// libFuzzer) makes LibTorch's miniz ask its read adapter for bytes before the
+// start of the buffer, which LibTorch's adapters copy without a check (UBSan:
+// pointer overflow in MemoryReadAdapter::read; an out-of-bounds read).
+TEST_F(BundleTest, AZipArchivePointingOutsideTheFileIsRefused) {
+  fs::copy_file(fs::path(MEDSEG_SOURCE_DIR) / "tests/models/data/zip_read_before_start.pt", bundle_ / "weights.pt",
+                fs::copy_options::overwrite_existing);
+  fix_checksum(bundle_);
+  EXPECT_CONTAINS(model_error([&] { load_bundle(bundle_); }),
+                  "weights.pt: not a readable PyTorch state dict (the zip archive points outside the file)");
+}
+
+// A storage record shorter than the storage's declared size, or a tensor
+// whose offset, sizes and strides reach past its storage: LibTorch sizes a
+// storage by the pickle's element count whatever the record holds, and
+// _rebuild_tensor_v2 takes offset, sizes and strides as they are; copying
+// the weights into the network then read past the record's buffer (checked
+// with the tiny bundle of fuzz_weights: both loaded without an error).
+TEST_F(BundleTest, TensorsReachingPastTheirDataAreRefused) {
+  std::vector<PickledTensor> tensors;
+  std::vector<std::string> records;
+  auto add = [&](const std::string& name, const torch::Tensor& value) {
+    const torch::Tensor t = value.detach().contiguous();
+    tensors.push_back({name, t.scalar_type() == torch::kLong ? "LongStorage" : "FloatStorage", t.numel(),
+                       t.sizes().vec()});
+    records.emplace_back(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  };
+  for (const auto& p : net_->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : net_->named_buffers()) add(b.key(), b.value());
+  const fs::path weights = bundle_ / "weights.pt";
+  auto load_with = [&](const std::vector<PickledTensor>& t, const std::vector<std::string>& r) {
+    spit(weights, crafted_weights(state_dict_pickle(t), r));
+    fix_checksum(bundle_);
+    return model_error([&] { load_bundle(bundle_); });
+  };
+  spit(weights, crafted_weights(state_dict_pickle(tensors), records));
+  fix_checksum(bundle_);
+  ASSERT_NO_THROW(load_bundle(bundle_));  // the hand-written pickle is a valid state dict
+
+  const size_t victim = 0;  // encoder0a.conv.weight: 4x2x3x3x3 = 216 floats
+  ASSERT_EQ(tensors[victim].numel, 216);
+  std::vector<std::string> short_records = records;
+  short_records[victim] = records[victim].substr(0, 4);
+  EXPECT_CONTAINS(load_with(tensors, short_records),
+                  "weights.pt: not a readable PyTorch state dict (storage '0' claims 216 elements, "
+                  "more than its record's 4 bytes hold)");
+
+  std::vector<PickledTensor> shifted = tensors;
+  shifted[victim].offset = 1;  // elements 1..216 of a 216-element storage
+  EXPECT_CONTAINS(load_with(shifted, records), "weights.pt: tensor '" + tensors[victim].name +
+                                                   "' reaches past the end of its data");
 }
 
 TEST_F(BundleTest, WeightsOfAnotherArchitectureNameTheTensorAndBothShapes) {

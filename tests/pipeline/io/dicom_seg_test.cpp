@@ -209,6 +209,17 @@ TEST(DicomSeg, RefusesFramesOffTheGivenGrid) {
   expect_io_error([&] { read_dicom_seg(files_of(tmp / "series").front()); }, "not a DICOM Segmentation");
 }
 
+// From fuzz_dicom_seg (this 3.8 KB file is its input): a SEG whose Pixel
+// Data does not fit its frames. DCMTK refuses it (and loses the segments it
+// had read, a leak inside libdcmseg that fuzz/lsan.supp names); medseg must
+// turn that into one IoError line, for the header and for the label map.
+TEST(DicomSeg, ASegWithInvalidPixelDataIsRefused) {
+  const fs::path file = fs::path(MEDSEG_SOURCE_DIR) / "tests/pipeline/io/data/seg_invalid_pixel_data.dcm";
+  ASSERT_TRUE(is_dicom_seg(file));
+  expect_io_error([&] { read_dicom_seg(file); }, "invalid DICOM Segmentation: Invalid Pixel Data");
+  expect_io_error([&] { read_dicom_seg_info(file); }, "invalid DICOM Segmentation: Invalid Pixel Data");
+}
+
 // The CT sample as a DICOM series (DCMTK writer), read back by ITK/GDCM:
 // the same grid and voxels as the NIfTI; its labels as a SEG round trip.
 TEST(DicomSeriesWriter, CtSampleReadsBackWithTheSameGridAndValues) {

@@ -4,6 +4,7 @@
 // or GDCM reaches stderr.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -65,6 +66,60 @@ TEST(GeometryRefusal, NonFiniteSformOrQformIsRefused) {
   patch(dir / "nan_qform.nii", 252, std::int16_t{1});           // qform_code
   patch(dir / "nan_qform.nii", 260, INFINITY);                  // quatern_c
   EXPECT_HAS(quiet_read_error(dir / "nan_qform.nii"), "qform (quatern_b/c/d, qoffset) holds a non-finite value");
+}
+
+// Found by fuzz/targets/fuzz_nifti.cpp: a finite but absurd sform offset
+// (-2e38 mm) sent ITK's single-precision SVD (vnl_svd<float>, LINPACK ssvdc)
+// into a loop that never ended: `medseg info` hung on a 552-byte file.
+TEST(GeometryRefusal, PositionsBeyondAKilometreAreRefusedBeforeItkSeesThem) {
+  TempDir dir;
+  test::write_nifti_int16(dir / "far.nii", {4, 3, 2}, {0.9f, 0.9f, 2.5f},
+                          {-0.9f, 0.1f, 0, -2.1267648e38f, 0.1f, 0.9f, 0, -5, 0, 0, 2.5f, 3});
+  EXPECT_HAS(quiet_read_error(dir / "far.nii"), "sform (srow_x/y/z) holds -2.12676e+38 mm, beyond +-1e6 mm");
+  test::write_nifti_int16(dir / "far_qform.nii", {4, 5, 6}, {1, 1, 1});
+  patch(dir / "far_qform.nii", 252, std::int16_t{1});  // qform_code
+  patch(dir / "far_qform.nii", 268, 3e7f);             // qoffset_x: 30 km
+  EXPECT_HAS(quiet_read_error(dir / "far_qform.nii"), "qform (quatern_b/c/d, qoffset) holds 3e+07, beyond +-1e6");
+  test::write_nifti_int16(dir / "huge_voxels.nii", {4, 5, 6}, {1, 1, 2e6f});
+  EXPECT_HAS(quiet_read_error(dir / "huge_voxels.nii"), "spacing along k is 2e+06 mm");
+  // A large but real field of view still reads: 1000 mm away from the origin.
+  test::write_nifti_int16(dir / "offset.nii", {4, 5, 6}, {1, 1, 1}, {1, 0, 0, 1000, 0, 1, 0, -1000, 0, 0, 1, 500});
+  EXPECT_NO_THROW(read_volume(dir / "offset.nii"));
+}
+
+// Found by fuzz_nifti: NIfTI-1's magic with a sizeof_hdr other than 348
+// passed medseg's header checks unchecked (taken for NIfTI-2) while ITK read
+// it as NIfTI-1, and an infinite srow value aborted the process in VNL
+// (vnl_matrix<float>::assert_finite_internal).
+TEST(GeometryRefusal, ANifti1HeaderWithAWrongSizeIsRefused) {
+  TempDir dir;
+  std::vector<float> srow = kIdentity;
+  srow[10] = INFINITY;
+  test::write_nifti_int16(dir / "size.nii", {3, 3, 3}, {1, 1, 1}, srow);
+  patch(dir / "size.nii", 0, std::int32_t{0x0100015c});  // sizeof_hdr: 348 with a flipped bit
+  EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
+  // niftilib takes "n+2" at byte 344 for a NIfTI header too (the fuzzer's second find)
+  patch(dir / "size.nii", 344, std::array<char, 4>{'n', '+', '2', '\0'});
+  EXPECT_HAS(quiet_read_error(dir / "size.nii"), "invalid NIfTI-1 header: sizeof_hdr is 16777564, not 348");
+}
+
+// Found by fuzz_metaimage: with NDims = -1, ITK's MetaIO read DimSize as
+// 2^32 - 1 numbers from an exhausted stream and never returned.
+TEST(GeometryRefusal, AMetaImageWithoutAValidNumberOfAxesIsRefused) {
+  TempDir dir;
+  for (const std::string ndims : {"-1", "0", "11", "3.5", "x"}) {
+    test::write_text(dir / "bad.mha", "ObjectType = Image\nNDims = " + ndims +
+                                          "\nDimSize = 2 2 0\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n" +
+                                          std::string(4, '\0'));
+    EXPECT_HAS(quiet_read_error(dir / "bad.mha"), "MetaImage NDims is '" + ndims + "', not a number of axes from 1 to 10");
+  }
+  // fuzz_metaimage again: a numbered file pattern with a step of 0 made MetaIO divide by zero (SIGFPE)
+  test::write_text(dir / "pattern.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+                                        "ElementDataFile = slice%d.raw 1 2 0\n");
+  EXPECT_HAS(quiet_read_error(dir / "pattern.mha"), "MetaImage ElementDataFile 'slice%d.raw 1 2 0' is a numbered file pattern");
+  test::write_text(dir / "good.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_UCHAR\n"
+                                     "ElementDataFile = LOCAL\n" + std::string(4, '\0'));
+  EXPECT_NO_THROW(read_volume(dir / "good.mha"));
 }
 
 TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
