@@ -19,13 +19,18 @@ void save_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::
   archive.write("epoch", torch::tensor(state.epoch, torch::kLong));
   archive.write("best_mean_dice", torch::tensor(state.best_mean_dice, torch::kDouble));
   archive.write("best_epoch", torch::tensor(state.best_epoch, torch::kLong));
-  core::write_file_atomically(file, [&](const fs::path& temp) {
-    try {
-      archive.save_to(temp.string());
-    } catch (const c10::Error& e) {
-      throw IoError("cannot write checkpoint '" + file.string() + "': " + core::one_line(e));
-    }
-  });
+  // Serialized in memory, then written through the one atomic text writer
+  // (whose test hook can stop it halfway: docs/reliability.md, "Kill -9").
+  std::string bytes;
+  try {
+    archive.save_to([&bytes](const void* data, size_t size) -> size_t {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
+  } catch (const c10::Error& e) {
+    throw IoError("cannot write checkpoint '" + file.string() + "': " + core::one_line(e));
+  }
+  core::write_text_file_atomically(file, bytes);
 }
 
 CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::Optimizer& optimizer) {
