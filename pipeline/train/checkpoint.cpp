@@ -42,13 +42,17 @@ CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, tor
     archive.read("optimizer", optimizer_archive);
     model->load(model_archive);
     optimizer.load(optimizer_archive);
-    torch::Tensor t;
-    archive.read("epoch", t);
-    state.epoch = t.item<std::int64_t>();
-    archive.read("best_mean_dice", t);
-    state.best_mean_dice = t.item<double>();
-    archive.read("best_epoch", t);
-    state.best_epoch = t.item<std::int64_t>();
+    // One tensor per value: InputArchive::read into a defined tensor calls
+    // set_(), which keeps that tensor's dtype, so reusing the int64 epoch
+    // tensor read best_mean_dice's double bits as an int64 (0.04 came back
+    // as 4.6e18, and no epoch after a resume was ever "best" again).
+    torch::Tensor epoch, best_mean_dice, best_epoch;
+    archive.read("epoch", epoch);
+    state.epoch = epoch.item<std::int64_t>();
+    archive.read("best_mean_dice", best_mean_dice);
+    state.best_mean_dice = best_mean_dice.item<double>();
+    archive.read("best_epoch", best_epoch);
+    state.best_epoch = best_epoch.item<std::int64_t>();
   } catch (const c10::Error& e) {
     throw IoError("cannot resume from '" + file.string() + "': " + core::one_line(e));
   }

@@ -201,6 +201,7 @@ TEST(TrainCli, KilledInsideCheckpointAndBundleWritesResumesToTheSameWeights) {
   for (std::size_t e = 0; e < 4; ++e) {
     EXPECT_EQ(resumed_log[e].at("train_loss").get<double>(), full_log[e].at("train_loss").get<double>()) << e;
     EXPECT_EQ(resumed_log[e].value("mean_validation_dice", -1.0), full_log[e].value("mean_validation_dice", -1.0));
+    EXPECT_EQ(resumed_log[e].at("best"), full_log[e].at("best")) << e;
   }
   expect_same_weights(a / "run/model_last", b / "run/model_last");
   expect_same_weights(a / "run/model_best", b / "run/model_best");
