@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
                  "largest image any command reads, in voxels; larger headers are refused before "
                  "allocating (default " + std::to_string(pipeline::kDefaultMaxVoxels) + " = 1024^3)")
       ->check(CLI::PositiveNumber);
+  double dicom_timeout = pipeline::kDefaultDicomTimeoutSeconds;
+  cli.add_option("--dicom-timeout", dicom_timeout,
+                 "seconds a DICOM folder listing or series read may take before the (isolated) decoder is "
+                 "stopped and the input is an error (default 600)")
+      ->check(CLI::PositiveNumber);
   // Global options may also follow the command: medseg info --max-voxels N FILE.
   cli.fallthrough();
 
@@ -68,6 +73,7 @@ int main(int argc, char** argv) {
   try {
     models::configure_threads(threads);
     pipeline::set_max_voxels(max_voxels);
+    pipeline::set_dicom_timeout_seconds(dicom_timeout);
     for (const auto& command : commands) {
       if (command.cli->parsed()) return command.run();
     }

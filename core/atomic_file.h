@@ -39,4 +39,36 @@ void write_text_file_atomically(const std::filesystem::path& target, std::string
 void write_folder_atomically(const std::filesystem::path& target,
                              const std::function<void(const std::filesystem::path&)>& fill);
 
+/// Removes what writers killed mid-write (kill -9, power cut) left in
+/// `folder` (not its subfolders): the temporaries named ".NAME.partial-PID-N…"
+/// whose process PID is no longer running. A live process's temporaries
+/// (another medseg writing there now) are kept. Returns how many were
+/// removed; never throws (a temporary that cannot be removed stays).
+int remove_stale_temporaries(const std::filesystem::path& folder);
+
+/// Test hook for the kill -9 soak (docs/reliability.md, "Kill -9"): with the
+/// environment variable MEDSEG_TEST_PAUSE_WRITE=NAME[@N][:STAGE], the N-th
+/// atomic write (default: every one) in this process of a target whose file
+/// name is NAME ("*SUFFIX": ends with SUFFIX) stops inside its write window, prints
+/// "medseg: test hook: paused at STAGE of 'TARGET' (temporary 'TEMP')" on
+/// stderr and sleeps MEDSEG_TEST_PAUSE_SECONDS (default 30) before going on,
+/// for a test to kill it there. STAGE (default: every stage) is one of
+///   half     a file's temporary holds the first half of its bytes
+///            (write_text_file_atomically and what is written through it)
+///   full     a file's temporary is complete, not yet renamed
+///   filled   a folder's temporary is complete, not yet swapped in
+///   swapped  the new folder is in place, the old one (under the
+///            temporary's name) not yet removed
+/// Unset (always in production), it costs one getenv per process.
+class TestWritePause {
+ public:
+  explicit TestWritePause(const std::filesystem::path& target);
+  /// Sleeps when this write and `stage` are the ones asked for.
+  void at(std::string_view stage, const std::filesystem::path& temporary) const;
+
+ private:
+  std::filesystem::path target_;
+  bool active_ = false;
+};
+
 }  // namespace medseg::core

@@ -90,6 +90,7 @@ std::optional<PreprocessedCase> PreprocessedCache::load(const CaseEntry& entry) 
 
 void PreprocessedCache::store(const CaseEntry& entry, const PreprocessedCase& c) const {
   fs::create_directories(folder_);
+  core::remove_stale_temporaries(folder_);
   const fs::path data = folder_ / (entry.id + ".bin");
   const fs::path index = folder_ / (entry.id + ".json");
   json j;

@@ -90,7 +90,9 @@ void ensure_writable_folder(const fs::path& folder) {
   }
   fs::create_directories(folder, ec);
   if (ec) throw IoError("cannot create output folder '" + folder.string() + "': " + ec.message());
-  const fs::path probe = folder / (".medseg-write-test-" + std::to_string(::getpid()));
+  // Temporaries of an earlier run that was killed (kill -9) go first.
+  core::remove_stale_temporaries(folder);
+  const fs::path probe = core::temporary_sibling(folder / "medseg-write-test");
   {
     std::ofstream out(probe);
     if (!out) {

@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -71,6 +73,7 @@ class ScreenedFolder {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(folder, ec)) {
       if (!entry.is_regular_file(ec)) continue;
+      child_process::test_hang_on_file(entry.path().string());
       if (gdcm_crash_reason(entry.path().string()).empty()) {
         safe.push_back(entry.path());
       } else {
@@ -222,6 +225,7 @@ struct DecodedSeries {
 };
 
 DecodedSeries decode_series(const fs::path& path, std::vector<std::string> files) {
+  for (const auto& file : files) child_process::test_hang_on_file(file);
   if (files.size() > 1) files = sort_and_check_dicom_slices(path, files);
   auto io = itk::GDCMImageIO::New();
   auto reader = itk::ImageSeriesReader<FloatImage>::New();
@@ -282,13 +286,31 @@ bool receive_tag(int fd) {
   return true;
 }
 
-// Which of `files` kill a reader on their own, each tried in its own child
-// with `read_one` (what the crashed step did to a file). Only after a crash.
-std::vector<std::string> files_that_crash(const std::vector<std::string>& files,
-                                          const std::function<void(const std::string&)>& read_one,
-                                          std::string& first_reason) {
-  std::vector<std::string> culprits;
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", seconds);
+  return text;
+}
+
+/// A file that, read alone, kills the reader (crash) or keeps it busy past
+/// its time (hang).
+struct Culprit {
+  std::string file;
+  bool hangs = false;
+  std::string reason;  ///< the crash line
+};
+
+// Which of `files` kill or hang a reader on their own, each tried in its own
+// child with `read_one` (what the failed step did to a file) for at most
+// `per_file` seconds. Only after a failure. The search stops once `budget`
+// seconds have passed (files not tried by then are not named).
+std::vector<Culprit> files_that_fail(const std::vector<std::string>& files,
+                                     const std::function<void(const std::string&)>& read_one, double per_file,
+                                     double budget) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Culprit> culprits;
   for (const auto& file : files) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > budget) break;
     const child_process::Outcome o = child_process::run(
         [&](int fd) {
           try {
@@ -297,38 +319,66 @@ std::vector<std::string> files_that_crash(const std::vector<std::string>& files,
           }
           child_process::write_value(fd, kResult);
         },
-        [](int fd) { child_process::read_value<char>(fd); });
-    if (o.crashed) {
-      if (culprits.empty()) first_reason = child_process::crash_line(o.stderr_text);
-      culprits.push_back(file);
-    }
+        [](int fd) { child_process::read_value<char>(fd); }, per_file);
+    if (o.crashed) culprits.push_back({file, o.timed_out, o.timed_out ? "" : child_process::crash_line(o.stderr_text)});
   }
   return culprits;
 }
 
-[[noreturn]] void fail_crashed(const fs::path& path, const child_process::Outcome& outcome,
-                               const std::vector<std::string>& files,
-                               const std::function<void(const std::string&)>& read_one) {
-  std::string reason;
-  const std::vector<std::string> culprits = files_that_crash(files, read_one, reason);
-  if (reason.empty()) reason = child_process::crash_line(outcome.stderr_text);
-  const std::string how = outcome.signal != 0 ? "signal " + std::to_string(outcome.signal) : "an exit";
-  const std::string why = reason.empty() ? how : how + ": " + core::quote_short(reason, 120);
-  if (culprits.empty()) {
-    fail(path, "the DICOM decoder (GDCM) crashed (" + why + ") on these files, though no single file does");
-  }
+std::string file_names(const std::vector<const Culprit*>& culprits) {
   std::string names;
   for (std::size_t k = 0; k < culprits.size() && k < 3; ++k) {
-    names += (k ? ", '" : "'") + fs::path(culprits[k]).filename().string() + "'";
+    names += (k ? ", '" : "'") + fs::path(culprits[k]->file).filename().string() + "'";
   }
   if (culprits.size() > 3) names += " and " + std::to_string(culprits.size() - 3) + " more";
-  const bool one = culprits.size() == 1;
-  fail(path, std::string(one ? "file " : "files ") + names + (one ? " crashes" : " crash") +
-                 " the DICOM decoder (GDCM, " + why + "); remove or replace " + (one ? "it" : "them"));
+  return names;
+}
+
+// A child that read `files` crashed or ran out of time: the error names the
+// files that do so alone.
+[[noreturn]] void fail_isolated(const fs::path& path, const child_process::Outcome& outcome,
+                                const std::vector<std::string>& files,
+                                const std::function<void(const std::string&)>& read_one) {
+  const double timeout = dicom_timeout_seconds();
+  // One file that timed out is the culprit without trying it again; several
+  // are tried one by one, for at most a minute each and, after a timeout,
+  // for at most the timeout in all.
+  const double per_file = std::min(timeout, 60.0);
+  const std::vector<Culprit> culprits =
+      outcome.timed_out && files.size() == 1
+          ? std::vector<Culprit>{{files.front(), true, ""}}
+          : files_that_fail(files, read_one, per_file, outcome.timed_out ? timeout : HUGE_VAL);
+  std::vector<const Culprit*> crashing, hanging;
+  for (const auto& c : culprits) (c.hangs ? hanging : crashing).push_back(&c);
+  if (!crashing.empty() || !outcome.timed_out) {
+    std::string reason = crashing.empty() ? "" : crashing.front()->reason;
+    if (reason.empty()) reason = child_process::crash_line(outcome.stderr_text);
+    const std::string how = outcome.signal != 0 ? "signal " + std::to_string(outcome.signal) : "an exit";
+    const std::string why = reason.empty() ? how : how + ": " + core::quote_short(reason, 120);
+    if (crashing.empty() && hanging.empty()) {
+      fail(path, "the DICOM decoder (GDCM) crashed (" + why + ") on these files, though no single file does");
+    }
+    if (!crashing.empty()) {
+      const bool one = crashing.size() == 1;
+      fail(path, std::string(one ? "file " : "files ") + file_names(crashing) + (one ? " crashes" : " crash") +
+                     " the DICOM decoder (GDCM, " + why + "); remove or replace " + (one ? "it" : "them"));
+    }
+  }
+  if (!hanging.empty()) {
+    const bool one = hanging.size() == 1;
+    fail(path, std::string(one ? "file " : "files ") + file_names(hanging) + (one ? " hangs" : " hang") +
+                   " the DICOM decoder (GDCM: no result within " +
+                   seconds_text(files.size() == 1 ? timeout : per_file) + ", stopped); remove or replace " +
+                   (one ? "it" : "them"));
+  }
+  fail(path, "the DICOM decoder (GDCM) did not finish within " + seconds_text(timeout) +
+                 " and was stopped, though no single file keeps it busy for " + seconds_text(per_file) +
+                 "; if the files are only slow to read, raise the limit with --dicom-timeout SECONDS");
 }
 
 // What decode_series does to one slice: header, then pixels.
 void decode_one_file(const std::string& file) {
+  child_process::test_hang_on_file(file);
   auto reader = itk::ImageFileReader<FloatImage>::New();
   reader->SetImageIO(itk::GDCMImageIO::New());
   reader->SetFileName(file);
@@ -385,8 +435,9 @@ Volume decode_series_isolated(const fs::path& path, const std::vector<std::strin
           const double t = std::atof(thickness.c_str());
           if (t > 0.0) v.geometry.spacing[2] = t;
         }
-      });
-  if (outcome.crashed) fail_crashed(path, outcome, files, decode_one_file);
+      },
+      dicom_timeout_seconds());
+  if (outcome.crashed) fail_isolated(path, outcome, files, decode_one_file);
   v.data = *std::move(voxels);
   v.source_path = path.string();
   refuse_non_finite(path, v.data);
@@ -400,6 +451,7 @@ namespace detail {
 
 bool is_dicom_file(const fs::path& file) {
   const auto ask = [&] {
+    child_process::test_hang_on_file(file.string());
     const std::string reason = gdcm_crash_reason(file.string());
     if (!reason.empty()) fail(file, "is " + reason);
     return itk::GDCMImageIO::New()->CanReadFile(file.c_str());
@@ -421,8 +473,9 @@ bool is_dicom_file(const fs::path& file) {
       [&](int fd) {
         receive_tag(fd);
         is_dicom = child_process::read_value<bool>(fd);
-      });
-  if (outcome.crashed) fail_crashed(file, outcome, {file.string()}, [](const std::string& f) {
+      },
+      dicom_timeout_seconds());
+  if (outcome.crashed) fail_isolated(file, outcome, {file.string()}, [](const std::string& f) {
     itk::GDCMImageIO::New()->CanReadFile(f.c_str());
   });
   return is_dicom;
@@ -488,6 +541,7 @@ std::vector<DicomSeriesInfo> scan_folder(const fs::path& folder) {
 
 // What scan_folder does to each file: GDCM's header scan and ITK's header read.
 void scan_one_file(const std::string& file) {
+  child_process::test_hang_on_file(file);
   if (!gdcm_crash_reason(file).empty()) return;
   gdcm::Reader reader;
   reader.SetFileName(file.c_str());
@@ -524,7 +578,8 @@ std::vector<DicomSeriesInfo> scan_folder_isolated(const fs::path& folder) {
           for (std::uint64_t f = 0; f < files; ++f) info.files.push_back(child_process::read_string(fd));
           result.push_back(std::move(info));
         }
-      });
+      },
+      dicom_timeout_seconds());
   if (outcome.crashed) {
     std::vector<std::string> files;
     std::error_code ec;
@@ -532,7 +587,7 @@ std::vector<DicomSeriesInfo> scan_folder_isolated(const fs::path& folder) {
       if (entry.is_regular_file(ec)) files.push_back(entry.path().string());
     }
     std::sort(files.begin(), files.end());
-    fail_crashed(folder, outcome, files, scan_one_file);
+    fail_isolated(folder, outcome, files, scan_one_file);
   }
   return result;
 }

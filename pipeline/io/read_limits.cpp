@@ -9,6 +9,7 @@ namespace medseg::pipeline {
 namespace {
 
 std::atomic<std::uint64_t> limit{kDefaultMaxVoxels};
+std::atomic<double> dicom_timeout{kDefaultDicomTimeoutSeconds};
 
 }  // namespace
 
@@ -17,6 +18,15 @@ std::uint64_t max_voxels() { return limit.load(); }
 void set_max_voxels(std::uint64_t voxels) {
   if (voxels < 1) throw ConfigError("the voxel limit must be at least 1, got 0");
   limit.store(voxels);
+}
+
+double dicom_timeout_seconds() { return dicom_timeout.load(); }
+
+void set_dicom_timeout_seconds(double seconds) {
+  if (!(seconds > 0.0)) {
+    throw ConfigError("the DICOM read timeout must be more than 0 seconds, got " + std::to_string(seconds));
+  }
+  dicom_timeout.store(seconds);
 }
 
 void check_voxel_count(const std::filesystem::path& path, const std::vector<std::uint64_t>& sizes) {

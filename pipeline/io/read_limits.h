@@ -32,4 +32,18 @@ void set_max_voxels(std::uint64_t voxels);
 /// product is computed without overflow.
 void check_voxel_count(const std::filesystem::path& path, const std::vector<std::uint64_t>& sizes);
 
+/// How long the child process that reads DICOM (listing a folder's series,
+/// reading a series or a file; pipeline/io/detail/child_process.h) may take
+/// before it is killed and the read is an error: 600 s. Generous on purpose
+/// (a 2000-slice series on a slow network share takes well under a minute);
+/// it is there to stop a decoder that hangs, not to hurry a slow disk.
+/// Process-wide like max_voxels(); the global `--dicom-timeout SECONDS`.
+constexpr double kDefaultDicomTimeoutSeconds = 600.0;
+
+double dicom_timeout_seconds();
+
+/// Sets dicom_timeout_seconds(); `seconds` > 0 (infinity: no limit).
+/// Throws ConfigError.
+void set_dicom_timeout_seconds(double seconds);
+
 }  // namespace medseg::pipeline

@@ -19,13 +19,18 @@ void save_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::
   archive.write("epoch", torch::tensor(state.epoch, torch::kLong));
   archive.write("best_mean_dice", torch::tensor(state.best_mean_dice, torch::kDouble));
   archive.write("best_epoch", torch::tensor(state.best_epoch, torch::kLong));
-  core::write_file_atomically(file, [&](const fs::path& temp) {
-    try {
-      archive.save_to(temp.string());
-    } catch (const c10::Error& e) {
-      throw IoError("cannot write checkpoint '" + file.string() + "': " + core::one_line(e));
-    }
-  });
+  // Serialized in memory, then written through the one atomic text writer
+  // (whose test hook can stop it halfway: docs/reliability.md, "Kill -9").
+  std::string bytes;
+  try {
+    archive.save_to([&bytes](const void* data, size_t size) -> size_t {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
+  } catch (const c10::Error& e) {
+    throw IoError("cannot write checkpoint '" + file.string() + "': " + core::one_line(e));
+  }
+  core::write_text_file_atomically(file, bytes);
 }
 
 CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, torch::optim::Optimizer& optimizer) {
@@ -37,13 +42,17 @@ CheckpointState load_checkpoint(const fs::path& file, models::UNet3d& model, tor
     archive.read("optimizer", optimizer_archive);
     model->load(model_archive);
     optimizer.load(optimizer_archive);
-    torch::Tensor t;
-    archive.read("epoch", t);
-    state.epoch = t.item<std::int64_t>();
-    archive.read("best_mean_dice", t);
-    state.best_mean_dice = t.item<double>();
-    archive.read("best_epoch", t);
-    state.best_epoch = t.item<std::int64_t>();
+    // One tensor per value: InputArchive::read into a defined tensor calls
+    // set_(), which keeps that tensor's dtype, so reusing the int64 epoch
+    // tensor read best_mean_dice's double bits as an int64 (0.04 came back
+    // as 4.6e18, and no epoch after a resume was ever "best" again).
+    torch::Tensor epoch, best_mean_dice, best_epoch;
+    archive.read("epoch", epoch);
+    state.epoch = epoch.item<std::int64_t>();
+    archive.read("best_mean_dice", best_mean_dice);
+    state.best_mean_dice = best_mean_dice.item<double>();
+    archive.read("best_epoch", best_epoch);
+    state.best_epoch = best_epoch.item<std::int64_t>();
   } catch (const c10::Error& e) {
     throw IoError("cannot resume from '" + file.string() + "': " + core::one_line(e));
   }

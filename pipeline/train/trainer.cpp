@@ -207,6 +207,9 @@ RunFolder run_folder_paths(const TrainConfig& config) {
 
 RunFolder open_run_folder(const TrainConfig& config, const TrainOptions& options) {
   fs::create_directories(config.output);
+  // What a killed run was writing (a checkpoint's or bundle's temporary):
+  // never read, but each may be as large as a checkpoint.
+  core::remove_stale_temporaries(config.output);
   RunFolder run = run_folder_paths(config);
   if (options.resume) {
     if (!fs::exists(run.config)) {

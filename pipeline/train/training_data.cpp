@@ -118,6 +118,7 @@ CaseEntry render_through_profile(const CaseEntry& entry, const std::string& prof
 
 fs::path write_synthetic_dataset(const SyntheticDatasetConfig& config, const fs::path& folder) {
   fs::create_directories(folder);
+  core::remove_stale_temporaries(folder);
   std::ostringstream list;
   list << "# Written by medseg train from dataset.synthetic; deterministic, safe to delete.\n"
        << "name: synthetic\nchannels: [image]\nlabels: {0: background, 1: organ, 2: lesion, 3: box}\ncases:\n";

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "models/bundle.h"
@@ -180,6 +181,30 @@ TEST_F(InferCli, ADicomCaseThatAbortsGdcmFailsAloneAndLaterCasesRun) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("broken.dcm' crashes the DICOM decoder"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("2 done, 0 skipped, 1 failed"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
+  EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));
+  EXPECT_NE(slurp(tmp_ / "out" / "summary.csv").find("dicom_case,failed"), std::string::npos);
+}
+
+// A DICOM case whose file hangs the decoder (the MEDSEG_TEST_HANG_ON_FILE
+// hook stands in for one) costs that case --dicom-timeout seconds and an
+// error naming the file; the cases after it run.
+TEST_F(InferCli, ADicomCaseThatHangsTheDecoderFailsAfterTheTimeoutAndLaterCasesRun) {
+  const fs::path ct = "/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm";
+  ASSERT_TRUE(fs::exists(ct)) << "scripts/setup.sh installs python3-pydicom";
+  fs::create_directories(tmp_ / "dicom_case");
+  fs::copy_file(ct, tmp_ / "dicom_case" / "ct.dcm");
+  write_text(tmp_ / "list.txt", "in/plain.nrrd\ndicom_case\nin/oblique.nii.gz\n");
+  const auto start = std::chrono::steady_clock::now();
+  const Result r = run("MEDSEG_TEST_HANG_ON_FILE=ct.dcm '" + std::string(MEDSEG_BINARY) + "' --dicom-timeout 1 " +
+                       infer(quoted(tmp_ / "list.txt") + " --output " + quoted(tmp_ / "out")));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("file 'ct.dcm' hangs the DICOM decoder (GDCM: no result within 1 s, stopped)"),
+            std::string::npos)
+      << r.err;
   EXPECT_NE(r.out.find("2 done, 0 skipped, 1 failed"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(tmp_ / "out" / "plain.nrrd"));
   EXPECT_TRUE(fs::exists(tmp_ / "out" / "oblique.nii.gz"));

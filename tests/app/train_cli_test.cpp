@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -92,6 +93,118 @@ TEST(TrainCli, KilledAndResumedRunEndsWithTheSameWeights) {
     EXPECT_EQ(resumed_log[e].at("train_loss").get<double>(), full_log[e].at("train_loss").get<double>()) << e;
   }
   expect_same_weights(a / "run/model_last", b / "run/model_last");
+}
+
+// Starts `medseg train [--resume] CONFIG` with MEDSEG_TEST_PAUSE_WRITE=pause
+// (core/atomic_file.h), waits until it reports that it stopped inside the
+// asked write window, and returns its pid and the paused temporary.
+struct PausedRun {
+  pid_t pid = 0;
+  fs::path temporary;
+};
+PausedRun train_until_paused(const fs::path& config, bool resume, const std::string& pause, const fs::path& out) {
+  setenv("MEDSEG_TEST_PAUSE_WRITE", pause.c_str(), 1);
+  setenv("MEDSEG_TEST_PAUSE_SECONDS", "60", 1);
+  std::vector<std::string> args{"train"};
+  if (resume) args.push_back("--resume");
+  args.push_back(config.string());
+  PausedRun run;
+  run.pid = spawn_medseg(args, out);
+  unsetenv("MEDSEG_TEST_PAUSE_WRITE");
+  unsetenv("MEDSEG_TEST_PAUSE_SECONDS");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string text = slurp(out);
+    const auto at = text.find("(temporary '");
+    if (at != std::string::npos && text.find("')", at) != std::string::npos) {
+      run.temporary = text.substr(at + 12, text.find("')", at) - at - 12);
+      return run;
+    }
+    int status = 0;
+    if (waitpid(run.pid, &status, WNOHANG) == run.pid) {
+      ADD_FAILURE() << "medseg ended without pausing at " << pause << ": " << slurp(out);
+      run.pid = 0;
+      return run;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "no pause at " << pause << " within 120 s: " << slurp(out);
+  return run;
+}
+
+void kill_paused(const PausedRun& run) {
+  ASSERT_GT(run.pid, 0);
+  ASSERT_EQ(kill(run.pid, SIGKILL), 0);
+  int status = 0;
+  waitpid(run.pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+std::int64_t checkpoint_epoch(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  torch::Tensor epoch;
+  archive.read("epoch", epoch);
+  return epoch.item<std::int64_t>();
+}
+
+std::vector<fs::path> temporaries(const fs::path& folder) {
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(folder)) {
+    if (e.path().filename().string().find(".partial-") != std::string::npos) found.push_back(e.path());
+  }
+  return found;
+}
+
+// The core of the kill -9 soak (scripts/soak_kill9.sh), in seconds: killed
+// with the checkpoint half-written, then with a bundle swapped in but the old
+// one not yet removed, the run resumes each time and ends with the weights
+// and losses of an uninterrupted run. Fails if the checkpoint were written in
+// place (half a file where the last complete one was) or if a resume lost
+// any state.
+TEST(TrainCli, KilledInsideCheckpointAndBundleWritesResumesToTheSameWeights) {
+  CliTempDir a, b;
+  write_text(a / "config.yaml", tiny_config());
+  write_text(b / "config.yaml", tiny_config());
+  const Result full = medseg("train " + quoted(a / "config.yaml"));
+  ASSERT_EQ(full.exit_code, 0) << full.out << full.err;
+  const auto full_log = read_log(a / "run/log.jsonl");
+  ASSERT_EQ(full_log.size(), 4u);
+
+  // 1. Epoch 2's checkpoint half-written: epoch 1's is the one in place.
+  const PausedRun first = train_until_paused(b / "config.yaml", false, "checkpoint.pt@2:half", b / "first.txt");
+  ASSERT_GT(first.pid, 0);
+  EXPECT_GT(fs::file_size(first.temporary), 0u);
+  EXPECT_LT(fs::file_size(first.temporary), fs::file_size(b / "run/checkpoint.pt") * 3 / 4);
+  EXPECT_EQ(checkpoint_epoch(b / "run/checkpoint.pt"), 1);
+  kill_paused(first);
+  EXPECT_EQ(checkpoint_epoch(b / "run/checkpoint.pt"), 1);
+
+  // 2. Resumed, killed when epoch 2's model_last is in place and the old
+  // one, under a temporary name, not yet removed.
+  const PausedRun second = train_until_paused(b / "config.yaml", true, "model_last@1:swapped", b / "second.txt");
+  ASSERT_GT(second.pid, 0);
+  EXPECT_TRUE(fs::is_directory(second.temporary));
+  EXPECT_EQ(checkpoint_epoch(b / "run/checkpoint.pt"), 1);
+  kill_paused(second);
+  EXPECT_NO_THROW(medseg::models::load_bundle(b / "run/model_last"));
+  EXPECT_FALSE(temporaries(b / "run").empty());
+
+  // 3. Resumed to the end: the temporaries of the killed runs are removed.
+  const Result resumed = medseg("train --resume " + quoted(b / "config.yaml"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed after epoch 1"), std::string::npos) << resumed.out;
+  EXPECT_TRUE(temporaries(b / "run").empty()) << temporaries(b / "run").front();
+  EXPECT_EQ(checkpoint_epoch(b / "run/checkpoint.pt"), 4);
+  const auto resumed_log = read_log(b / "run/log.jsonl");
+  ASSERT_EQ(resumed_log.size(), 4u);
+  for (std::size_t e = 0; e < 4; ++e) {
+    EXPECT_EQ(resumed_log[e].at("train_loss").get<double>(), full_log[e].at("train_loss").get<double>()) << e;
+    EXPECT_EQ(resumed_log[e].value("mean_validation_dice", -1.0), full_log[e].value("mean_validation_dice", -1.0));
+    EXPECT_EQ(resumed_log[e].at("best"), full_log[e].at("best")) << e;
+  }
+  expect_same_weights(a / "run/model_last", b / "run/model_last");
+  expect_same_weights(a / "run/model_best", b / "run/model_best");
 }
 
 TEST(TrainCli, RefusesToOverwriteARunAndToResumeWithAnotherConfig) {

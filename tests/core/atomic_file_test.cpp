@@ -1,6 +1,8 @@
 #include "core/atomic_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -92,6 +94,34 @@ TEST(AtomicFile, FolderIsReplacedWholeAndAFailedFillChangesNothing) {
   EXPECT_EQ(read(target / "c"), "3");
   EXPECT_FALSE(fs::exists(target / "d"));
   EXPECT_EQ(entries(dir / "sub"), 1) << "a temporary folder was left behind";
+}
+
+TEST(AtomicFile, StaleTemporariesOfDeadProcessesAreRemovedOthersKept) {
+  test::TempDir dir;
+  // A process id that has certainly ended: a child that exited and was reaped.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  waitpid(child, nullptr, 0);
+  const std::string dead = std::to_string(child), alive = std::to_string(::getppid());
+  std::ofstream(dir / (".checkpoint.pt.partial-" + dead + "-0")) << "half";
+  std::ofstream(dir / (".case1.partial-" + dead + "-12.nii.gz")) << "half";
+  fs::create_directory(dir / (".model_last.partial-" + dead + "-3"));
+  std::ofstream(dir / (".model_last.partial-" + dead + "-3") / "weights.pt") << "old";
+  std::ofstream(dir / (".log.partial-" + alive + "-0")) << "being written";  // a live writer
+  std::ofstream(dir / "checkpoint.pt") << "complete";
+  std::ofstream(dir / (".notes.partial-" + dead)) << "not our pattern";
+  std::ofstream(dir / ("x.partial-" + dead + "-0")) << "not hidden: not ours";
+  fs::create_directory(dir / "sub");
+  std::ofstream(dir / "sub" / (".a.partial-" + dead + "-0")) << "subfolders are not looked into";
+  EXPECT_EQ(remove_stale_temporaries(dir.path()), 3);
+  EXPECT_TRUE(fs::exists(dir / (".log.partial-" + alive + "-0")));
+  EXPECT_TRUE(fs::exists(dir / "checkpoint.pt"));
+  EXPECT_TRUE(fs::exists(dir / (".notes.partial-" + dead)));
+  EXPECT_TRUE(fs::exists(dir / ("x.partial-" + dead + "-0")));
+  EXPECT_TRUE(fs::exists(dir / "sub" / (".a.partial-" + dead + "-0")));
+  EXPECT_EQ(entries(dir.path()), 5);
+  EXPECT_EQ(remove_stale_temporaries(dir / "no_such_folder"), 0);
 }
 
 }  // namespace medseg::core

@@ -1,16 +1,23 @@
 #include "pipeline/io/detail/child_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 #include "core/debug_log.h"
 
@@ -19,11 +26,43 @@ namespace {
 
 bool inside_child = false;
 
-constexpr std::size_t kMaxStderr = 64 * 1024;
-
 [[noreturn]] void fail_io(const char* what) {
   throw std::runtime_error(std::string("isolated reader: ") + what + ": " + std::strerror(errno));
 }
+
+using Clock = std::chrono::steady_clock;
+
+/// The child the parent's reads of this thread wait for, and until when.
+struct Watch {
+  pid_t pid = 0;
+  Clock::time_point deadline;
+  bool timed_out = false;
+};
+thread_local Watch* watch = nullptr;
+
+/// Kills the watched child because its time is up.
+[[noreturn]] void expire() {
+  ::kill(watch->pid, SIGKILL);
+  watch->timed_out = true;
+  throw std::runtime_error("isolated reader: the child did not finish in time");
+}
+
+/// In the parent: blocks until `fd` has data (or end of file), at most
+/// until the watched child's deadline.
+void wait_readable(int fd) {
+  if (watch == nullptr) return;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(watch->deadline - Clock::now()).count();
+    if (left <= 0) expire();
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (r > 0) return;
+    if (r < 0 && errno != EINTR) fail_io("poll");
+  }
+}
+
+constexpr std::size_t kMaxStderr = 64 * 1024;
+
 
 struct Fd {
   int fd = -1;
@@ -62,6 +101,7 @@ void write_all(int fd, const void* data, std::size_t bytes) {
 void read_all(int fd, void* data, std::size_t bytes) {
   auto* p = static_cast<char*>(data);
   while (bytes > 0) {
+    wait_readable(fd);
     const ssize_t n = ::read(fd, p, bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_io("read");
@@ -85,6 +125,15 @@ std::string read_string(int fd) {
 }
 
 bool in_child() { return inside_child; }
+
+void test_hang_on_file(const std::string& file) {
+  if (!inside_child) return;
+  const char* name = std::getenv("MEDSEG_TEST_HANG_ON_FILE");
+  if (name == nullptr || *name == '\0') return;
+  const std::size_t slash = file.find_last_of('/');
+  if (file.compare(slash == std::string::npos ? 0 : slash + 1, std::string::npos, name) != 0) return;
+  for (;;) ::pause();
+}
 
 std::string crash_line(const std::string& stderr_text) {
   std::string last, assertion;
@@ -118,7 +167,8 @@ std::string crash_line(const std::string& stderr_text) {
   return where.empty() ? assertion.substr(what) : where + ": " + assertion.substr(what);
 }
 
-Outcome run(const std::function<void(int fd)>& work, const std::function<void(int fd)>& receive) {
+Outcome run(const std::function<void(int fd)>& work, const std::function<void(int fd)>& receive,
+            double timeout_seconds) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) fail_io("pipe");
   Fd read_end{fds[0]}, write_end{fds[1]};
@@ -149,18 +199,43 @@ Outcome run(const std::function<void(int fd)>& work, const std::function<void(in
     ::_exit(status);
   }
   write_end.close();
+  Watch child_watch;
+  child_watch.pid = pid;
+  child_watch.deadline =
+      std::isfinite(timeout_seconds) && timeout_seconds < 1e9
+          ? Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds))
+          : Clock::time_point::max();
+  Watch* const outer = watch;
+  watch = &child_watch;
   std::exception_ptr receive_error;
   try {
     receive(read_end.fd);
   } catch (...) {
     receive_error = std::current_exception();
   }
+  watch = outer;
   read_end.close();  // a child still writing gets EPIPE/SIGPIPE, not a hang
+  // Its result is in; it should end now. One that does not (stuck in an
+  // exit handler) is killed at the deadline too.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail_io("waitpid");
+  auto pause = std::chrono::microseconds(100);
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, child_watch.timed_out ? 0 : WNOHANG);
+    if (r == pid) break;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail_io("waitpid");
+    }
+    if (Clock::now() >= child_watch.deadline) {
+      ::kill(pid, SIGKILL);
+      child_watch.timed_out = true;
+      continue;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(20'000));
   }
   Outcome outcome;
+  outcome.timed_out = child_watch.timed_out;
   outcome.stderr_text = read_back(err.fd);
   if (!outcome.stderr_text.empty()) core::debug_log("isolated reader", outcome.stderr_text);
   if (WIFSIGNALED(status)) {
@@ -169,6 +244,8 @@ Outcome run(const std::function<void(int fd)>& work, const std::function<void(in
   } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
     outcome.crashed = true;
   }
+  // Killed at the deadline just after it exited by itself: still no result.
+  if (outcome.timed_out && receive_error) outcome.crashed = true;
   if (receive_error && !outcome.crashed) std::rethrow_exception(receive_error);
   if (receive_error == nullptr && outcome.crashed) {
     // A complete result and then a death (e.g. in a destructor): the result stands.

@@ -20,6 +20,9 @@ struct Outcome {
   int signal = 0;
   /// What the child wrote to stderr (an assert's message), at most 64 KiB.
   std::string stderr_text;
+  /// It had not finished within the time allowed and was killed (SIGKILL;
+  /// `crashed` is then true as well, unless its result had arrived whole).
+  bool timed_out = false;
 };
 
 /// The last line of `stderr_text` that says what failed (an assertion),
@@ -34,7 +37,20 @@ std::string crash_line(const std::string& stderr_text);
 /// it has the whole result. An exception from `receive` is rethrown unless
 /// the child crashed (then a truncated result is expected, and the outcome
 /// says so).
-Outcome run(const std::function<void(int fd)>& work, const std::function<void(int fd)>& receive);
+///
+/// `timeout_seconds` (> 0; infinity for none) bounds the child's whole life:
+/// when it has neither sent its result nor ended by then (a decoder stuck in
+/// a loop, a file system that never answers), it is killed with SIGKILL and
+/// the outcome says `timed_out`. The caller never waits longer than that
+/// (plus the moment a killed process takes to end).
+Outcome run(const std::function<void(int fd)>& work, const std::function<void(int fd)>& receive,
+            double timeout_seconds);
+
+/// Test hook: inside a child, when the environment variable
+/// MEDSEG_TEST_HANG_ON_FILE names the file name of `file`, sleeps for ever
+/// (a decoder that hangs on that file; docs/reliability.md). Does nothing
+/// in the parent, or when the variable is unset (always in production).
+void test_hang_on_file(const std::string& file);
 
 /// Pipe I/O for the two sides: whole buffers or an exception.
 void write_all(int fd, const void* data, std::size_t bytes);

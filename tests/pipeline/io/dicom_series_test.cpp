@@ -8,7 +8,11 @@
 #include <itkGDCMSeriesFileNames.h>
 #include <itkImageSeriesReader.h>
 
+#include <chrono>
+#include <cstdlib>
+
 #include "core/error.h"
+#include "pipeline/io/read_limits.h"
 #include "tests/pipeline/common/dicom_series_writer.h"
 #include "pipeline/io/dicom_screen.h"
 #include "pipeline/io/volume_reader.h"
@@ -126,6 +130,44 @@ TEST(DicomSeries, ASliceOfAnotherSizeIsRefused) {
   std::filesystem::rename(dir / "odd/slice1.dcm", dir / "s/slice5.dcm");
   // Refused from the headers, before a slice of another (perhaps huge) size is decoded.
   expect_read_error(dir / "s", "slice5.dcm' is 7x5, not 6x5 like '");
+}
+
+// A DICOM decoder that hangs on a file (MEDSEG_TEST_HANG_ON_FILE stands in
+// for one: the isolated reader's child sleeps for ever when it reaches that
+// file) costs the time limit and an error naming the file, never a caller
+// that hangs with it: when listing the folder and when reading the series.
+TEST(DicomSeries, AFileThatHangsTheDecoderIsAnErrorAfterTheTimeout) {
+  test::TempDir dir;
+  test::write_dicom_series(dir / "s", oblique_series(4));
+  const auto series = list_dicom_series(dir / "s");
+  ASSERT_EQ(series.size(), 1u);
+  const double saved = dicom_timeout_seconds();
+  set_dicom_timeout_seconds(1.0);
+  ::setenv("MEDSEG_TEST_HANG_ON_FILE", "slice3.dcm", 1);
+  const auto start = std::chrono::steady_clock::now();
+  for (const bool listing : {true, false}) {
+    try {
+      if (listing) {
+        list_dicom_series(dir / "s");
+      } else {
+        read_dicom_series(dir / "s", series.front());
+      }
+      ADD_FAILURE() << "no error";
+    } catch (const IoError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("file 'slice3.dcm' hangs the DICOM decoder (GDCM: no result within 1 s, stopped)"),
+                std::string::npos)
+          << what;
+      EXPECT_NE(what.find((dir / "s").string()), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+  ::unsetenv("MEDSEG_TEST_HANG_ON_FILE");
+  set_dicom_timeout_seconds(saved);
+  // Twice (timeout + the one-by-one search, ~1 s each) and some slack.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 30.0);
+  EXPECT_EQ(read_dicom_series(dir / "s", series.front()).geometry.size[2], 4);
+  EXPECT_THROW(set_dicom_timeout_seconds(0.0), ConfigError);
 }
 
 // pydicom's single-frame RT Dose files lack Number of Frames (0028,0008);
