@@ -79,10 +79,21 @@ bool literal_round_trips(const std::string& s) {
   }
 }
 
+// Whether `s` written as a plain scalar is read back as this string. A
+// hex digest such as 7715e61469801545 reads as a number too large for a
+// double: not a string either, so it is quoted.
+bool plain_reads_as_string(const std::string& s) {
+  try {
+    return plain_scalar(s).is_string();
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
 void emit_string(YAML::Emitter& out, const std::string& s, EmitStyle style) {
   if (style.plain_style && s.find('\n') != std::string::npos && literal_round_trips(s)) {
     out << YAML::Literal << s;
-  } else if (style.plain_style && s.find('\n') == std::string::npos && plain_scalar(s).is_string() &&
+  } else if (style.plain_style && s.find('\n') == std::string::npos && plain_reads_as_string(s) &&
              !yaml11_word(s) && !looks_numeric(s)) {
     out << s;  // yaml-cpp still quotes what a plain scalar cannot hold
   } else {

@@ -231,6 +231,16 @@ TEST_F(BundleTest, StringsThatNeedQuotingAndOddMetricsRoundTrip) {
   EXPECT_EQ(back.provenance.metrics.at("tiny"), 4.9406564584124654e-324);
 }
 
+// A hex digest made only of digits and one 'e' reads, unquoted, as a number
+// beyond double's range (seen as a weights checksum, 7715e61469801545): it
+// must be written quoted and come back as the same string.
+TEST_F(BundleTest, AStringThatReadsAsAnOverflowingNumberIsQuoted) {
+  BundleInfo info = tiny_info();
+  info.version = "7715e61469801545";
+  save_bundle(bundle_, info, net_);
+  EXPECT_EQ(read_bundle_info(bundle_).version, "7715e61469801545");
+}
+
 TEST_F(BundleTest, FlippedOrTruncatedWeightsAreAClearError) {
   const fs::path weights = bundle_ / "weights.pt";
   const std::string bytes = slurp(weights);

@@ -106,8 +106,12 @@ TEST(PrepareTrainingData, SimulatedScannersRenderEveryCaseOncePerProfile) {
     const double r = ((a - a.mean()) * (b - b.mean())).mean().item<double>() /
                      (a.std(false) * b.std(false)).item<double>();
     // (scanner_b's blur and noise on a 16^3 phantom keep r near 0.44.)
-    if (t.domain == 1) EXPECT_GT(r, 0.3) << t.id;
-    if (t.domain == 2) EXPECT_LT(r, -0.3) << t.id;
+    if (t.domain == 1) {
+      EXPECT_GT(r, 0.3) << t.id;
+    }
+    if (t.domain == 2) {
+      EXPECT_LT(r, -0.3) << t.id;
+    }
   }
   // Renderings are files written once: preparing again reuses them.
   EXPECT_TRUE(std::filesystem::exists(dir / "simulated_scanners"));
