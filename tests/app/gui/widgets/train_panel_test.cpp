@@ -10,7 +10,9 @@
 #include <QSignalSpy>
 #include <QTest>
 #include <QTextBlock>
+#include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -46,6 +48,14 @@ std::string tiny_config(int epochs, int iterations) {
 void write(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 constexpr int kRunTimeoutMs = 180000;
+
+// Complete lines of a log that may be half-written right now.
+std::size_t complete_lines(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::size_t lines = 0;
+  for (char c; in.get(c);) lines += c == '\n';
+  return lines;
+}
 
 }  // namespace
 
@@ -125,8 +135,19 @@ class TrainPanelTest : public QObject {
     auto panel = std::make_unique<TrainPanel>(MEDSEG_BINARY);
     QVERIFY(panel->open_config(config));
     QVERIFY(panel->start(false));
-    QTRY_VERIFY_WITH_TIMEOUT(panel->loss_series()->count() >= 1, kRunTimeoutMs);
+    // On a fast CPU the whole tiny run takes less than the panel's 500 ms
+    // poll, so Stop could arrive after the last epoch (seen in CI). The test
+    // freezes the run (SIGSTOP) as soon as its log holds an epoch; SIGTERM
+    // from Stop still ends a stopped process, exactly as it ends a running one.
+    const pid_t first_pid = *panel->pid();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRunTimeoutMs);
+    while (complete_lines(dir / "run" / "log.jsonl") < 1 && std::chrono::steady_clock::now() < deadline) {
+      QTest::qSleep(2);
+    }
+    QCOMPARE(::kill(first_pid, SIGSTOP), 0);
+    QVERIFY(complete_lines(dir / "run" / "log.jsonl") >= 1);
     panel->stop();
+    ::kill(first_pid, SIGCONT);
     QTRY_VERIFY_WITH_TIMEOUT(!panel->running(), 30000);
     QVERIFY2(panel->message_label()->text().startsWith(QStringLiteral("Stopped")),
              qPrintable(panel->message_label()->text()));
