@@ -1,65 +1,107 @@
 #!/usr/bin/env bash
-# The scanner-shift table of docs/performance.md: Dice with the training
-# domain's normalization statistics vs after `medseg adapt` vs `--domain auto`,
-# on volumes seen through simulated scanners.
-#   bench/scanner_shift.sh [SYNTHETIC_BUNDLE] [WORK_DIR]
-# SYNTHETIC_BUNDLE defaults to runs/synthetic/model_best (train it with
-# `medseg train configs/synthetic.yaml`); the brain model is the bundled one.
+# The scanner-shift benchmark of issue 18 (docs/performance.md, "Scanner
+# shift"): the bundled models on their own samples seen through seeded
+# scanner shifts (`medseg synth --from X --shift KIND --seed S`), segmented
+# with the model's own statistics and with each label-free adaptation.
+#
+#   bench/scanner_shift.sh [SEEDS] [WORK_DIR] [EXTRA_MODELS...]
+#
+# SEEDS: "101 102 103" (default: the held-back seeds, never used to choose a
+# method or a setting) or "1 2 3" (the tuning seeds). EXTRA_MODELS: more
+# bundles to compare as columns without adaptation, as NAME=PATH:KIND where
+# KIND is mri or ct (e.g. the instance-norm baseline,
+# in=runs/brain_in/model_best:mri).
+# Columns: none (the first domain's statistics), adabn, prior, tent (each
+# with --no-adapt-check: the method alone), default (--domain auto as
+# shipped: prior + the safety check). Rows: per model, the unshifted sample
+# and each shift kind; Dice per label averaged over the seeds, and the drop
+# against the unshifted sample with the same column's setting "none".
+# Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=build/release/app/medseg
-SYN=${1:-runs/synthetic/model_best}
+B=${MEDSEG:-build/release/app/medseg}
+SEEDS=${1:-101 102 103}
 W=${2:-/tmp/medseg_scanner_shift}
+shift $(( $# > 2 ? 2 : $# ))
+EXTRA=("$@")
 rm -rf "$W"
 mkdir -p "$W"
+start=$(date +%s)
 
-dice() {  # PRED_DIR REF_DIR -> mean Dice per label from the evaluation CSV
-  $B evaluate --pred "$1" --ref "$2" --csv "$1/eval.csv" > /dev/null
-  /usr/bin/awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "label") l = i; else if ($i == "dice") d = i; next }
-    { s[$l] += $d; n[$l]++ } END { for (k in s) printf "label %s %.3f  ", k, s[k] / n[k]; print "" }' "$1/eval.csv"
-}
+declare -A MODEL_DIR=([mri]=data_samples/models/brain_mri_t1 [ct]=data_samples/models/ct_head)
+declare -A IMAGE=([mri]=data_samples/mri/t1.nii.gz [ct]=data_samples/ct/head_ct.nii.gz)
+declare -A LABELS=([mri]=data_samples/mri/brain_mask.nii.gz [ct]=data_samples/ct/head_ct_labels.nii.gz)
+declare -A KINDS=([mri]="gamma_bias gain_offset inverted remap resolution" [ct]="ct_kernel ct_cbct resolution")
+COLUMNS=(none adabn prior tent default)
+declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-adapt-check"
+                  [prior]="--domain auto --adapt-method prior --no-adapt-check"
+                  [tent]="--domain auto --adapt-method tent --no-adapt-check" [default]="--domain auto")
 
-# 1. Brain MRI sample through three simulated scanners (never seen in training).
-$B synth --from data_samples/mri/t1.nii.gz --profile scanner_a --profile scanner_b --profile scanner_c \
-  --output "$W/mri" > /dev/null
-mkdir -p "$W/mri_ref"
-for p in a b c; do cp data_samples/mri/brain_mask.nii.gz "$W/mri_ref/t1_scanner_$p.nii.gz"; done
-M=data_samples/models/brain_mri_t1
-$B infer --model $M "$W/mri" --output "$W/mri_train_domain" --domain colin27 > /dev/null || true
-$B infer --model $M "$W/mri" --output "$W/mri_auto" --domain auto > /dev/null || true
-for p in a b c; do
-  $B adapt --model $M --domain "scanner_$p" "$W/mri/t1_scanner_$p.nii.gz" --output "$W/brain_$p" > /dev/null
-  $B infer --model "$W/brain_$p" "$W/mri/t1_scanner_$p.nii.gz" --output "$W/mri_adapted" --domain "scanner_$p" > /dev/null || true
-done
-for p in a b c; do
-  mkdir -p "$W/mri_ref_$p" && cp "$W/mri_ref/t1_scanner_$p.nii.gz" "$W/mri_ref_$p/"
-  for mode in train_domain adapted auto; do
-    mkdir -p "$W/mri_${mode}_$p" && cp "$W/mri_$mode/t1_scanner_$p.nii.gz" "$W/mri_${mode}_$p/"
-    echo "brain, scanner_$p, $mode: $(dice "$W/mri_${mode}_$p" "$W/mri_ref_$p")"
+for m in mri ct; do
+  mkdir -p "$W/$m/in" "$W/$m/ref"
+  cp "${IMAGE[$m]}" "$W/$m/in/${m}_unshifted.nii.gz"
+  cp "${LABELS[$m]}" "$W/$m/ref/${m}_unshifted.nii.gz"
+  for kind in ${KINDS[$m]}; do
+    for s in $SEEDS; do
+      $B synth --from "${IMAGE[$m]}" --shift "$kind" --seed "$s" --output "$W/$m/synth" >> "$W/$m/shifts.txt"
+      stem=$(basename "${IMAGE[$m]}" .nii.gz)
+      mv "$W/$m/synth/${stem}_${kind}_s$s.nii.gz" "$W/$m/in/${m}_${kind}_s$s.nii.gz"
+      cp "${LABELS[$m]}" "$W/$m/ref/${m}_${kind}_s$s.nii.gz"
+    done
+  done
+  for c in "${COLUMNS[@]}"; do
+    # shellcheck disable=SC2086
+    $B infer --model "${MODEL_DIR[$m]}" "$W/$m/in" --output "$W/$m/$c" ${FLAGS[$c]} > "$W/$m/$c.log" 2>&1
+    $B evaluate --pred "$W/$m/$c" --ref "$W/$m/ref" --csv "$W/$m/$c/eval.csv" > /dev/null
   done
 done
-echo "brain, original sample, colin27: $(mkdir -p "$W/orig" "$W/orig_ref" && cp data_samples/mri/t1.nii.gz "$W/orig_in.nii.gz" &&
-  $B infer --model $M "$W/orig_in.nii.gz" --output "$W/orig" > /dev/null && cp data_samples/mri/brain_mask.nii.gz "$W/orig_ref/orig_in.nii.gz" &&
-  dice "$W/orig" "$W/orig_ref")"
+for e in "${EXTRA[@]}"; do
+  name=${e%%=*}; rest=${e#*=}; path=${rest%:*}; m=${rest##*:}
+  $B infer --model "$path" "$W/$m/in" --output "$W/$m/$name" > "$W/$m/$name.log" 2>&1
+  $B evaluate --pred "$W/$m/$name" --ref "$W/$m/ref" --csv "$W/$m/$name/eval.csv" > /dev/null
+  COLUMNS+=("$name")
+done
 
-# 2. Synthetic phantoms (unseen seeds 100-103) through the "clean" profile, a
-#    scanner the synthetic model never saw (it trained on scanner_a/b/c).
-if [ -d "$SYN" ]; then
-  $B synth --output "$W/syn_all" --count 4 --seed 100 --profile clean --profile scanner_a > /dev/null
-  mkdir -p "$W/syn_clean" "$W/syn_a" "$W/syn_ref_clean" "$W/syn_ref_a"
-  for f in "$W"/syn_all/*_clean_labels.nii.gz; do cp "$f" "$W/syn_ref_clean/$(basename "${f/_labels/}")"; done
-  for f in "$W"/syn_all/*_scanner_a_labels.nii.gz; do cp "$f" "$W/syn_ref_a/$(basename "${f/_labels/}")"; done
-  cp "$W"/syn_all/*_clean.nii.gz "$W/syn_clean/"
-  cp "$W"/syn_all/*_scanner_a.nii.gz "$W/syn_a/"
-  $B infer --model "$SYN" "$W/syn_a" --output "$W/syn_a_in_domain" --domain scanner_a > /dev/null || true
-  echo "synthetic, scanner_a (seen), scanner_a: $(dice "$W/syn_a_in_domain" "$W/syn_ref_a")"
-  for d in scanner_a scanner_b scanner_c; do
-    $B infer --model "$SYN" "$W/syn_clean" --output "$W/syn_clean_$d" --domain $d > /dev/null || true
-    echo "synthetic, clean (new), $d: $(dice "$W/syn_clean_$d" "$W/syn_ref_clean")"
-  done
-  $B adapt --model "$SYN" --domain clean "$W"/syn_clean/*.nii.gz --output "$W/syn_adapted_bundle" > /dev/null
-  $B infer --model "$W/syn_adapted_bundle" "$W/syn_clean" --output "$W/syn_clean_adapted" --domain clean > /dev/null || true
-  echo "synthetic, clean (new), adapted: $(dice "$W/syn_clean_adapted" "$W/syn_ref_clean")"
-  $B infer --model "$SYN" "$W/syn_clean" --output "$W/syn_clean_auto" --domain auto > /dev/null || true
-  echo "synthetic, clean (new), auto: $(dice "$W/syn_clean_auto" "$W/syn_ref_clean")"
-fi
+/usr/bin/python3 - "$W" "${COLUMNS[@]}" <<'PY'
+import csv, json, os, sys
+from collections import defaultdict
+w, columns = sys.argv[1], sys.argv[2:]
+names = {"mri": "brain MRI (brain_mri_t1)", "ct": "head CT (ct_head)"}
+print("| model | shift | label | " + " | ".join(columns) + " |")
+print("| --- | --- | --- | " + " | ".join("---" for _ in columns) + " |")
+kept = defaultdict(int); checked = defaultdict(int)
+for m in ("mri", "ct"):
+    dice = {}  # column -> (kind, label) -> [values]
+    for c in columns:
+        path = os.path.join(w, m, c, "eval.csv")
+        if not os.path.exists(path):
+            continue
+        table = defaultdict(list)
+        for row in csv.DictReader(open(path)):
+            kind = row["case"][len(m) + 1:].rsplit("_s", 1)[0] if "_s" in row["case"] else "unshifted"
+            if row["case"].endswith("unshifted"):
+                kind = "unshifted"
+            table[(kind, row["label"])].append(float(row["dice"]))
+        dice[c] = table
+        if c == "default":
+            for f in os.listdir(os.path.join(w, m, c)):
+                if f.endswith(".json") and f != "summary.json":
+                    a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})
+                    checked[m] += 1
+                    kept[m] += bool(a.get("kept"))
+    keys = sorted(dice["none"], key=lambda k: (k[0] != "unshifted", k[0], k[1]))
+    for kind, label in keys:
+        ref = sum(dice["none"][("unshifted", label)]) / len(dice["none"][("unshifted", label)])
+        cells = []
+        for c in columns:
+            v = dice.get(c, {}).get((kind, label))
+            if not v:
+                cells.append("—")
+                continue
+            mean = sum(v) / len(v)
+            cells.append(f"{mean:.3f}" if kind == "unshifted" else f"{mean:.3f} ({mean - ref:+.3f})")
+        print(f"| {names[m]} | {kind} | {label} | " + " | ".join(cells) + " |")
+for m in ("mri", "ct"):
+    print(f"\n{names[m]}: the default check kept the adaptation on {kept[m]} of {checked[m]} scans")
+PY
+echo "seeds: $SEEDS; $(( $(date +%s) - start )) s; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

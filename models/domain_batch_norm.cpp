@@ -452,6 +452,12 @@ Tensor DomainBatchNormImpl::forward_batch_stats(const Tensor& input, const Tenso
     }
     adapt_count_ += nb;
     ++adapt_batches_;
+    if (adapt_estimate_.kind == AdaptationEstimate::Kind::kBatchAverage) {
+      const Tensor unbiased = nb > 1.0 ? var_k[a] * (nb / (nb - 1.0)) : torch::zeros_like(mb);
+      adapt_batch_mean_sum_ = adapt_batch_mean_sum_.defined() ? adapt_batch_mean_sum_ + mb : mb;
+      adapt_batch_var_sum_ = adapt_batch_var_sum_.defined() ? adapt_batch_var_sum_ + unbiased : unbiased;
+      adapt_min_batch_count_ = adapt_batches_ == 1 ? nb : std::min(adapt_min_batch_count_, nb);
+    }
   }
 
   const Tensor mean_rows = onehot.t().mm(mean_k).reshape({-1}).to(type);

@@ -76,6 +76,25 @@ struct DomainBatchNormOptions {
   TORCH_ARG(bool, test_batch_stats) = false;
 };
 
+/// How end_adaptation() turns the batches it saw into a domain's statistics
+/// (docs/normalization.md, "Why plain AdaBN hurts", has the measurements).
+struct AdaptationEstimate {
+  enum class Kind {
+    /// The exact mean and unbiased variance of every value seen: the spread
+    /// between batches counts as variance (AdaBN as published).
+    kPooled,
+    /// The average of the per-batch means and of the per-batch unbiased
+    /// variances: what a training run's running statistics estimate, since
+    /// training normalizes each batch by its own statistics.
+    kBatchAverage,
+  };
+  Kind kind = Kind::kPooled;
+  /// Weight w of the statistics the domain had before (the prior):
+  /// running = w · before + (1 − w) · estimate, for mean and variance alike
+  /// (Schneider et al. 2020 use w = N / (N + n)). 0 = replace them.
+  double prior_weight = 0.0;
+};
+
 /// Batch normalization with per-domain statistics for (N, C, D, H, W) input.
 ///
 /// Parameters and buffers carry PyTorch's names. With one domain their shapes
@@ -124,12 +143,14 @@ class DomainBatchNormImpl : public torch::nn::Cloneable<DomainBatchNormImpl> {
   /// batches passed to forward() until end_adaptation(), in train or eval mode.
   /// While adapting, every sample is normalized with its domain's batch
   /// statistics, nothing is learned and no running statistics change.
-  void begin_adaptation(int64_t domain);
+  void begin_adaptation(int64_t domain, const AdaptationEstimate& estimate = {});
 
-  /// Replaces the adapted domain's running_mean / running_var by the exact mean
-  /// and unbiased variance of all values it saw, and its num_batches_tracked by
-  /// the number of batches that contained it. Throws ModelError if it saw
-  /// fewer than two values per channel.
+  /// Replaces the adapted domain's running_mean / running_var by the estimate
+  /// chosen at begin_adaptation() (default: the exact mean and unbiased
+  /// variance of all values it saw), mixed with the previous statistics by
+  /// the prior weight, and its num_batches_tracked by the number of batches
+  /// that contained it. Throws ModelError if it saw fewer than two values per
+  /// channel (kBatchAverage: in some batch).
   void end_adaptation();
 
   /// Stops adapting without changing anything.
@@ -184,13 +205,18 @@ class DomainBatchNormImpl : public torch::nn::Cloneable<DomainBatchNormImpl> {
   int64_t adapt_batches_ = 0;
   torch::Tensor adapt_mean_;
   torch::Tensor adapt_m2_;
+  // kBatchAverage: sums over batches of the batch mean and unbiased variance.
+  AdaptationEstimate adapt_estimate_;
+  torch::Tensor adapt_batch_mean_sum_;
+  torch::Tensor adapt_batch_var_sum_;
+  double adapt_min_batch_count_ = 0.0;
 };
 
 TORCH_MODULE(DomainBatchNorm);
 
 /// Applies begin_adaptation(domain) to every DomainBatchNorm in `model`
 /// (including `model` itself). Returns the number of layers affected.
-int64_t begin_adaptation(torch::nn::Module& model, int64_t domain);
+int64_t begin_adaptation(torch::nn::Module& model, int64_t domain, const AdaptationEstimate& estimate = {});
 
 /// Applies end_adaptation() to every adapting DomainBatchNorm in `model`.
 /// Returns the number of layers affected.

@@ -22,7 +22,10 @@ template <typename... Args>
 
 }  // namespace
 
-void DomainBatchNormImpl::begin_adaptation(int64_t domain) {
+void DomainBatchNormImpl::begin_adaptation(int64_t domain, const AdaptationEstimate& estimate) {
+  if (!(estimate.prior_weight >= 0.0 && estimate.prior_weight < 1.0)) {
+    fail_with("DomainBatchNorm: the prior weight of an adaptation must be in [0, 1), got ", estimate.prior_weight);
+  }
   if (!options.track_running_stats()) {
     fail_with("DomainBatchNorm: adaptation needs running statistics (track_running_stats = true)");
   }
@@ -34,27 +37,36 @@ void DomainBatchNormImpl::begin_adaptation(int64_t domain) {
     fail_with("DomainBatchNorm: already adapting domain ", adapting_domain_,
          "; call end_adaptation() or cancel_adaptation() first");
   }
+  cancel_adaptation();
   adapting_domain_ = domain;
-  adapt_count_ = 0.0;
-  adapt_batches_ = 0;
-  adapt_mean_ = Tensor();
-  adapt_m2_ = Tensor();
+  adapt_estimate_ = estimate;
 }
 
 void DomainBatchNormImpl::end_adaptation() {
   if (!is_adapting()) fail_with("DomainBatchNorm: end_adaptation() without begin_adaptation()");
   const int64_t a = adapting_domain_;
-  if (adapt_count_ < 2.0) {
-    const double seen = adapt_count_;
+  const bool batch_average = adapt_estimate_.kind == AdaptationEstimate::Kind::kBatchAverage;
+  if (adapt_count_ < 2.0 || (batch_average && adapt_min_batch_count_ < 2.0)) {
+    const double seen = batch_average ? adapt_min_batch_count_ : adapt_count_;
     cancel_adaptation();
-    fail_with("DomainBatchNorm: adaptation of domain ", a, " saw ", seen,
-         " value(s) per channel; at least 2 are needed for a variance");
+    fail_with("DomainBatchNorm: adaptation of domain ", a, " saw ", seen, " value(s) per channel",
+              batch_average ? " in a batch" : "", "; at least 2 are needed for a variance");
   }
   torch::NoGradGuard no_grad;
   const int64_t k = num_domains();
   const int64_t c = options.num_features();
-  running_mean.view({k, c}).select(0, a).copy_(adapt_mean_);
-  running_var.view({k, c}).select(0, a).copy_(adapt_m2_ / (adapt_count_ - 1.0));
+  Tensor mean = adapt_mean_;
+  Tensor var = adapt_m2_ / (adapt_count_ - 1.0);
+  if (batch_average) {
+    const auto batches = static_cast<double>(adapt_batches_);
+    mean = adapt_batch_mean_sum_ / batches;
+    var = adapt_batch_var_sum_ / batches;
+  }
+  Tensor mean_row = running_mean.view({k, c}).select(0, a);
+  Tensor var_row = running_var.view({k, c}).select(0, a);
+  const double w = adapt_estimate_.prior_weight;
+  mean_row.copy_(mean_row.to(torch::kDouble) * w + mean * (1.0 - w));
+  var_row.copy_(var_row.to(torch::kDouble) * w + var * (1.0 - w));
   num_batches_tracked.view({k}).select(0, a).fill_(adapt_batches_);
   cancel_adaptation();
 }
@@ -65,6 +77,10 @@ void DomainBatchNormImpl::cancel_adaptation() {
   adapt_batches_ = 0;
   adapt_mean_ = Tensor();
   adapt_m2_ = Tensor();
+  adapt_estimate_ = {};
+  adapt_batch_mean_sum_ = Tensor();
+  adapt_batch_var_sum_ = Tensor();
+  adapt_min_batch_count_ = 0.0;
 }
 
 int64_t DomainBatchNormImpl::add_domain() {
@@ -121,15 +137,15 @@ std::vector<DomainBatchNormImpl*> domain_batch_norms(torch::nn::Module& model) {
 
 }  // namespace
 
-int64_t begin_adaptation(torch::nn::Module& model, int64_t domain) {
+int64_t begin_adaptation(torch::nn::Module& model, int64_t domain, const AdaptationEstimate& estimate) {
   const auto layers = domain_batch_norms(model);
   for (auto* layer : layers) {  // validate all before changing any
     if (!layer->options.track_running_stats() || domain < 0 || domain >= layer->num_domains() ||
-        layer->is_adapting()) {
-      layer->begin_adaptation(domain);  // throws with the precise reason
+        layer->is_adapting() || !(estimate.prior_weight >= 0.0 && estimate.prior_weight < 1.0)) {
+      layer->begin_adaptation(domain, estimate);  // throws with the precise reason
     }
   }
-  for (auto* layer : layers) layer->begin_adaptation(domain);
+  for (auto* layer : layers) layer->begin_adaptation(domain, estimate);
   return static_cast<int64_t>(layers.size());
 }
 

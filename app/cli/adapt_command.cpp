@@ -29,6 +29,7 @@ struct AdaptArgs {
   std::string precision = "auto";
   double overlap = 0.5;
   std::int64_t windows_per_batch = 2;
+  std::string method = "prior";
 };
 
 int run_adapt(const AdaptArgs& a) {
@@ -62,6 +63,7 @@ int run_adapt(const AdaptArgs& a) {
   bar.clear();
   bar.restart("adapt");
   pipeline::AdaptationOptions options;
+  options.method = pipeline::parse_adaptation_method(a.method);
   options.overlap = a.overlap;
   options.windows_per_batch = a.windows_per_batch;
   options.bf16 = precision == models::Precision::kBf16;
@@ -74,7 +76,7 @@ int run_adapt(const AdaptArgs& a) {
   bar.clear();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bundle.info.provenance.notes.push_back(
-      core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by AdaBN on " +
+      core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by " + a.method + " adaptation on " +
       std::to_string(images.size()) + " unlabeled volume(s) with medseg adapt " + kVersion + " (" + kGitCommit +
       "), " + models::to_string(precision) + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
   models::save_bundle(a.output, bundle.info, bundle.model);
@@ -101,7 +103,11 @@ Command add_adapt_command(CLI::App& parent) {
   cli->add_option("--precision", a->precision,
                   "Convolutions of the adaptation passes: auto (default: bf16 where the CPU has native bf16, "
                   "else fp32), fp32 or bf16");
-  cli->add_option("--overlap", a->overlap, "Overlap of neighbouring windows (default 0.5)")
+  cli->add_option("--adapt-method", a->method,
+                  "prior (default: windows drawn like training patches, statistics mixed with the model's "
+                  "by N/(N+n)) or adabn (every sliding window, the model's statistics replaced)")
+      ->check(CLI::IsMember({"prior", "adabn"}));
+  cli->add_option("--overlap", a->overlap, "adabn: overlap of neighbouring windows (default 0.5)")
       ->check(CLI::Range(0.0, 0.99));
   cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per forward pass (default 2)")
       ->check(CLI::PositiveNumber);

@@ -30,6 +30,8 @@ struct InferArgs {
   double overlap = 0.5;
   bool probabilities = false;
   std::string domain;
+  std::string adapt_method = "prior";
+  bool no_adapt_check = false;
   bool keep_largest = false;
   double min_island_ml = 0.0;
   std::int64_t windows_per_batch = 2;
@@ -108,6 +110,8 @@ int run_infer(const InferArgs& a) {
   so.min_island_ml = a.min_island_ml;
   so.probabilities = a.probabilities;
   so.domain = a.domain;
+  so.adapt_method = pipeline::parse_adaptation_method(a.adapt_method);
+  so.adapt_check = !a.no_adapt_check;
 
   // Everything that would fail every case is checked before the first one.
   const pipeline::Segmenter segmenter(models::load_bundle(a.model));
@@ -215,6 +219,14 @@ Command add_infer_command(CLI::App& parent) {
   cli->add_option("--domain", a->domain,
                   "Scanner statistics to use: a domain name of the model, or 'auto' to adapt them to each "
                   "volume (default: the model's first domain)");
+  cli->add_option("--adapt-method", a->adapt_method,
+                  "With --domain auto: prior (default: training-like windows, statistics mixed with the "
+                  "model's), adabn (every window, model statistics replaced) or tent (prior, then entropy "
+                  "minimisation of the batch-norm scale/shift)")
+      ->check(CLI::IsMember({"prior", "adabn", "tent"}));
+  cli->add_flag("--no-adapt-check", a->no_adapt_check,
+                "With --domain auto: always use the adapted statistics (default: only when the label-free "
+                "check finds they lower the prediction entropy; the report says what was decided)");
   cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
   cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
       ->check(CLI::NonNegativeNumber);

@@ -3,10 +3,12 @@
 #include <memory>
 
 #include "app/cli/command.h"
+#include "core/error.h"
 #include "pipeline/io/image_files.h"
 #include "pipeline/io/volume_reader.h"
 #include "pipeline/io/volume_writer.h"
 #include "pipeline/synth/phantom.h"
+#include "pipeline/synth/scanner_shift.h"
 
 namespace medseg::app {
 namespace {
@@ -20,6 +22,8 @@ struct SynthOptions {
   std::int64_t size = 64;
   double spacing = 2.0;
   std::string from;  ///< a real scan to show through the profiles instead
+  std::vector<std::string> shifts;  ///< with `from`: seeded shifts instead of profiles
+  bool profiles_given = false;
 };
 
 // A real scan through simulated scanners: same grid, new intensities.
@@ -28,6 +32,16 @@ int run_from_image(const SynthOptions& o) {
   fs::create_directories(o.output);
   std::string stem = pipeline::case_id_of(o.from);
   if (stem.empty()) stem = fs::path(o.from).stem().string();
+  const double mean_spacing = (image.geometry.spacing[0] + image.geometry.spacing[1] + image.geometry.spacing[2]) / 3.0;
+  for (const auto& kind : o.shifts) {
+    pipeline::Volume out = image;
+    auto shifted = pipeline::apply_scanner_shift(image.data, kind, mean_spacing, o.seed);
+    out.data = std::move(shifted.image);
+    const fs::path path = fs::path(o.output) / (stem + "_" + kind + "_s" + std::to_string(o.seed) + ".nii.gz");
+    pipeline::write_volume(out, path, pipeline::PixelType::kFloat32);
+    std::cout << path.string() << "  (" << shifted.parameters << ")\n";
+  }
+  if (!o.shifts.empty()) return 0;
   for (const auto& name : o.profiles) {
     pipeline::Volume out = image;
     const double spacing = (image.geometry.spacing[0] + image.geometry.spacing[1] + image.geometry.spacing[2]) / 3.0;
@@ -40,6 +54,8 @@ int run_from_image(const SynthOptions& o) {
 }
 
 int run_synth(const SynthOptions& o) {
+  if (!o.shifts.empty() && o.from.empty()) throw ConfigError("--shift needs --from (a real scan to shift)");
+  if (!o.shifts.empty() && o.profiles_given) throw ConfigError("--shift and --profile exclude each other");
   if (!o.from.empty()) return run_from_image(o);
   std::vector<pipeline::ScannerProfile> profiles;
   for (const auto& name : o.profiles) profiles.push_back(pipeline::scanner_profile(name));
@@ -81,7 +97,15 @@ Command add_synth_command(CLI::App& parent) {
   cli->add_option("--from", o->from,
                   "Instead of phantoms: show this real scan through the profile(s) (same grid; "
                   "writes STEM_PROFILE.nii.gz)");
-  return {cli, [o] { return run_synth(*o); }};
+  std::string shift_help = "With --from: seeded scanner shift(s) in the scan's own units, parameters drawn from "
+                           "--seed (writes STEM_KIND_sSEED.nii.gz):";
+  for (const auto& name : pipeline::scanner_shift_names()) shift_help += " " + name;
+  auto* profile_option = cli->get_option("--profile");
+  cli->add_option("--shift", o->shifts, shift_help)->check(CLI::IsMember(pipeline::scanner_shift_names()));
+  return {cli, [o, profile_option] {
+            o->profiles_given = profile_option->count() > 0;
+            return run_synth(*o);
+          }};
 }
 
 }  // namespace medseg::app

@@ -73,6 +73,19 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   j["domain"] = s.domain;
   j["precision"] = to_string(s.precision);
   const auto& o = options.segment;
+  if (o.domain == kAutoDomain) {
+    nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_method)}, {"checked", o.adapt_check}};
+    if (const auto& c = s.adaptation_check) {
+      adaptation["kept"] = c->keep;
+      adaptation["entropy_source"] = c->entropy_source;
+      adaptation["entropy_adapted"] = c->entropy_adapted;
+      adaptation["agreement"] = c->agreement;
+      adaptation["reason"] = c->reason;
+    } else {
+      adaptation["kept"] = true;
+    }
+    j["adaptation"] = adaptation;
+  }
   j["options"] = {{"precision", to_string(o.precision)},
                   {"overlap", o.overlap},
                   {"tta", o.mirror},

@@ -114,6 +114,7 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     model->options.norm().num_domains(domain + 1);
     predict_from = 1.0 / (1.0 + predict_share);
     AdaptationOptions ao;
+    ao.method = o.adapt_method;
     ao.overlap = o.overlap;
     ao.windows_per_batch = o.windows_per_batch;
     ao.bf16 = bf16;
@@ -121,6 +122,18 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     adapt_domain(model, domain, {pre.image.data}, info.patch_size, ao);
     model->eval();
     result.domain = kAutoDomain;
+    if (o.adapt_check) {
+      AdaptationCheckOptions co;
+      co.windows_per_batch = o.windows_per_batch;
+      co.bf16 = bf16;
+      result.adaptation_check =
+          check_adaptation(bundle_.model, 0, model, domain, pre.image.data, info.patch_size, co);
+      if (!result.adaptation_check->keep) {
+        model = bundle_.model;
+        domain = 0;
+        result.domain = domain_name(info, 0);
+      }
+    }
     result.timings.adaptation = seconds_since(t);
   } else {
     domain = domain_index(o.domain);

@@ -10,6 +10,8 @@
 
 #include "models/bundle.h"
 #include "models/precision.h"
+#include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/adaptation_check.h"
 #include "pipeline/infer/sliding_window.h"
 #include "pipeline/preprocess/preprocessor.h"
 #include "pipeline/volume.h"
@@ -47,9 +49,14 @@ struct SegmentOptions {
   double min_island_ml = 0.0;
   /// Also return per-class probability maps (softmax) on the input grid.
   bool probabilities = false;
-  /// A name from the bundle's domains, "auto" (AdaBN on this very volume),
-  /// or empty for the bundle's first domain.
+  /// A name from the bundle's domains, "auto" (adapt the statistics to this
+  /// very volume), or empty for the bundle's first domain.
   std::string domain;
+  /// "auto": how the statistics are adapted (adaptation.h).
+  AdaptationMethod adapt_method = AdaptationMethod::kPrior;
+  /// "auto": keep the adaptation only if the label-free check
+  /// (adaptation_check.h) says it helps; otherwise use the first domain.
+  bool adapt_check = true;
   /// Fraction done (0..1) of the whole segmentation; return false to cancel
   /// (segment() then throws medseg::Cancelled).
   ProgressCallback progress;
@@ -91,6 +98,8 @@ struct Segmentation {
   SegmentTimings timings;
   /// The domain whose statistics were used ("auto" when adapted).
   std::string domain;
+  /// --domain auto with the check on: what it measured and decided.
+  std::optional<AdaptationCheck> adaptation_check;
   /// The precision used (never kAuto).
   Precision precision = Precision::kFp32;
   /// Sliding windows over the preprocessed image, and how many of them were

@@ -49,8 +49,6 @@ std::vector<std::string> scanner_profile_names() {
   return {"clean", "scanner_a", "scanner_b", "scanner_c"};
 }
 
-namespace {
-
 at::Tensor gaussian_blur(const at::Tensor& volume, double sigma_voxels) {
   const int radius = std::max(1, static_cast<int>(std::ceil(3.0 * sigma_voxels)));
   at::Tensor k = at::arange(-radius, radius + 1, at::kFloat);
@@ -62,8 +60,6 @@ at::Tensor gaussian_blur(const at::Tensor& volume, double sigma_voxels) {
   x = at::conv3d(x, k.view({1, 1, 1, 1, -1}), {}, 1, {0, 0, radius});
   return x.squeeze(0).squeeze(0);
 }
-
-}  // namespace
 
 at::Tensor simulate_scanner(const at::Tensor& tissue, const at::Tensor& body, const ScannerProfile& profile,
                             double spacing_mm, std::uint64_t seed) {

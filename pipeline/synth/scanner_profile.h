@@ -39,6 +39,9 @@ std::vector<std::string> scanner_profile_names();
 at::Tensor simulate_scanner(const at::Tensor& tissue, const at::Tensor& body, const ScannerProfile& profile,
                             double spacing_mm, std::uint64_t seed);
 
+/// Separable Gaussian blur of a float (D, H, W) volume (zero padding).
+at::Tensor gaussian_blur(const at::Tensor& volume, double sigma_voxels);
+
 /// A real scan as another scanner would show it: `image` is mapped to the
 /// [0, 1] tissue scale by its 0.5 and 99.5 percentiles (clipped), the body is
 /// where it exceeds 5 % of that range, then simulate_scanner() applies.

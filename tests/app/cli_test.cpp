@@ -348,6 +348,30 @@ TEST(Cli, ModelInfoShowsABundleAndRefusesANewerFormatInOneLine) {
 
 namespace {
 
+TEST(Cli, SynthShiftWritesSeededShiftsOfARealScanAndRefusesMisuse) {
+  TempDir dir;
+  const fs::path ct = kSamples / "ct/head_ct.nii.gz";
+  const Result r = medseg("synth --from " + quoted(ct) + " --shift ct_cbct --shift ct_kernel --seed 101 --output " +
+                          quoted(dir.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("cupping"), std::string::npos) << r.out;
+  for (const char* name : {"head_ct_ct_cbct_s101.nii.gz", "head_ct_ct_kernel_s101.nii.gz"}) {
+    const Result in = medseg("info --json " + quoted(ct));
+    const Result out = medseg("info --json " + quoted(dir / name));
+    ASSERT_EQ(out.exit_code, 0) << out.err;
+    const json ji = json::parse(in.out).at(0), jo = json::parse(out.out).at(0);
+    for (const char* key : {"size", "spacing_mm", "origin_mm_lps", "direction_lps"}) EXPECT_EQ(jo[key], ji[key]) << key;
+  }
+  const Result no_source = medseg("synth --shift ct_cbct --output " + quoted(dir / "x"));
+  EXPECT_EQ(no_source.exit_code, 2);
+  EXPECT_NE(no_source.err.find("--from"), std::string::npos) << no_source.err;
+  const Result both = medseg("synth --from " + quoted(ct) + " --shift ct_cbct --profile scanner_a --output " +
+                             quoted(dir / "y"));
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_FALSE(fs::exists(dir / "y"));
+  EXPECT_EQ(medseg("synth --from " + quoted(ct) + " --shift fog --output " + quoted(dir / "z")).exit_code, 2);
+}
+
 TEST(Cli, SynthFromARealScanKeepsItsGridAndChangesItsContrast) {
   TempDir dir;
   const fs::path t1 = kSamples / "mri/t1.nii.gz";

@@ -281,11 +281,25 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   const Result b = medseg(infer(in + " --domain scanner_b --output " + quoted(tmp_ / "b")));
   ASSERT_EQ(b.exit_code, 0) << b.err;
   EXPECT_EQ(nlohmann::json::parse(slurp(tmp_ / "b" / "plain.json"))["domain"], "scanner_b");
-  const Result a = medseg(infer(in + " --domain auto --probabilities --output " + quoted(tmp_ / "auto")));
+  const Result a =
+      medseg(infer(in + " --domain auto --no-adapt-check --probabilities --output " + quoted(tmp_ / "auto")));
   ASSERT_EQ(a.exit_code, 0) << a.err;
   const auto report = nlohmann::json::parse(slurp(tmp_ / "auto" / "plain.json"));
   EXPECT_EQ(report["domain"], "auto");
   EXPECT_GT(report["timings_s"]["adaptation"].get<double>(), 0.0);
+  EXPECT_EQ(report["adaptation"]["method"], "prior");
+  EXPECT_EQ(report["adaptation"]["checked"], false);
+  // The check's decision and its measurements are in the report.
+  const Result checked = medseg(infer(in + " --domain auto --adapt-method tent --output " + quoted(tmp_ / "checked")));
+  ASSERT_EQ(checked.exit_code, 0) << checked.err;
+  const auto c = nlohmann::json::parse(slurp(tmp_ / "checked" / "plain.json"))["adaptation"];
+  EXPECT_EQ(c["method"], "tent");
+  EXPECT_EQ(c["kept"].get<bool>(), c["entropy_adapted"].get<double>() < c["entropy_source"].get<double>()) << c;
+  EXPECT_GE(c["agreement"].get<double>(), 0.0);
+  EXPECT_FALSE(c["reason"].get<std::string>().empty());
+  const Result unknown = medseg(infer(in + " --domain auto --adapt-method bn --output " + quoted(tmp_ / "u")));
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("adapt-method"), std::string::npos) << unknown.err;
   ASSERT_TRUE(fs::exists(tmp_ / "auto" / "plain_prob_1.nrrd"));
   const Volume p = pipeline::read_volume(tmp_ / "auto" / "plain_prob_1.nrrd");
   EXPECT_EQ(p.geometry.size, (std::array<std::int64_t, 3>{10, 12, 8}));
@@ -318,6 +332,11 @@ TEST_F(InferCli, AdaptWritesABundleWithTheNewDomainThatInferUses) {
   EXPECT_EQ(count_lines(again.err), 1) << again.err;
   EXPECT_NE(again.err.find("already has a domain named 'scanner_b'"), std::string::npos) << again.err;
   EXPECT_FALSE(fs::exists(tmp_ / "adapted2"));
+  // TENT would change the scale/shift every domain shares: not offered here.
+  const Result tent = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain t --adapt-method tent " +
+                             quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted3"));
+  EXPECT_EQ(tent.exit_code, 2) << tent.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "adapted3"));
 }
 
 TEST_F(InferCli, AdaptRefusesInstanceNormBundles) {

@@ -93,6 +93,53 @@ TEST(DomainBatchNorm, AdaptationEstimatesExactStatisticsAndChangesNothingElse) {
   EXPECT_TRUE(all_close(bn(x, ids_of({1, 1})), expected, kTol, kTol));
 }
 
+// The estimate of a training run's running statistics: the average of the
+// per-batch means and unbiased per-batch variances (not the pooled moments,
+// which add the spread between batches), mixed with the domain's previous
+// statistics by the prior weight.
+TEST(DomainBatchNorm, BatchAverageEstimateMixedWithThePrior) {
+  constexpr int64_t kC = 2;
+  torch::manual_seed(9);
+  DomainBatchNorm bn(DomainBatchNormOptions(kC).num_domains(2));
+  for (int i = 0; i < 3; ++i) bn(torch::randn({4, kC, 2, 2, 2}) * 3 + 1, ids_of({0, 1, 1, 0}));
+  const Tensor prior_mean = bn->running_mean[1].to(torch::kDouble).clone();
+  const Tensor prior_var = bn->running_var[1].to(torch::kDouble).clone();
+  const Tensor domain0_mean = bn->running_mean[0].clone();
+  AdaptationEstimate estimate;
+  estimate.kind = AdaptationEstimate::Kind::kBatchAverage;
+  estimate.prior_weight = 0.25;
+  bn->begin_adaptation(1, estimate);
+  std::vector<Tensor> batches;
+  {
+    torch::NoGradGuard no_grad;
+    for (const double shift : {10.0, -30.0, 50.0}) {  // batches far apart: pooled != averaged
+      const Tensor x = torch::randn({2, kC, 3, 2, 2}) * 5.0 + shift;
+      bn(x, ids_of({1, 1}));
+      batches.push_back(x.to(torch::kDouble).transpose(0, 1).reshape({kC, -1}));
+    }
+  }
+  bn->end_adaptation();
+  Tensor mean_sum = torch::zeros({kC}, torch::kDouble), var_sum = torch::zeros({kC}, torch::kDouble);
+  for (const auto& b : batches) {
+    mean_sum += b.mean(1);
+    var_sum += b.var(1, /*unbiased=*/true);
+  }
+  const Tensor expected_mean = 0.25 * prior_mean + 0.75 * mean_sum / 3.0;
+  const Tensor expected_var = 0.25 * prior_var + 0.75 * var_sum / 3.0;
+  EXPECT_TRUE(all_close(bn->running_mean[1], expected_mean, 1e-6, 1e-6)) << bn->running_mean[1] << expected_mean;
+  EXPECT_TRUE(all_close(bn->running_var[1], expected_var, 1e-5, 1e-5)) << bn->running_var[1] << expected_var;
+  // The pooled variance would be far larger here (batch means 10, -30, 50).
+  const Tensor pooled_var = torch::cat(batches, 1).var(1, true);
+  EXPECT_TRUE((pooled_var > 10.0 * var_sum / 3.0).all().item<bool>());
+  EXPECT_EQ(bn->num_batches_tracked[1].item<int64_t>(), 3);
+  EXPECT_TRUE(torch::equal(bn->running_mean[0], domain0_mean));
+
+  AdaptationEstimate bad;
+  bad.prior_weight = 1.0;
+  EXPECT_TRUE(throws_with<ModelError>([&] { bn->begin_adaptation(1, bad); }, {"prior weight", "[0, 1)"}));
+  EXPECT_FALSE(bn->is_adapting());
+}
+
 TEST(DomainBatchNorm, AdaptationOfAWholeModelAndItsErrors) {
   torch::nn::Sequential model(DomainBatchNorm(DomainBatchNormOptions(2).num_domains(2)),
                               DomainBatchNorm(DomainBatchNormOptions(2).num_domains(2)));

@@ -86,7 +86,7 @@ void adapt_bundle_to_scan(const fs::path& bundle_path, const pipeline::Volume& s
   options.progress = std::move(progress);
   const std::int64_t index = pipeline::add_adapted_domain(bundle, domain_name, images, options);
   bundle.info.provenance.notes.push_back(core::utc_timestamp() + ": domain '" + domain_name + "' (index " +
-                                         std::to_string(index) + ") added by AdaBN on one unlabeled volume ('" +
+                                         std::to_string(index) + ") added by prior adaptation (adaptation.h) on one unlabeled volume ('" +
                                          scan.source_path + "') with medseg-gui, fp32, from bundle '" +
                                          bundle_path.string() + "'; weights and metrics are those of the original");
   models::save_bundle(output, bundle.info, bundle.model);

@@ -1,13 +1,18 @@
-// AdaBN adaptation: adapt_domain's statistics are the moments of each layer's
-// input, only the adapted domain changes, add_adapted_domain grows a named
-// domain whose statistics are those of the new images.
+// Label-free adaptation: AdaBN's statistics are the moments of each layer's
+// input over every window; prior's are the per-batch averages over windows
+// drawn like training patches, mixed with the source; TENT lowers the
+// entropy through the scale/shift only; only the adapted domain changes;
+// add_adapted_domain grows a named domain; the safety check measures what it
+// says.
 #include "pipeline/infer/adaptation.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "models/domain_batch_norm.h"
 #include "core/error.h"
+#include "models/domain_batch_norm.h"
+#include "pipeline/infer/adaptation_check.h"
+#include "pipeline/infer/body_mask.h"
 #include "pipeline/infer/segmenter.h"
 #include "tests/pipeline/common/test_files.h"
 #include "tests/pipeline/common/tiny_bundle.h"
@@ -30,7 +35,9 @@ TEST(AdaptDomain, StatisticsOfTheFirstLayerAreTheMomentsOfItsInput) {
   models::Bundle bundle = make_tiny_bundle(spec);
   models::UNet3d& model = bundle.model;
   const torch::Tensor image = torch::randn({1, 8, 8, 8}) * 4 + 3;
-  adapt_domain(model, 1, {image}, {8, 8, 8});
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kAdaBN;
+  adapt_domain(model, 1, {image}, {8, 8, 8}, o);
   torch::NoGradGuard no_grad;
   const torch::Tensor conv = model->named_modules()["encoder0a.conv"]->as<torch::nn::Conv3dImpl>()->forward(
       image.unsqueeze(0));
@@ -100,7 +107,9 @@ TEST(AddAdaptedDomain, NewDomainHoldsTheMomentsOfEachLayerInput) {
   const auto p = state_of(bundle.model);
   torch::manual_seed(11);
   const std::vector<torch::Tensor> images{torch::randn({1, 8, 8, 8}) * 3 + 5, torch::rand({1, 8, 8, 8}) * 40 - 7};
-  const std::int64_t index = add_adapted_domain(bundle, "scanner_c", images);
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kAdaBN;
+  const std::int64_t index = add_adapted_domain(bundle, "scanner_c", images, o);
   ASSERT_EQ(index, 2);
 
   const double eps = 1e-5, slope = 0.01;
@@ -154,6 +163,187 @@ TEST(AddAdaptedDomain, RefusesAnExistingNameAndNonBatchNorm) {
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("nothing to adapt"), std::string::npos) << e.what();
   }
+}
+
+TEST(AdaptationWindows, SlidingForAdaBNAndSeededTrainingLikeDrawsOtherwise) {
+  const torch::Tensor image = torch::zeros({1, 20, 24, 30});
+  image.slice(1, 4, 9).slice(2, 5, 12).slice(3, 20, 27).fill_(5.0f);  // a small body off centre
+  const torch::Tensor body = body_mask(image).mask;
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kAdaBN;
+  o.overlap = 0.5;
+  // Starts per axis for patch 8, overlap 0.5: i 0..22 by 4ish (30), j (24), k (20).
+  const std::size_t sliding = window_starts(30, 8, 0.5).size() * window_starts(24, 8, 0.5).size() *
+                              window_starts(20, 8, 0.5).size();
+  EXPECT_EQ(adaptation_windows(image, body, {8, 8, 8}, o, 1).size(), sliding);
+
+  o.method = AdaptationMethod::kPrior;
+  o.windows_per_image = 40;
+  o.body_fraction = 1.0;
+  const auto drawn = adaptation_windows(image, body, {8, 8, 8}, o, 7);
+  ASSERT_EQ(drawn.size(), 40u);
+  for (const auto& w : drawn) {
+    ASSERT_TRUE(w.i >= 0 && w.i + 8 <= 30 && w.j >= 0 && w.j + 8 <= 24 && w.k >= 0 && w.k + 8 <= 20);
+    // Centred on a body voxel, so every window holds body.
+    EXPECT_TRUE(body.slice(0, w.k, w.k + 8).slice(1, w.j, w.j + 8).slice(2, w.i, w.i + 8).any().item<bool>());
+  }
+  const auto again = adaptation_windows(image, body, {8, 8, 8}, o, 7);
+  const auto other = adaptation_windows(image, body, {8, 8, 8}, o, 8);
+  bool same = true, differ = false;
+  for (std::size_t n = 0; n < drawn.size(); ++n) {
+    same = same && drawn[n].i == again[n].i && drawn[n].j == again[n].j && drawn[n].k == again[n].k;
+    differ = differ || drawn[n].i != other[n].i || drawn[n].j != other[n].j || drawn[n].k != other[n].k;
+  }
+  EXPECT_TRUE(same);
+  EXPECT_TRUE(differ);
+  // No body share: anywhere, and then some window misses the small body.
+  o.body_fraction = 0.0;
+  bool some_empty = false;
+  for (const auto& w : adaptation_windows(image, body, {8, 8, 8}, o, 7)) {
+    some_empty = some_empty ||
+                 !body.slice(0, w.k, w.k + 8).slice(1, w.j, w.j + 8).slice(2, w.i, w.i + 8).any().item<bool>();
+  }
+  EXPECT_TRUE(some_empty);
+  // The prior weight N / (N + n).
+  o.prior_strength = 16.0;
+  EXPECT_DOUBLE_EQ(adaptation_estimate(o, 48).prior_weight, 0.25);
+  EXPECT_EQ(adaptation_estimate(o, 48).kind, models::AdaptationEstimate::Kind::kBatchAverage);
+  o.method = AdaptationMethod::kAdaBN;
+  EXPECT_DOUBLE_EQ(adaptation_estimate(o, 48).prior_weight, 0.0);
+  EXPECT_EQ(adaptation_estimate(o, 48).kind, models::AdaptationEstimate::Kind::kPooled);
+}
+
+// Prior adaptation by hand on a depth-1 model: the first batch norm sees
+// conv(window) for the drawn windows, batch by batch; its new statistics are
+// w * source + (1 - w) * the averages of the batch means and unbiased batch
+// variances, w = N / (N + n).
+TEST(AdaptDomain, PriorMixesTheSourceWithPerBatchAveragesOverTheDrawnWindows) {
+  test::TinyBundleSpec spec;
+  spec.depth = 1;
+  models::Bundle bundle = make_tiny_bundle(spec);
+  models::UNet3d& model = bundle.model;
+  torch::manual_seed(5);
+  const torch::Tensor image = torch::rand({1, 14, 12, 16}) * 30 + 2;
+  const auto p = state_of(model);
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kPrior;
+  o.windows_per_image = 6;
+  o.windows_per_batch = 2;
+  o.prior_strength = 2.0;
+  o.seed = 17;
+  adapt_domain(model, 1, {image}, {8, 8, 8}, o);
+
+  const auto windows = adaptation_windows(image, body_mask(image).mask, {8, 8, 8}, o, o.seed);
+  ASSERT_EQ(windows.size(), 6u);
+  torch::Tensor mean_sum = torch::zeros({4}, torch::kDouble), var_sum = torch::zeros({4}, torch::kDouble);
+  for (std::size_t first = 0; first < 6; first += 2) {
+    std::vector<torch::Tensor> batch;
+    for (std::size_t w = first; w < first + 2; ++w) {
+      const auto& win = windows[w];
+      batch.push_back(image.slice(1, win.k, win.k + 8).slice(2, win.j, win.j + 8).slice(3, win.i, win.i + 8));
+    }
+    const torch::Tensor y = at::conv3d(torch::stack(batch).to(torch::kDouble),
+                                       p.at("encoder0a.conv.weight").to(torch::kDouble),
+                                       p.at("encoder0a.conv.bias").to(torch::kDouble), {1, 1, 1}, {1, 1, 1});
+    const torch::Tensor rows = y.transpose(0, 1).reshape({4, -1});
+    mean_sum += rows.mean(1);
+    var_sum += rows.var(1, /*unbiased=*/true);
+  }
+  const double w = 2.0 / (2.0 + 6.0);
+  const torch::Tensor expected_mean = w * p.at("encoder0a.norm.running_mean")[1].to(torch::kDouble) + (1 - w) * mean_sum / 3;
+  const torch::Tensor expected_var = w * p.at("encoder0a.norm.running_var")[1].to(torch::kDouble) + (1 - w) * var_sum / 3;
+  const auto buffers = model->named_buffers();
+  EXPECT_TRUE(torch::allclose(buffers["encoder0a.norm.running_mean"][1].to(torch::kDouble), expected_mean, 1e-4, 1e-5))
+      << buffers["encoder0a.norm.running_mean"][1] << expected_mean;
+  EXPECT_TRUE(torch::allclose(buffers["encoder0a.norm.running_var"][1].to(torch::kDouble), expected_var, 1e-4, 1e-5))
+      << buffers["encoder0a.norm.running_var"][1] << expected_var;
+  EXPECT_EQ(buffers["encoder0a.norm.num_batches_tracked"][1].item<std::int64_t>(), 3);
+  EXPECT_TRUE(torch::equal(buffers["encoder0a.norm.running_mean"][0], p.at("encoder0a.norm.running_mean")[0]));
+}
+
+double mean_entropy(models::UNet3d& model, std::int64_t domain, const torch::Tensor& batch) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const torch::Tensor log_p = at::log_softmax(model->forward(batch, torch::full({batch.size(0)}, domain, torch::kLong)), 1);
+  return (-(log_p.exp() * log_p).sum(1)).mean().item<double>();
+}
+
+// TENT: only the batch-norm scale/shift move, and the entropy of the
+// windows it learned on goes down against prior adaptation alone.
+TEST(AdaptDomain, TentLowersTheEntropyThroughTheScaleAndShiftOnly) {
+  models::Bundle prior_bundle = make_tiny_bundle();
+  models::Bundle tent_bundle = make_tiny_bundle();
+  torch::manual_seed(6);
+  const torch::Tensor image = torch::rand({1, 8, 8, 8}) * 20 + 5;  // one window: all body
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kPrior;
+  o.windows_per_image = 4;
+  o.body_fraction = 1.0;
+  adapt_domain(prior_bundle.model, 1, {image}, {8, 8, 8}, o);
+  const auto before = state_of(tent_bundle.model);
+  o.method = AdaptationMethod::kTent;
+  o.tent_steps = 20;
+  o.tent_learning_rate = 0.02;
+  adapt_domain(tent_bundle.model, 1, {image}, {8, 8, 8}, o);
+  const auto after = state_of(tent_bundle.model);
+  const auto prior = state_of(prior_bundle.model);
+  bool affine_moved = false;
+  for (const auto& [name, tensor] : after) {
+    const bool affine = name.find(".norm.weight") != std::string::npos || name.find(".norm.bias") != std::string::npos;
+    if (affine) {
+      affine_moved = affine_moved || !torch::equal(tensor, before.at(name));
+    } else if (name.find("running_") != std::string::npos || name.find("num_batches") != std::string::npos) {
+      EXPECT_TRUE(torch::equal(tensor, prior.at(name))) << name << ": TENT starts from prior's statistics";
+    } else {
+      EXPECT_TRUE(torch::equal(tensor, before.at(name))) << name;
+    }
+  }
+  EXPECT_TRUE(affine_moved);
+  for (const auto& parameter : tent_bundle.model->parameters()) EXPECT_FALSE(parameter.grad().defined());
+  const torch::Tensor batch = image.unsqueeze(0);
+  EXPECT_LT(mean_entropy(tent_bundle.model, 1, batch), mean_entropy(prior_bundle.model, 1, batch) - 1e-3);
+  // A bundle's domains share the scale/shift: TENT cannot add a domain.
+  EXPECT_THROW(add_adapted_domain(tent_bundle, "new", {image}, o), ConfigError);
+  EXPECT_EQ(tent_bundle.info.domains.size(), 2u);
+}
+
+TEST(AdaptationMethod, NamesRoundTripAndUnknownIsRefused) {
+  for (const auto m : {AdaptationMethod::kAdaBN, AdaptationMethod::kPrior, AdaptationMethod::kTent}) {
+    EXPECT_EQ(parse_adaptation_method(to_string(m)), m);
+  }
+  EXPECT_THROW(parse_adaptation_method("bn"), ConfigError);
+}
+
+// The check against hand-known values: a head that outputs zeros has
+// uniform softmax, entropy exactly 1; an identical model agrees everywhere
+// and gains nothing, so nothing is kept.
+TEST(AdaptationCheck, MeasuresEntropyAndAgreementAndKeepsOnlyAGain) {
+  models::Bundle bundle = make_tiny_bundle();
+  const torch::Tensor image = torch::rand({1, 10, 9, 12}) * 20 + 5;
+  const AdaptationCheck same = check_adaptation(bundle.model, 0, bundle.model, 0, image, {8, 8, 8});
+  EXPECT_DOUBLE_EQ(same.agreement, 1.0);
+  EXPECT_DOUBLE_EQ(same.entropy_source, same.entropy_adapted);
+  EXPECT_GT(same.entropy_source, 0.0);
+  EXPECT_LT(same.entropy_source, 1.0);
+  EXPECT_FALSE(same.keep);
+  EXPECT_NE(same.reason.find("not kept"), std::string::npos);
+
+  models::UNet3d flat = copy_model(bundle.model);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : flat->named_parameters()) {
+      if (p.key().rfind("head", 0) == 0) p.value().zero_();
+    }
+  }
+  flat->eval();
+  const AdaptationCheck worse = check_adaptation(bundle.model, 0, flat, 0, image, {8, 8, 8});
+  EXPECT_NEAR(worse.entropy_adapted, 1.0, 1e-6);
+  EXPECT_FALSE(worse.keep);
+  const AdaptationCheck better = check_adaptation(flat, 0, bundle.model, 0, image, {8, 8, 8});
+  EXPECT_NEAR(better.entropy_source, 1.0, 1e-6);
+  EXPECT_TRUE(better.keep);
+  EXPECT_NE(better.reason.find("kept"), std::string::npos);
+  EXPECT_DOUBLE_EQ(better.agreement, worse.agreement);
 }
 
 }  // namespace

@@ -72,8 +72,10 @@ TEST(Segmenter, DomainAutoAdaptsACopyAndNamedDomainsDiffer) {
   o.domain = "scanner_b";
   const Segmentation b = segmenter.segment({input}, o);
   o.domain = "auto";
+  o.adapt_check = false;  // the adaptation itself (the check: below)
   const Segmentation adapted = segmenter.segment({input}, o);
   EXPECT_EQ(adapted.domain, "auto");
+  EXPECT_FALSE(adapted.adaptation_check.has_value());
   EXPECT_GT(adapted.timings.adaptation, 0.0);
   EXPECT_GT((a.probabilities->data - b.probabilities->data).abs().max().item<float>(), 1e-3);
   EXPECT_GT((a.probabilities->data - adapted.probabilities->data).abs().max().item<float>(), 1e-3);
@@ -87,6 +89,36 @@ TEST(Segmenter, DomainAutoAdaptsACopyAndNamedDomainsDiffer) {
   EXPECT_TRUE(torch::equal(adapted.labels.data, again.labels.data));
 }
 
+// With the check on, the labels are those of the adapted statistics when it
+// keeps them and those of the first domain when it does not; each method
+// gives its own adapted result.
+TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
+  const Segmenter segmenter(make_tiny_bundle());
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  const Segmentation first_domain = segmenter.segment({input}, o);
+  o.domain = "auto";
+  std::vector<at::Tensor> unchecked;
+  for (const auto method : {AdaptationMethod::kAdaBN, AdaptationMethod::kPrior, AdaptationMethod::kTent}) {
+    SCOPED_TRACE(to_string(method));
+    o.adapt_method = method;
+    o.adapt_check = false;
+    const Segmentation adapted = segmenter.segment({input}, o);
+    o.adapt_check = true;
+    const Segmentation checked = segmenter.segment({input}, o);
+    ASSERT_TRUE(checked.adaptation_check.has_value());
+    const auto& c = *checked.adaptation_check;
+    EXPECT_EQ(c.keep, c.entropy_adapted < c.entropy_source);
+    const Segmentation& expected = c.keep ? adapted : first_domain;
+    EXPECT_EQ(checked.domain, c.keep ? "auto" : "scanner_a");
+    EXPECT_TRUE(torch::equal(checked.probabilities->data, expected.probabilities->data));
+    unchecked.push_back(adapted.probabilities->data);
+  }
+  EXPECT_FALSE(torch::equal(unchecked[0], unchecked[1]));
+  EXPECT_FALSE(torch::equal(unchecked[1], unchecked[2]));
+}
+
 // The fast path (folded network, empty windows skipped) against the
 // reference (the trained UNet3d on every window), for a named domain and
 // for --domain auto, where folding must use the adapted statistics.
@@ -97,6 +129,7 @@ TEST(Segmenter, FoldedNetworkMatchesTheReferenceForNamedAndAdaptedDomains) {
     SegmentOptions o = fp32();
     o.probabilities = true;
     o.domain = domain;
+    o.adapt_check = false;
     const Segmentation fast = segmenter.segment({input}, o);
     o.reference_network = true;
     o.skip_empty_windows = false;

@@ -1,0 +1,94 @@
+#include "pipeline/infer/adaptation_check.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "models/autocast.h"
+#include "pipeline/infer/body_mask.h"
+
+namespace medseg::pipeline {
+namespace {
+
+struct Predictions {
+  at::Tensor entropy;  // (N, D, H, W), normalized
+  at::Tensor labels;   // (N, D, H, W) argmax
+};
+
+Predictions predict(models::UNet3d model, std::int64_t domain, const at::Tensor& batch, bool bf16) {
+  at::Tensor logits;
+  {
+    models::Bf16Autocast autocast(bf16);
+    logits = model->forward(batch, at::full({batch.size(0)}, domain, at::kLong)).to(at::kFloat);
+  }
+  const at::Tensor log_p = at::log_softmax(logits, 1);
+  const double norm = std::log(static_cast<double>(std::max<std::int64_t>(logits.size(1), 2)));
+  return {-(log_p.exp() * log_p).sum(1) / norm, logits.argmax(1)};
+}
+
+std::string format(const char* pattern, double a, double b) {
+  char buffer[200];
+  std::snprintf(buffer, sizeof buffer, pattern, a, b);
+  return buffer;
+}
+
+}  // namespace
+
+AdaptationCheck check_adaptation(models::UNet3d source, std::int64_t source_domain,
+                                 models::UNet3d adapted, std::int64_t adapted_domain,
+                                 const at::Tensor& image_in, const std::array<std::int64_t, 3>& patch,
+                                 const AdaptationCheckOptions& options) {
+  at::NoGradGuard no_grad;
+  std::vector<std::int64_t> pad;
+  for (int axis = 0; axis < 3; ++axis) {
+    pad.push_back(0);
+    pad.push_back(std::max<std::int64_t>(0, patch[axis] - image_in.size(3 - axis)));
+  }
+  const at::Tensor image = at::constant_pad_nd(image_in.to(at::kFloat), pad, 0.0);
+  const at::Tensor body = body_mask(image).mask;
+  AdaptationOptions draw;
+  draw.method = AdaptationMethod::kPrior;
+  draw.windows_per_image = std::max<std::int64_t>(options.windows, 2);
+  draw.body_fraction = 1.0;  // judge where the patient is
+  const auto windows = adaptation_windows(image, body, patch, draw, options.seed);
+
+  double entropy_source = 0.0, entropy_adapted = 0.0, same = 0.0, voxels = 0.0;
+  const auto n = static_cast<std::int64_t>(windows.size());
+  for (std::int64_t first = 0; first < n; first += std::max<std::int64_t>(options.windows_per_batch, 1)) {
+    const std::int64_t last = std::min(n, first + std::max<std::int64_t>(options.windows_per_batch, 1));
+    std::vector<at::Tensor> inputs, masks;
+    for (std::int64_t w = first; w < last; ++w) {
+      const auto& win = windows[static_cast<std::size_t>(w)];
+      inputs.push_back(image.slice(1, win.k, win.k + patch[2]).slice(2, win.j, win.j + patch[1])
+                           .slice(3, win.i, win.i + patch[0]));
+      masks.push_back(body.slice(0, win.k, win.k + patch[2]).slice(1, win.j, win.j + patch[1])
+                          .slice(2, win.i, win.i + patch[0]));
+    }
+    const at::Tensor batch = at::stack(inputs);
+    at::Tensor mask = at::stack(masks);
+    if (!mask.any().item<bool>()) mask = at::ones_like(mask);
+    const Predictions a = predict(source, source_domain, batch, options.bf16);
+    const Predictions b = predict(adapted, adapted_domain, batch, options.bf16);
+    entropy_source += a.entropy.masked_select(mask).sum().item<double>();
+    entropy_adapted += b.entropy.masked_select(mask).sum().item<double>();
+    same += a.labels.eq(b.labels).logical_and(mask).sum().item<double>();
+    voxels += mask.sum().item<double>();
+  }
+  AdaptationCheck check;
+  check.entropy_source = entropy_source / voxels;
+  check.entropy_adapted = entropy_adapted / voxels;
+  check.agreement = same / voxels;
+  const double gain = check.entropy_source - check.entropy_adapted;
+  check.keep = gain >= options.min_entropy_gain && gain > 0.0;
+  check.reason = check.keep
+                     ? format("kept: the adapted statistics lower the mean entropy from %.4f to %.4f",
+                              check.entropy_source, check.entropy_adapted)
+                     : format("not kept: the adapted statistics do not lower the mean entropy enough (%.4f -> %.4f)",
+                              check.entropy_source, check.entropy_adapted);
+  return check;
+}
+
+}  // namespace medseg::pipeline
