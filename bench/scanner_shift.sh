@@ -13,7 +13,8 @@
 # in=runs/brain_in/model_best:mri).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
-# shipped: prior + the safety check). Rows: per model, the unshifted sample
+# shipped: prior + the safety check); SHIFT_COLUMNS="..." picks columns, also
+# adabn_checked and tent_checked (the method with the check). Rows: per model, the unshifted sample
 # and each shift kind; Dice per label averaged over the seeds, and the drop
 # against the unshifted sample with the same column's setting "none".
 # Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
@@ -24,7 +25,8 @@ SEEDS=${1:-101 102 103}
 W=${2:-/tmp/medseg_scanner_shift}
 shift $(( $# > 2 ? 2 : $# ))
 EXTRA=("$@")
-rm -rf "$W"
+# RESUME=1 keeps WORK_DIR and skips columns already done (same seeds only).
+[ "${RESUME:-0}" = 1 ] || rm -rf "$W"
 mkdir -p "$W"
 start=$(date +%s)
 
@@ -32,13 +34,17 @@ declare -A MODEL_DIR=([mri]=data_samples/models/brain_mri_t1 [ct]=data_samples/m
 declare -A IMAGE=([mri]=data_samples/mri/t1.nii.gz [ct]=data_samples/ct/head_ct.nii.gz)
 declare -A LABELS=([mri]=data_samples/mri/brain_mask.nii.gz [ct]=data_samples/ct/head_ct_labels.nii.gz)
 declare -A KINDS=([mri]="gamma_bias gain_offset inverted remap resolution" [ct]="ct_kernel ct_cbct resolution")
-COLUMNS=(none adabn prior tent default)
+# shellcheck disable=SC2206
+COLUMNS=(${SHIFT_COLUMNS:-none adabn prior tent default})
 declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-adapt-check"
                   [prior]="--domain auto --adapt-method prior --no-adapt-check"
-                  [tent]="--domain auto --adapt-method tent --no-adapt-check" [default]="--domain auto")
+                  [tent]="--domain auto --adapt-method tent --no-adapt-check" [default]="--domain auto"
+                  [adabn_checked]="--domain auto --adapt-method adabn"
+                  [tent_checked]="--domain auto --adapt-method tent")
 
 for m in mri ct; do
   mkdir -p "$W/$m/in" "$W/$m/ref"
+  : > "$W/$m/shifts.txt"
   cp "${IMAGE[$m]}" "$W/$m/in/${m}_unshifted.nii.gz"
   cp "${LABELS[$m]}" "$W/$m/ref/${m}_unshifted.nii.gz"
   for kind in ${KINDS[$m]}; do
@@ -50,6 +56,8 @@ for m in mri ct; do
     done
   done
   for c in "${COLUMNS[@]}"; do
+    [ -f "$W/$m/$c/eval.csv" ] && continue
+    rm -rf "${W:?}/$m/$c"
     # shellcheck disable=SC2086
     $B infer --model "${MODEL_DIR[$m]}" "$W/$m/in" --output "$W/$m/$c" ${FLAGS[$c]} > "$W/$m/$c.log" 2>&1
     $B evaluate --pred "$W/$m/$c" --ref "$W/$m/ref" --csv "$W/$m/$c/eval.csv" > /dev/null
@@ -83,12 +91,12 @@ for m in ("mri", "ct"):
                 kind = "unshifted"
             table[(kind, row["label"])].append(float(row["dice"]))
         dice[c] = table
-        if c == "default":
+        if c in ("default", "adabn_checked", "tent_checked"):
             for f in os.listdir(os.path.join(w, m, c)):
                 if f.endswith(".json") and f != "summary.json":
                     a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})
-                    checked[m] += 1
-                    kept[m] += bool(a.get("kept"))
+                    checked[(m, c)] += 1
+                    kept[(m, c)] += bool(a.get("kept"))
     keys = sorted(dice["none"], key=lambda k: (k[0] != "unshifted", k[0], k[1]))
     for kind, label in keys:
         ref = sum(dice["none"][("unshifted", label)]) / len(dice["none"][("unshifted", label)])
@@ -101,7 +109,8 @@ for m in ("mri", "ct"):
             mean = sum(v) / len(v)
             cells.append(f"{mean:.3f}" if kind == "unshifted" else f"{mean:.3f} ({mean - ref:+.3f})")
         print(f"| {names[m]} | {kind} | {label} | " + " | ".join(cells) + " |")
-for m in ("mri", "ct"):
-    print(f"\n{names[m]}: the default check kept the adaptation on {kept[m]} of {checked[m]} scans")
+print()
+for (m, c), n in sorted(checked.items()):
+    print(f"{names[m]}, {c}: the check kept the adaptation on {kept[(m, c)]} of {n} scans")
 PY
 echo "seeds: $SEEDS; $(( $(date +%s) - start )) s; CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

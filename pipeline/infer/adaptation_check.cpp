@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "models/autocast.h"
+#include "pipeline/infer/adaptation.h"
 #include "pipeline/infer/body_mask.h"
 
 namespace medseg::pipeline {
@@ -18,12 +18,8 @@ struct Predictions {
   at::Tensor labels;   // (N, D, H, W) argmax
 };
 
-Predictions predict(models::UNet3d model, std::int64_t domain, const at::Tensor& batch, bool bf16) {
-  at::Tensor logits;
-  {
-    models::Bf16Autocast autocast(bf16);
-    logits = model->forward(batch, at::full({batch.size(0)}, domain, at::kLong)).to(at::kFloat);
-  }
+Predictions predict(const Predictor& network, const at::Tensor& batch) {
+  const at::Tensor logits = network(batch).to(at::kFloat);
   const at::Tensor log_p = at::log_softmax(logits, 1);
   const double norm = std::log(static_cast<double>(std::max<std::int64_t>(logits.size(1), 2)));
   return {-(log_p.exp() * log_p).sum(1) / norm, logits.argmax(1)};
@@ -37,10 +33,8 @@ std::string format(const char* pattern, double a, double b) {
 
 }  // namespace
 
-AdaptationCheck check_adaptation(models::UNet3d source, std::int64_t source_domain,
-                                 models::UNet3d adapted, std::int64_t adapted_domain,
-                                 const at::Tensor& image_in, const std::array<std::int64_t, 3>& patch,
-                                 const AdaptationCheckOptions& options) {
+AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image_in,
+                                 const std::array<std::int64_t, 3>& patch, const AdaptationCheckOptions& options) {
   at::NoGradGuard no_grad;
   std::vector<std::int64_t> pad;
   for (int axis = 0; axis < 3; ++axis) {
@@ -70,8 +64,8 @@ AdaptationCheck check_adaptation(models::UNet3d source, std::int64_t source_doma
     const at::Tensor batch = at::stack(inputs);
     at::Tensor mask = at::stack(masks);
     if (!mask.any().item<bool>()) mask = at::ones_like(mask);
-    const Predictions a = predict(source, source_domain, batch, options.bf16);
-    const Predictions b = predict(adapted, adapted_domain, batch, options.bf16);
+    const Predictions a = predict(source, batch);
+    const Predictions b = predict(adapted, batch);
     entropy_source += a.entropy.masked_select(mask).sum().item<double>();
     entropy_adapted += b.entropy.masked_select(mask).sum().item<double>();
     same += a.labels.eq(b.labels).logical_and(mask).sum().item<double>();

@@ -9,8 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "models/unet3d.h"
-#include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/sliding_window.h"
 
 namespace medseg::pipeline {
 
@@ -31,18 +30,18 @@ struct AdaptationCheckOptions {
   std::int64_t windows = 8;
   std::uint64_t seed = 1;
   std::int64_t windows_per_batch = 2;
-  bool bf16 = false;
   /// The adaptation is kept when it lowers the mean entropy by at least
   /// this much (absolute, on the 0..1 scale).
   double min_entropy_gain = 0.0;
 };
 
-/// Compares `source` (domain `source_domain`, eval mode) with `adapted`
-/// (domain `adapted_domain`, eval mode) on windows of one preprocessed float
-/// (C, D, H, W) image. Does not change either model.
-AdaptationCheck check_adaptation(models::UNet3d source, std::int64_t source_domain,
-                                 models::UNet3d adapted, std::int64_t adapted_domain,
-                                 const at::Tensor& image, const std::array<std::int64_t, 3>& patch_size,
+/// Compares the network with the source statistics (`source`) with the
+/// network with the adapted ones (`adapted`), each a Predictor from windows
+/// (N, C, D, H, W) to logits (N, K, D, H, W) such as
+/// folded_network_predictor(), on windows of one preprocessed float
+/// (C, D, H, W) image.
+AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image,
+                                 const std::array<std::int64_t, 3>& patch_size,
                                  const AdaptationCheckOptions& options = {});
 
 }  // namespace medseg::pipeline

@@ -125,9 +125,11 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     if (o.adapt_check) {
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
-      co.bf16 = bf16;
+      const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
+        return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
+      };
       result.adaptation_check =
-          check_adaptation(bundle_.model, 0, model, domain, pre.image.data, info.patch_size, co);
+          check_adaptation(predictor(bundle_.model, 0), predictor(model, domain), pre.image.data, info.patch_size, co);
       if (!result.adaptation_check->keep) {
         model = bundle_.model;
         domain = 0;

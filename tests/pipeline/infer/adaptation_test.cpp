@@ -13,6 +13,7 @@
 #include "models/domain_batch_norm.h"
 #include "pipeline/infer/adaptation_check.h"
 #include "pipeline/infer/body_mask.h"
+#include "pipeline/infer/predictor.h"
 #include "pipeline/infer/segmenter.h"
 #include "tests/pipeline/common/test_files.h"
 #include "tests/pipeline/common/tiny_bundle.h"
@@ -314,13 +315,17 @@ TEST(AdaptationMethod, NamesRoundTripAndUnknownIsRefused) {
   EXPECT_THROW(parse_adaptation_method("bn"), ConfigError);
 }
 
-// The check against hand-known values: a head that outputs zeros has
-// uniform softmax, entropy exactly 1; an identical model agrees everywhere
-// and gains nothing, so nothing is kept.
+// The check against hand-known values: logits of zeros give a uniform
+// softmax, entropy exactly 1; a network compared with itself agrees
+// everywhere and gains nothing, so nothing is kept; the agreement is the
+// share of body voxels (all but the image's minimum here) whose argmax
+// matches.
 TEST(AdaptationCheck, MeasuresEntropyAndAgreementAndKeepsOnlyAGain) {
   models::Bundle bundle = make_tiny_bundle();
+  torch::manual_seed(4);
   const torch::Tensor image = torch::rand({1, 10, 9, 12}) * 20 + 5;
-  const AdaptationCheck same = check_adaptation(bundle.model, 0, bundle.model, 0, image, {8, 8, 8});
+  const Predictor network = folded_network_predictor(bundle.model, 0, false);
+  const AdaptationCheck same = check_adaptation(network, network, image, {8, 8, 8});
   EXPECT_DOUBLE_EQ(same.agreement, 1.0);
   EXPECT_DOUBLE_EQ(same.entropy_source, same.entropy_adapted);
   EXPECT_GT(same.entropy_source, 0.0);
@@ -328,21 +333,25 @@ TEST(AdaptationCheck, MeasuresEntropyAndAgreementAndKeepsOnlyAGain) {
   EXPECT_FALSE(same.keep);
   EXPECT_NE(same.reason.find("not kept"), std::string::npos);
 
-  models::UNet3d flat = copy_model(bundle.model);
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : flat->named_parameters()) {
-      if (p.key().rfind("head", 0) == 0) p.value().zero_();
-    }
-  }
-  flat->eval();
-  const AdaptationCheck worse = check_adaptation(bundle.model, 0, flat, 0, image, {8, 8, 8});
+  // Flat logits: class 0 wins every argmax (ties go to the first index).
+  const Predictor flat = [](const at::Tensor& x) { return at::zeros({x.size(0), 2, x.size(2), x.size(3), x.size(4)}); };
+  // Class 1 where the input is above 15, else class 0, with a margin of 3.
+  const Predictor sure = [](const at::Tensor& x) {
+    const at::Tensor up = (x > 15.0f).to(at::kFloat) * 6.0f - 3.0f;
+    return at::cat({-up, up}, 1);
+  };
+  const AdaptationCheck worse = check_adaptation(sure, flat, image, {8, 8, 8});
   EXPECT_NEAR(worse.entropy_adapted, 1.0, 1e-6);
+  const double p = 1.0 / (1.0 + std::exp(-6.0));  // softmax of (3, -3)
+  EXPECT_NEAR(worse.entropy_source, -(p * std::log(p) + (1 - p) * std::log(1 - p)) / std::log(2.0), 1e-5);
   EXPECT_FALSE(worse.keep);
-  const AdaptationCheck better = check_adaptation(flat, 0, bundle.model, 0, image, {8, 8, 8});
+  const AdaptationCheck better = check_adaptation(flat, sure, image, {8, 8, 8});
   EXPECT_NEAR(better.entropy_source, 1.0, 1e-6);
   EXPECT_TRUE(better.keep);
-  EXPECT_NE(better.reason.find("kept"), std::string::npos);
+  EXPECT_EQ(better.reason.rfind("kept", 0), 0u) << better.reason;
+  // Agreement: the share of body voxels of the windows at or below 15.
+  EXPECT_GT(better.agreement, 0.1);
+  EXPECT_LT(better.agreement, 0.9);
   EXPECT_DOUBLE_EQ(better.agreement, worse.agreement);
 }
 
