@@ -137,11 +137,13 @@ class TrainPanelTest : public QObject {
     QVERIFY(panel->start(false));
     // On a fast CPU the whole tiny run takes less than the panel's 500 ms
     // poll, so Stop could arrive after the last epoch (seen in CI). The test
-    // freezes the run (SIGSTOP) as soon as its log holds an epoch; SIGTERM
-    // from Stop still ends a stopped process, exactly as it ends a running one.
+    // freezes the run (SIGSTOP) as soon as the first epoch's checkpoint
+    // exists (it is written after that epoch's log line; without it there
+    // is nothing to resume); SIGTERM from Stop still ends a stopped process,
+    // exactly as it ends a running one.
     const pid_t first_pid = *panel->pid();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRunTimeoutMs);
-    while (complete_lines(dir / "run" / "log.jsonl") < 1 && std::chrono::steady_clock::now() < deadline) {
+    while (!fs::exists(dir / "run" / "checkpoint.pt") && std::chrono::steady_clock::now() < deadline) {
       QTest::qSleep(2);
     }
     QCOMPARE(::kill(first_pid, SIGSTOP), 0);
