@@ -105,8 +105,10 @@ wait
   printf '%-14s %8s %12s %8s %8s %7s %6s %6s %9s %9s %10s\n' target minutes execs exec/s corpus crashes hangs ooms "child-san" multiline child-stop
   for t in "${TARGETS[@]}"; do
     log=$OUT/$t/fuzz.log
-    execs=$(grep -a 'stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)
-    rate=$(grep -a 'stat::average_exec_per_sec' "$log" | awk '{print $2}' | tail -1)
+    # (|| true: a run that stopped at a crash prints no final stats, and
+    # pipefail would end the summary there)
+    execs=$(grep -a 'stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1 || true)
+    rate=$(grep -a 'stat::average_exec_per_sec' "$log" | awk '{print $2}' | tail -1 || true)
     corpus=$(find "$ROOT/build/fuzz/corpus/$t" -type f | wc -l)
     crashes=$(find "$OUT/$t" -name 'crash-*' -o -name 'leak-*' | wc -l)
     # timeout-*: an input over FUZZ_TIMEOUT. slow-unit-* (over libFuzzer's
