@@ -142,7 +142,8 @@ void Fields::allow_only(std::initializer_list<const char*> allowed) const {
       std::string list;
       for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
       const bool from_set = overridden_ != nullptr && overridden_->count(key_path(key)) != 0;
-      const std::string message = "'" + file_ + "', key '" + key_path(key) + "'" +
+      // The key is the file's text: quoted on one line (a YAML key can hold line breaks).
+      const std::string message = "'" + file_ + "', key " + quote_short(key_path(key), 80) +
                                   (from_set ? std::string(" (set on the command line)")
                                             : ", line " + std::to_string(item.first.Mark().line + 1)) +
                                   ": unknown key (expected one of: " + list + ")";

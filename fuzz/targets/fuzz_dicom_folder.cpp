@@ -14,11 +14,36 @@
 // written to the fuzzer's stderr (fuzz_common.h) and counted by
 // scripts/fuzz.sh; the child's death itself is, by design, an error here.
 //
+// The DICOM timeout (--dicom-timeout, 600 s by default) is set far below
+// libFuzzer's per-input timeout (scripts/fuzz.sh: 30 s): an input makes up
+// to five child runs, each of which may, after a timeout, be retried file by
+// file. With the default, a file that hangs GDCM showed up as a libFuzzer
+// timeout of the whole target, a hang medseg itself would have stopped (after
+// 600 s). With MEDSEG_FUZZ_DICOM_TIMEOUT seconds (default 3) the child is
+// killed and the read is a medseg error, as a user sees it; a timeout that
+// libFuzzer still reports is a hang outside the child, in medseg's own code.
+// Each input that the child stopped this way is counted: the line
+// "medseg-fuzz: DICOM child stopped: ..." goes to the fuzzer's log, and with
+// MEDSEG_FUZZ_ISOLATED_DIR set the first few such inputs are kept there.
+//
+// libFuzzer's own handlers are inherited by the forked child: its SIGABRT
+// handler took every GDCM assert() in the child for a crash of the target and
+// wrote a crash-* file (31 in a 10-minute run), and its malloc limit wrote
+// oom-* for a child's large allocation (21), while the fuzzed process read on
+// and gave the documented error. In the child, SIGABRT goes back to its
+// default (the child dies of it, as without the fuzzer); scripts/fuzz.sh
+// raises -malloc_limit_mb for this target, leaving -rss_limit_mb (watched in
+// the fuzzed process only) as the memory bound of medseg's own code.
+//
 // Input: one or more files, separated by the line kSeparator (a seed is a
 // whole series of a few tiny slices).
+#include <pthread.h>
+
 #include <algorithm>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -31,10 +56,44 @@
 namespace {
 constexpr std::string_view kSeparator = "\n--medseg-fuzz-next-file--\n";
 constexpr std::size_t kMaxFiles = 4;
+constexpr int kKeepIsolated = 20;
+
+// Runs one read; an error saying the child was stopped after the DICOM
+// timeout is logged (and the input kept, see above) before run_one treats it
+// as the normal error it is.
+template <typename Read>
+void read_and_note_hang(const std::uint8_t* data, std::size_t size, Read&& read) {
+  medseg::fuzz::run_one([&] {
+    try {
+      read();
+    } catch (const medseg::Error& e) {
+      const std::string_view what = e.what();
+      if (what.find("hangs the DICOM decoder") != std::string_view::npos ||
+          what.find("hang the DICOM decoder") != std::string_view::npos ||
+          what.find("did not finish within") != std::string_view::npos) {
+        static int kept = 0;
+        const std::string line = "medseg-fuzz: DICOM child stopped: " + std::string(what.substr(0, 300)) + "\n";
+        (void)!::write(medseg::fuzz::original_stderr(), line.data(), line.size());
+        const char* dir = std::getenv("MEDSEG_FUZZ_ISOLATED_DIR");
+        if (dir != nullptr && *dir != '\0' && kept < kKeepIsolated) {
+          std::error_code ec;
+          std::filesystem::create_directories(dir, ec);
+          medseg::fuzz::write_file(std::filesystem::path(dir) / ("isolated-hang-" + std::to_string(::getpid()) + "-" +
+                                                                 std::to_string(kept++)),
+                                   data, size);
+        }
+      }
+      throw;
+    }
+  });
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   medseg::pipeline::set_max_voxels(std::uint64_t{1} << 22);  // see fuzz_nifti.cpp
+  ::pthread_atfork(nullptr, nullptr, [] { std::signal(SIGABRT, SIG_DFL); });
+  const char* timeout = std::getenv("MEDSEG_FUZZ_DICOM_TIMEOUT");
+  medseg::pipeline::set_dicom_timeout_seconds(timeout != nullptr && *timeout != '\0' ? std::atof(timeout) : 3.0);
   return 0;
 }
 
@@ -58,8 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     begin = end + kSeparator.size();
   }
 
-  medseg::fuzz::run_one([&] { medseg::pipeline::list_dicom_series(folder); });
-  medseg::fuzz::run_one([&] { medseg::pipeline::read_volume(folder); });
-  if (files.size() == 1) medseg::fuzz::run_one([&] { medseg::pipeline::read_volume(files.front()); });
+  read_and_note_hang(data, size, [&] { medseg::pipeline::list_dicom_series(folder); });
+  read_and_note_hang(data, size, [&] { medseg::pipeline::read_volume(folder); });
+  if (files.size() == 1) read_and_note_hang(data, size, [&] { medseg::pipeline::read_volume(files.front()); });
   return 0;
 }

@@ -4,9 +4,11 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <system_error>
 
 #include "core/error.h"
 #include "core/enum_names.h"
+#include "core/error_message.h"
 #include "core/yaml_fields.h"
 #include "pipeline/synth/scanner_profile.h"
 
@@ -140,8 +142,15 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   if (!c.dataset.source.empty() && c.dataset.synthetic.count > 0) {
     ds.fail("source", "give dataset.source or dataset.synthetic, not both");
   }
-  if (!c.dataset.source.empty() && !fs::exists(c.dataset.source)) {
-    ds.fail("source", "'" + c.dataset.source.string() + "' does not exist");
+  if (!c.dataset.source.empty()) {
+    // With an error code: a name the system refuses (e.g. longer than it allows) is a bad
+    // config, not a filesystem_error escaping (found by fuzz_train_config).
+    std::error_code ec;
+    if (!fs::exists(c.dataset.source, ec)) {
+      ds.fail("source", core::quote_short(c.dataset.source.string(), 120) +
+                            (ec && ec != std::errc::no_such_file_or_directory ? " cannot be used: " + ec.message()
+                                                                              : " does not exist"));
+    }
   }
   c.dataset.num_folds = ds.get_int("num_folds", c.dataset.num_folds, 2, 100);
   c.dataset.fold = ds.get_int("fold", c.dataset.fold, 0, c.dataset.num_folds - 1);

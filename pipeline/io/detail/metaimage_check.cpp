@@ -15,6 +15,34 @@ std::string trim(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
 }
 
+// MetaIO copies a header field's name (the text before '=', or a whole line
+// without one, leading blanks and trailing spaces/tabs dropped; a line ends
+// at '\n' or '\r') with strcpy into MET_FieldRecordType::name, a char[255]
+// (MET_MAX_NAME_SIZE): a name of 255 or more bytes overflows it, which
+// Debian's fortified build turns into an abort of the process (found by
+// fuzz_metaimage). Names are measured with less trimming than MetaIO does,
+// so nothing MetaIO would overflow on passes.
+constexpr std::size_t kMaxFieldName = 254;
+
+void check_field_names(const std::filesystem::path& path, const std::string& line) {
+  std::size_t begin = 0;
+  while (begin <= line.size()) {
+    std::size_t end = line.find('\r', begin);
+    if (end == std::string::npos) end = line.size();
+    const std::string part = line.substr(begin, end - begin);
+    std::string name = part.substr(0, part.find('='));
+    const auto first = name.find_first_not_of(" \t\v\f");
+    name = first == std::string::npos ? std::string() : name.substr(first);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+    if (name.size() > kMaxFieldName) {
+      fail_to_read(path, "MetaImage header field name " + core::quote_short(name, 40) + " is " +
+                             std::to_string(name.size()) + " characters long; MetaIO reads names of at most " +
+                             std::to_string(kMaxFieldName));
+    }
+    begin = end + 1;
+  }
+}
+
 }  // namespace
 
 void check_metaimage_header(const std::filesystem::path& path) {
@@ -24,6 +52,7 @@ void check_metaimage_header(const std::filesystem::path& path) {
   // MetaIO reads "Key = Value" lines up to ElementDataFile; the voxels follow.
   while (read < (1u << 20) && std::getline(in, line)) {
     read += line.size() + 1;
+    check_field_names(path, line);
     const auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     const std::string key = trim(line.substr(0, eq));

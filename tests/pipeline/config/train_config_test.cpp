@@ -233,6 +233,25 @@ TEST(TrainConfig, MissingDatasetIsAnError) {
   expect_config_error(dir / "d.yaml", {"dataset.source", "line 1", "does not exist"});
 }
 
+// Found by fuzz_train_config (10-minute run): a dataset.source name longer than
+// the system allows made fs::exists throw std::filesystem::filesystem_error
+// ("File name too long"), which escaped load_train_config; and an unknown key
+// holding a line break gave a two-line error.
+TEST(TrainConfig, ASourceTheSystemRefusesAndAKeyWithALineBreakAreOneLineConfigErrors) {
+  TempDir dir;
+  test::write_text(dir / "long.yaml", "dataset: {source: " + std::string(5000, 'a') + "}\noutput: out\n");
+  expect_config_error(dir / "long.yaml", {"dataset.source", "line 1", "cannot be used"});
+  test::write_text(dir / "key.yaml", "dataset: {source: nowhere}\n\"bad\\nkey\": 1\n");
+  try {
+    load_train_config(dir / "key.yaml");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    EXPECT_NE(what.find("unknown key"), std::string::npos) << what;
+  }
+}
+
 TEST(TrainConfig, SetOverridesApplyAndAreValidated) {
   TempDir dir;
   test::write_text(dir / "c.yaml", kMinimal);

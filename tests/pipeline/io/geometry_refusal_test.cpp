@@ -122,6 +122,26 @@ TEST(GeometryRefusal, AMetaImageWithoutAValidNumberOfAxesIsRefused) {
   EXPECT_NO_THROW(read_volume(dir / "good.mha"));
 }
 
+// Found by fuzz_metaimage (10-minute run): MetaIO copies a header field's name
+// into a char[255] with strcpy; a 272-character name made Debian's fortified
+// MetaIO abort the process ("buffer overflow detected"). 254 characters is
+// the longest name it holds; a line without '=' and one ending at '\r' are
+// names too.
+TEST(GeometryRefusal, AMetaImageFieldNameTooLongForMetaIOIsRefused) {
+  TempDir dir;
+  const std::string head = "ObjectType = Image\nNDims = 3\n";
+  const std::string tail = "DimSize = 2 2 1\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + std::string(4, '\0');
+  for (const std::string& line : {std::string(255, 'K') + " = 1\n", "  " + std::string(300, 'K') + "\n",
+                                  std::string(300, 'K') + "\r= 1\n"}) {
+    test::write_text(dir / "long.mha", head + line + tail);
+    EXPECT_HAS(quiet_read_error(dir / "long.mha"), "MetaImage header field name 'KKKK");
+    EXPECT_HAS(quiet_read_error(dir / "long.mha"), "MetaIO reads names of at most 254");
+  }
+  // 254 characters, with blanks around them, are read as before
+  test::write_text(dir / "fits.mha", head + "  " + std::string(254, 'K') + "   = 1\n" + tail);
+  EXPECT_NO_THROW(read_volume(dir / "fits.mha"));
+}
+
 TEST(GeometryRefusal, ScaledObliqueSformIsAccepted) {
   TempDir dir;
   // 0.1 mm voxels: a small determinant, still a proper orientation.
