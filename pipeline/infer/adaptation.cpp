@@ -45,15 +45,16 @@ std::vector<AdaptationWindow> sliding_windows(const std::array<std::int64_t, 3>&
   return windows;
 }
 
-bool sampled(const AdaptationOptions& o) { return o.method != AdaptationMethod::kAdaBN; }
-
-std::int64_t window_count(const at::Tensor& image, const std::array<std::int64_t, 3>& patch,
-                          const AdaptationOptions& o) {
-  if (sampled(o)) return o.windows_per_image;
-  std::array<std::int64_t, 3> padded{};
-  for (int axis = 0; axis < 3; ++axis) padded[axis] = std::max(image.size(3 - axis), patch[axis]);
-  return static_cast<std::int64_t>(sliding_windows(padded, patch, o.overlap).size());
+// Every parameter and buffer of `from` cloned into `to` (same architecture).
+void copy_state(const models::UNet3d& from, models::UNet3d& to) {
+  at::NoGradGuard no_grad;
+  const auto params = from->named_parameters();
+  for (auto& p : to->named_parameters()) p.value().set_data(params[p.key()].detach().clone());
+  const auto buffers = from->named_buffers();
+  for (auto& b : to->named_buffers()) b.value().set_data(buffers[b.key()].detach().clone());
 }
+
+bool sampled(const AdaptationOptions& o) { return o.method != AdaptationMethod::kAdaBN; }
 
 at::Tensor crop(const at::Tensor& image, const AdaptationWindow& w, const std::array<std::int64_t, 3>& patch) {
   return image.slice(1, w.k, w.k + patch[2]).slice(2, w.j, w.j + patch[1]).slice(3, w.i, w.i + patch[0]);
@@ -292,22 +293,13 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
   if (options.method == AdaptationMethod::kTent) {
     minimise_entropy(work, domain, images, bodies, windows, patch_size, options);
     if (options.progress && !options.progress(1.0)) throw Cancelled("adaptation cancelled");
-    // Adopt the adapted state into `model` (same options, same names).
-    at::NoGradGuard no_grad;
-    const auto params = work->named_parameters();
-    for (auto& p : model->named_parameters()) p.value().set_data(params[p.key()].detach().clone());
-    const auto buffers = work->named_buffers();
-    for (auto& b : model->named_buffers()) b.value().set_data(buffers[b.key()].detach().clone());
+    copy_state(work, model);  // adopt the adapted state (same options, same names)
   }
 }
 
 models::UNet3d copy_model(const models::UNet3d& model) {
   models::UNet3d copy(model->options);
-  at::NoGradGuard no_grad;
-  const auto params = model->named_parameters();
-  for (auto& p : copy->named_parameters()) p.value().set_data(params[p.key()].detach().clone());
-  const auto buffers = model->named_buffers();
-  for (auto& b : copy->named_buffers()) b.value().set_data(buffers[b.key()].detach().clone());
+  copy_state(model, copy);
   copy->train(model->is_training());
   return copy;
 }

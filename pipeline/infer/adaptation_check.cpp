@@ -51,8 +51,9 @@ AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapt
 
   double entropy_source = 0.0, entropy_adapted = 0.0, same = 0.0, voxels = 0.0;
   const auto n = static_cast<std::int64_t>(windows.size());
-  for (std::int64_t first = 0; first < n; first += std::max<std::int64_t>(options.windows_per_batch, 1)) {
-    const std::int64_t last = std::min(n, first + std::max<std::int64_t>(options.windows_per_batch, 1));
+  const std::int64_t per_batch = std::max<std::int64_t>(options.windows_per_batch, 1);
+  for (std::int64_t first = 0; first < n; first += per_batch) {
+    const std::int64_t last = std::min(n, first + per_batch);
     std::vector<at::Tensor> inputs, masks;
     for (std::int64_t w = first; w < last; ++w) {
       const auto& win = windows[static_cast<std::size_t>(w)];
