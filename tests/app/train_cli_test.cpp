@@ -156,7 +156,7 @@ std::vector<fs::path> temporaries(const fs::path& folder) {
   return found;
 }
 
-// The core of the kill -9 soak (scripts/soak_kill9.sh), in seconds: killed
+// The core of the kill -9 soak (scripts/soak_kill9.py), in seconds: killed
 // with the checkpoint half-written, then with a bundle swapped in but the old
 // one not yet removed, the run resumes each time and ends with the weights
 // and losses of an uninterrupted run. Fails if the checkpoint were written in
