@@ -12,6 +12,8 @@
 #   fast       the default: batch norm folded, empty windows skipped
 #   every      folded, --run-every-window
 #   batch1 / batch4   fast with --windows-per-batch 1 / 4
+#   fp32 / bf16       fast at this precision, whatever PRECISION says (to
+#                     check what `auto` picks: PRECISION is then ignored)
 # e.g. bench/inference_ab.sh 5 fp32 data_samples/ct/head_ct.nii.gz data_samples/models/ct_head
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 id=$(basename "$input")
 id=${id%%.*}
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores;" \
+  "ISA: $(grep -o -w -E 'avx2|fma|avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
   for v in "${variants[@]}"; do
     case $v in
@@ -33,9 +36,12 @@ for ((r = 1; r <= rounds; r++)); do
       every) extra=(--run-every-window) ;;
       batch1) extra=(--windows-per-batch 1) ;;
       batch4) extra=(--windows-per-batch 4) ;;
+      fp32 | bf16) extra=() ;;
       *) echo "unknown variant $v" >&2; exit 2 ;;
     esac
-    "$medseg" infer --model "$model" "$input" --output "$out/$v" --precision "$precision" --overwrite \
+    p=$precision
+    [[ $v == fp32 || $v == bf16 ]] && p=$v
+    "$medseg" infer --model "$model" "$input" --output "$out/$v" --precision "$p" --overwrite \
       "${extra[@]}" >/dev/null
     python3 -c "import json,sys; j=json.load(open(sys.argv[1])); t=j['timings_s']; w=j['windows']
 print(sys.argv[2], 'network', round(t['network'], 3), 'segmentation', round(t['segmentation'], 3), 'windows', w['total'], 'skipped', w['skipped'])" \

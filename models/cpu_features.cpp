@@ -58,6 +58,13 @@ std::string brand_string() {
 void read_cpuid(CpuFeatures& f) {
   Registers r;
   if (!cpuid(1, 0, r)) return;
+  // Family/model as Linux shows them (/proc/cpuinfo): CPUs with one brand
+  // string under a hypervisor ("Intel(R) Xeon(R) Processor") are told apart.
+  const unsigned family = (r.eax >> 8) & 0xf, model = (r.eax >> 4) & 0xf;
+  const unsigned shown_family = family == 0xf ? family + ((r.eax >> 20) & 0xff) : family;
+  const unsigned shown_model = family == 0x6 || family == 0xf ? model + (((r.eax >> 16) & 0xf) << 4) : model;
+  f.signature = "family " + std::to_string(shown_family) + " model " + std::to_string(shown_model) +
+                " stepping " + std::to_string(r.eax & 0xf);
   const bool osxsave = bit(r.ecx, 27);
   f.fma = bit(r.ecx, 12);
   const std::uint64_t xcr = osxsave ? xcr0() : 0;
@@ -108,9 +115,18 @@ bool onednn_cap_allows_bf16(const std::string& cap) {
   return std::none_of(kBelowBf16.begin(), kBelowBf16.end(), [&u](const char* n) { return u == n; });
 }
 
+bool onednn_cap_allows_amx(const std::string& cap) {
+  // AMX kernels are dispatched from AVX512_CORE_AMX up; every older name
+  // (the ones below bf16, and AVX512_CORE_BF16) stops below them.
+  const std::string u = upper(cap);
+  return onednn_cap_allows_bf16(u) && u != "AVX512_CORE_BF16";
+}
+
 bool CpuFeatures::native_bf16() const {
   return (avx512_bf16 || amx_bf16) && onednn_cap_allows_bf16(onednn_isa_cap);
 }
+
+bool CpuFeatures::usable_amx_bf16() const { return amx_bf16 && onednn_cap_allows_amx(onednn_isa_cap); }
 
 std::string CpuFeatures::isa_summary() const {
   std::string s;

@@ -12,6 +12,10 @@ namespace medseg::models {
 struct CpuFeatures {
   /// CPUID brand string, e.g. "AMD EPYC 7B13" (empty when unknown).
   std::string model_name;
+  /// CPUID family, model and stepping, e.g. "family 6 model 207 stepping 2"
+  /// (empty when unknown): a virtual machine's brand string may not say
+  /// which CPU it is.
+  std::string signature;
   bool avx2 = false;
   bool fma = false;
   bool avx512f = false;
@@ -26,6 +30,8 @@ struct CpuFeatures {
 
   /// True when bf16 convolutions run on bf16 hardware instructions.
   bool native_bf16() const;
+  /// True when oneDNN may use the AMX-BF16 tiles (present and not capped).
+  bool usable_amx_bf16() const;
   /// Space-separated flags, e.g. "AVX2 FMA AVX512F AVX512_BF16 AMX_BF16";
   /// followed by "(oneDNN cap AVX2)" when a cap is set.
   std::string isa_summary() const;
@@ -39,5 +45,7 @@ const CpuFeatures& cpu_features();
 /// "AVX512_CORE", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "ALL") still allows
 /// native bf16 instructions. Unknown names are taken as no cap.
 bool onednn_cap_allows_bf16(const std::string& cap);
+/// The same for AMX kernels (AVX512_CORE_AMX and above).
+bool onednn_cap_allows_amx(const std::string& cap);
 
 }  // namespace medseg::models

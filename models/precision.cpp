@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/enum_names.h"
+#include "models/precision_measurement.h"
 
 namespace medseg::models {
 namespace {
@@ -17,9 +18,29 @@ std::string to_string(Precision precision) { return kNames.name(precision); }
 
 Precision parse_precision(std::string_view name) { return kNames.parse(name); }
 
-Precision resolve_precision(Precision requested, const CpuFeatures& cpu) {
+AutoPrecisionRule auto_precision_rule(const CpuFeatures& cpu) {
+  if (!cpu.native_bf16()) return AutoPrecisionRule::kNoNativeBf16;
+  if (cpu.usable_amx_bf16()) return AutoPrecisionRule::kAmx;
+  return AutoPrecisionRule::kMeasured;
+}
+
+std::string describe(AutoPrecisionRule rule) {
+  switch (rule) {
+    case AutoPrecisionRule::kNoNativeBf16: return "no native bf16";
+    case AutoPrecisionRule::kAmx: return "AMX-BF16";
+    case AutoPrecisionRule::kMeasured: return "AVX512_BF16 without AMX: measured";
+  }
+  return "?";
+}
+
+Precision resolve_precision(Precision requested, const CpuFeatures& cpu, Precision measured) {
   if (requested != Precision::kAuto) return requested;
-  return cpu.native_bf16() ? Precision::kBf16 : Precision::kFp32;
+  switch (auto_precision_rule(cpu)) {
+    case AutoPrecisionRule::kNoNativeBf16: return Precision::kFp32;
+    case AutoPrecisionRule::kAmx: return Precision::kBf16;
+    case AutoPrecisionRule::kMeasured: return measured == Precision::kBf16 ? Precision::kBf16 : Precision::kFp32;
+  }
+  return Precision::kFp32;
 }
 
 std::string bf16_emulation_warning(Precision requested, const CpuFeatures& cpu) {
@@ -36,7 +57,11 @@ Precision resolve_precision(Precision requested) {
     static std::once_flag once;
     std::call_once(once, [&warning] { std::cerr << "medseg: warning: " << warning << "\n"; });
   }
-  return resolve_precision(requested, cpu);
+  if (requested != Precision::kAuto || auto_precision_rule(cpu) != AutoPrecisionRule::kMeasured) {
+    return resolve_precision(requested, cpu, Precision::kFp32);
+  }
+  static const Precision measured = measured_precision(cpu).precision;
+  return resolve_precision(requested, cpu, measured);
 }
 
 }  // namespace medseg::models

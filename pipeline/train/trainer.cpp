@@ -385,7 +385,14 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
 
   TrainingData data = prepare_training_data(config, models::total_stride(config.model.architecture), log);
   const std::int64_t in_channels = data.training.front().image.size(0);
-  const models::Precision precision = models::resolve_precision(tc.precision);
+  // "auto" may be measured per process (AVX512_BF16 without AMX,
+  // models/precision_measurement.h): the ranks take rank 0's answer.
+  models::Precision precision = rank0 ? models::resolve_precision(tc.precision) : models::Precision::kFp32;
+  if (group) {
+    torch::Tensor choice = torch::tensor({precision == models::Precision::kBf16 ? 1 : 0}, torch::kLong);
+    group->broadcast(choice, 0, "agreeing on the precision");
+    precision = choice.item<std::int64_t>() == 1 ? models::Precision::kBf16 : models::Precision::kFp32;
+  }
   const bool bf16 = precision == models::Precision::kBf16;
   const auto& p = data.patch_size;
   log("patch " + std::to_string(p[0]) + "x" + std::to_string(p[1]) + "x" + std::to_string(p[2]) + ", batch " +

@@ -71,7 +71,35 @@ TEST(Cli, SystemReportsTheIsaAndThePrecisionAutoPicks) {
   EXPECT_EQ(j["cpu"]["avx512f"], has("avx512f"));
   EXPECT_EQ(j["cpu"]["avx512_bf16"], has("avx512_bf16"));
   EXPECT_EQ(j["cpu"]["amx_bf16"], has("amx_bf16"));
-  EXPECT_EQ(j["auto_precision"], has("avx512_bf16") || has("amx_bf16") ? "bf16" : "fp32");
+  // auto: fp32 without native bf16, bf16 with AMX, measured on AVX512_BF16
+  // without AMX. Run with an empty cache of its own: a measuring CPU stores
+  // its times there and the second run reads them; the others measure nothing.
+  CliTempDir cache;
+  const std::string with_cache = "XDG_CACHE_HOME=" + quoted(cache.path()) + " '" + MEDSEG_BINARY + "' system --json";
+  const Result first = run(with_cache);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const json f = json::parse(first.out);
+  const fs::path cache_file = cache / "medseg" / "precision.json";
+  if (has("amx_bf16")) {
+    EXPECT_EQ(f["auto_precision"], "bf16");
+    EXPECT_EQ(f["auto_precision_rule"], "AMX-BF16");
+  } else if (has("avx512_bf16")) {
+    const json m = f["auto_precision_measurement"];
+    ASSERT_TRUE(m.is_object()) << first.out;
+    EXPECT_FALSE(m["from_cache"].get<bool>());
+    EXPECT_EQ(m["cache_file"], cache_file.string());
+    const double fp32 = m["fp32_seconds"], bf16 = m["bf16_seconds"];
+    EXPECT_GT(fp32, 0.0);
+    EXPECT_EQ(f["auto_precision"], bf16 <= 0.95 * fp32 ? "bf16" : "fp32") << first.out;
+    const json second = json::parse(run(with_cache).out);
+    EXPECT_TRUE(second["auto_precision_measurement"]["from_cache"].get<bool>());
+    EXPECT_EQ(second["auto_precision_measurement"]["bf16_seconds"].get<double>(), bf16);
+    EXPECT_EQ(second["auto_precision"], f["auto_precision"]);
+  } else {
+    EXPECT_EQ(f["auto_precision"], "fp32");
+    EXPECT_EQ(f["auto_precision_rule"], "no native bf16");
+  }
+  EXPECT_EQ(fs::exists(cache_file), !has("amx_bf16") && has("avx512_bf16"));
 
   const Result capped = run("ONEDNN_MAX_CPU_ISA=avx512_core '" + std::string(MEDSEG_BINARY) + "' system");
   ASSERT_EQ(capped.exit_code, 0) << capped.err;

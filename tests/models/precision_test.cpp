@@ -67,34 +67,51 @@ TEST(Precision, NamesRoundTripAndUnknownNamesListTheAcceptedOnes) {
   }
 }
 
-TEST(Precision, AutoIsBf16OnlyWhereTheCpuExecutesBf16Natively) {
-  EXPECT_EQ(resolve_precision(Precision::kAuto, avx2_only()), Precision::kFp32);
-  EXPECT_EQ(resolve_precision(Precision::kAuto, avx512_bf16()), Precision::kBf16);
-  EXPECT_EQ(resolve_precision(Precision::kAuto, amx_only_bf16()), Precision::kBf16);
+TEST(Precision, AutoIsFp32WithoutNativeBf16Bf16WithAmxAndMeasuredInBetween) {
   CpuFeatures avx512_without_bf16 = avx2_only();
   avx512_without_bf16.avx512f = true;
-  EXPECT_EQ(resolve_precision(Precision::kAuto, avx512_without_bf16), Precision::kFp32);
-  EXPECT_EQ(resolve_precision(Precision::kAuto, CpuFeatures{}), Precision::kFp32);
+  for (const CpuFeatures& cpu : {avx2_only(), avx512_without_bf16, CpuFeatures{}}) {
+    EXPECT_EQ(auto_precision_rule(cpu), AutoPrecisionRule::kNoNativeBf16);
+    // A measurement never turns emulated bf16 on.
+    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu, Precision::kBf16), Precision::kFp32);
+  }
+  EXPECT_EQ(auto_precision_rule(amx_only_bf16()), AutoPrecisionRule::kAmx);
+  CpuFeatures amx_and_avx512_bf16 = avx512_bf16();
+  amx_and_avx512_bf16.amx_bf16 = true;
+  for (const CpuFeatures& cpu : {amx_only_bf16(), amx_and_avx512_bf16}) {
+    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu, Precision::kFp32), Precision::kBf16);
+  }
+  EXPECT_EQ(auto_precision_rule(avx512_bf16()), AutoPrecisionRule::kMeasured);
+  EXPECT_EQ(resolve_precision(Precision::kAuto, avx512_bf16(), Precision::kFp32), Precision::kFp32);
+  EXPECT_EQ(resolve_precision(Precision::kAuto, avx512_bf16(), Precision::kBf16), Precision::kBf16);
 }
 
 TEST(Precision, ExplicitChoicesAreKeptOnEveryCpu) {
-  for (const CpuFeatures& cpu : {avx2_only(), avx512_bf16()}) {
-    EXPECT_EQ(resolve_precision(Precision::kFp32, cpu), Precision::kFp32);
-    EXPECT_EQ(resolve_precision(Precision::kBf16, cpu), Precision::kBf16);
+  for (const CpuFeatures& cpu : {avx2_only(), avx512_bf16(), amx_only_bf16()}) {
+    for (const Precision measured : {Precision::kFp32, Precision::kBf16}) {
+      EXPECT_EQ(resolve_precision(Precision::kFp32, cpu, measured), Precision::kFp32);
+      EXPECT_EQ(resolve_precision(Precision::kBf16, cpu, measured), Precision::kBf16);
+    }
   }
 }
 
-TEST(Precision, AOneDnnIsaCapBelowBf16MakesAutoFp32) {
+TEST(Precision, AOneDnnIsaCapBelowBf16MakesAutoFp32AndBelowAmxMakesItMeasured) {
   CpuFeatures cpu = avx512_bf16();
+  cpu.amx_bf16 = true;
   for (const char* cap : {"AVX2", "avx512_core", "AVX512_CORE_VNNI", "SSE41"}) {
     cpu.onednn_isa_cap = cap;
     EXPECT_FALSE(cpu.native_bf16()) << cap;
-    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu), Precision::kFp32) << cap;
+    EXPECT_EQ(auto_precision_rule(cpu), AutoPrecisionRule::kNoNativeBf16) << cap;
+    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu, Precision::kBf16), Precision::kFp32) << cap;
   }
-  for (const char* cap : {"ALL", "AVX512_CORE_BF16", "AVX512_CORE_AMX", ""}) {
+  cpu.onednn_isa_cap = "avx512_core_bf16";  // AVX512_BF16 kernels, no AMX ones
+  EXPECT_TRUE(cpu.native_bf16());
+  EXPECT_FALSE(cpu.usable_amx_bf16());
+  EXPECT_EQ(auto_precision_rule(cpu), AutoPrecisionRule::kMeasured);
+  for (const char* cap : {"ALL", "AVX512_CORE_AMX", ""}) {
     cpu.onednn_isa_cap = cap;
-    EXPECT_TRUE(cpu.native_bf16()) << cap;
-    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu), Precision::kBf16) << cap;
+    EXPECT_TRUE(cpu.usable_amx_bf16()) << cap;
+    EXPECT_EQ(resolve_precision(Precision::kAuto, cpu, Precision::kFp32), Precision::kBf16) << cap;
   }
 }
 
@@ -118,8 +135,24 @@ TEST(CpuFeatures, DetectionAgreesWithTheKernelsCpuinfoFlags) {
   EXPECT_EQ(detected.avx512_bf16, flags.count("avx512_bf16") == 1);
   EXPECT_EQ(detected.amx_bf16, flags.count("amx_bf16") == 1);
   detected.onednn_isa_cap.clear();
-  EXPECT_EQ(resolve_precision(Precision::kAuto, detected),
-            flags.count("avx512_bf16") == 1 || flags.count("amx_bf16") == 1 ? Precision::kBf16 : Precision::kFp32);
+  const AutoPrecisionRule expected = flags.count("amx_bf16") == 1      ? AutoPrecisionRule::kAmx
+                                     : flags.count("avx512_bf16") == 1 ? AutoPrecisionRule::kMeasured
+                                                                       : AutoPrecisionRule::kNoNativeBf16;
+  EXPECT_EQ(auto_precision_rule(detected), expected);
+}
+
+// The signature is what Linux shows as "cpu family", "model" and "stepping".
+TEST(CpuFeatures, SignatureAgreesWithTheKernelsCpuinfo) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, family, model, stepping;
+  const auto value = [&line] { return line.substr(line.find(':') + 2); };
+  while (std::getline(in, line) && (family.empty() || model.empty() || stepping.empty())) {
+    if (line.rfind("cpu family", 0) == 0) family = value();
+    if (line.rfind("model\t", 0) == 0) model = value();
+    if (line.rfind("stepping", 0) == 0) stepping = value();
+  }
+  ASSERT_FALSE(family.empty() || model.empty() || stepping.empty());
+  EXPECT_EQ(cpu_features().signature, "family " + family + " model " + model + " stepping " + stepping);
 }
 
 }  // namespace medseg::models

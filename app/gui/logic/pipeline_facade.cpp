@@ -27,7 +27,14 @@ namespace fs = std::filesystem;
 
 // The CLI's rule (models/precision.h): CPUID plus a oneDNN ISA cap, and one
 // warning for an explicit bf16 the CPU only emulates.
-bool cpu_has_native_bf16() { return models::cpu_features().native_bf16(); }
+std::string auto_precision_label() {
+  switch (models::auto_precision_rule(models::cpu_features())) {
+    case models::AutoPrecisionRule::kNoNativeBf16: return "auto (fp32: no native bf16 on this CPU)";
+    case models::AutoPrecisionRule::kAmx: return "auto (bf16: AMX on this CPU)";
+    case models::AutoPrecisionRule::kMeasured: return "auto (the faster of fp32 and bf16, measured on this CPU)";
+  }
+  return "auto";
+}
 
 pipeline::Precision resolve_precision(const std::string& choice) {
   return models::resolve_precision(models::parse_precision(choice));

@@ -19,12 +19,14 @@
 
 namespace medseg::gui {
 
-/// True when this CPU computes bf16 natively (avx512_bf16 or amx_bf16 in
-/// /proc/cpuinfo). Without it oneDNN emulates bf16 and a U-Net runs ~13x
-/// slower than fp32 (DESIGN.md), so "auto" precision picks fp32 there.
-bool cpu_has_native_bf16();
+/// The precision menu's "auto" entry for this CPU, without measuring
+/// anything (models/precision.h): "auto (fp32: no native bf16 on this
+/// CPU)", "auto (bf16: AMX on this CPU)" or, on AVX512_BF16 without AMX,
+/// "auto (the faster of fp32 and bf16, measured on this CPU)".
+std::string auto_precision_label();
 
-/// "auto" (bf16 when cpu_has_native_bf16(), else fp32), "fp32" or "bf16".
+/// "auto" (models::resolve_precision: fp32 without native bf16, bf16 with
+/// AMX, the measured faster one otherwise), "fp32" or "bf16".
 /// Throws ConfigError for anything else.
 pipeline::Precision resolve_precision(const std::string& choice);
 

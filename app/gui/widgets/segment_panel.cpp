@@ -46,9 +46,7 @@ SegmentPanel::SegmentPanel(fs::path models_dir, const JobRunner& jobs, QWidget* 
   form->addRow(tr("Scanner domain"), domain_combo_);
   precision_combo_ = new QComboBox(this);
   precision_combo_->setObjectName(QStringLiteral("precisionCombo"));
-  precision_combo_->addItem(cpu_has_native_bf16() ? tr("auto (bf16: native on this CPU)")
-                                                  : tr("auto (fp32: no native bf16 on this CPU)"),
-                            QStringLiteral("auto"));
+  precision_combo_->addItem(QString::fromStdString(auto_precision_label()), QStringLiteral("auto"));
   precision_combo_->addItem(QStringLiteral("fp32"), QStringLiteral("fp32"));
   precision_combo_->addItem(QStringLiteral("bf16"), QStringLiteral("bf16"));
   form->addRow(tr("Precision"), precision_combo_);

@@ -11,6 +11,8 @@
 
 #include "app/gui/logic/pipeline_facade.h"
 #include "core/error.h"
+#include "models/cpu_features.h"
+#include "models/precision.h"
 #include "pipeline/io/dicom_seg.h"
 #include "pipeline/io/dicom_series_writer.h"
 #include "pipeline/io/volume_reader.h"
@@ -36,9 +38,24 @@ TEST(PipelineFacade, ListsTheBundledModelsSorted) {
   EXPECT_TRUE(list_bundles("/nonexistent/folder").empty());
 }
 
-TEST(PipelineFacade, AutoPrecisionIsBf16OnlyWithNativeBf16) {
-  EXPECT_EQ(resolve_precision("auto"),
-            cpu_has_native_bf16() ? pipeline::Precision::kBf16 : pipeline::Precision::kFp32);
+TEST(PipelineFacade, AutoPrecisionFollowsTheCpusRuleAndItsLabelSaysWhich) {
+  const auto rule = models::auto_precision_rule(models::cpu_features());
+  const pipeline::Precision automatic = resolve_precision("auto");
+  const std::string label = auto_precision_label();
+  switch (rule) {
+    case models::AutoPrecisionRule::kNoNativeBf16:
+      EXPECT_EQ(automatic, pipeline::Precision::kFp32);
+      EXPECT_NE(label.find("fp32"), std::string::npos) << label;
+      break;
+    case models::AutoPrecisionRule::kAmx:
+      EXPECT_EQ(automatic, pipeline::Precision::kBf16);
+      EXPECT_NE(label.find("AMX"), std::string::npos) << label;
+      break;
+    case models::AutoPrecisionRule::kMeasured:
+      EXPECT_NE(automatic, pipeline::Precision::kAuto);
+      EXPECT_NE(label.find("measured"), std::string::npos) << label;
+      break;
+  }
   EXPECT_EQ(resolve_precision("fp32"), pipeline::Precision::kFp32);
   EXPECT_EQ(resolve_precision("bf16"), pipeline::Precision::kBf16);
   EXPECT_THROW(resolve_precision("fp16"), ConfigError);
