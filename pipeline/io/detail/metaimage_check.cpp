@@ -1,5 +1,6 @@
 #include "pipeline/io/detail/metaimage_check.h"
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -54,7 +55,20 @@ void check_metaimage_header(const std::filesystem::path& path) {
     read += line.size() + 1;
     check_field_names(path, line);
     const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;
+    if (eq == std::string::npos) {
+      // "NDims" without "= N": MetaIO takes the name, finds no number and
+      // reads the next DimSize with a garbage count, from a stream that has
+      // run dry, forever (a 3-line .mha hung `medseg info`; fuzz_metaimage).
+      std::size_t begin = 0;
+      while (begin <= line.size()) {
+        const std::size_t end = std::min(line.find('\r', begin), line.size());
+        if (trim(line.substr(begin, end - begin)) == "NDims") {
+          fail_to_read(path, "MetaImage NDims has no value ('NDims = N' expected, N from 1 to 10)");
+        }
+        begin = end + 1;
+      }
+      continue;
+    }
     const std::string key = trim(line.substr(0, eq));
     const std::string value = trim(line.substr(eq + 1));
     if (key == "ElementDataFile") {

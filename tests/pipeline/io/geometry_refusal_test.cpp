@@ -113,6 +113,14 @@ TEST(GeometryRefusal, AMetaImageWithoutAValidNumberOfAxesIsRefused) {
                                           std::string(4, '\0'));
     EXPECT_HAS(quiet_read_error(dir / "bad.mha"), "MetaImage NDims is '" + ndims + "', not a number of axes from 1 to 10");
   }
+  // fuzz_metaimage (session 9, 10-minute run): "NDims" without "= N" made
+  // MetaIO read DimSize with a garbage count forever; `medseg info` hung on
+  // this 3-line header (minimized from the fuzzer's 291 bytes).
+  for (const std::string& header : {std::string("NDims \nDimSize = -1  262\nDimSize = -1  262"),
+                                    std::string("ObjectType = Image\n  NDims\t\r\nDimSize = 2 2 1\n")}) {
+    test::write_text(dir / "no_value.mha", header);
+    EXPECT_HAS(quiet_read_error(dir / "no_value.mha"), "MetaImage NDims has no value");
+  }
   // fuzz_metaimage again: a numbered file pattern with a step of 0 made MetaIO divide by zero (SIGFPE)
   test::write_text(dir / "pattern.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
                                         "ElementDataFile = slice%d.raw 1 2 0\n");
