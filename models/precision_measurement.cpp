@@ -1,7 +1,10 @@
 #include "models/precision_measurement.h"
 
 #include <ATen/Parallel.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -117,6 +120,33 @@ bool entry_timings(const nlohmann::json& entry, PrecisionTimings& t) {
   return t.fp32_seconds > 0.0 && t.bf16_seconds > 0.0;
 }
 
+// An exclusive lock on CACHE.lock for as long as it lives: processes started
+// together (a parallel test suite, the ranks of a training run) measure one
+// after the other, and all but the first find the answer in the cache, so
+// they cannot choose differently. No lock (a folder it cannot write) means
+// no waiting.
+class CacheLock {
+ public:
+  explicit CacheLock(const fs::path& cache_file) {
+    if (cache_file.empty()) return;
+    std::error_code ec;
+    fs::create_directories(cache_file.parent_path(), ec);
+    fd_ = ::open((cache_file.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~CacheLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 MeasuredPrecision measured_precision(const CpuFeatures& cpu, const fs::path& cache_file,
@@ -124,6 +154,7 @@ MeasuredPrecision measured_precision(const CpuFeatures& cpu, const fs::path& cac
   MeasuredPrecision result;
   result.cache_file = cache_file;
   const std::string key = precision_cache_key(cpu);
+  const CacheLock lock(cache_file);
   nlohmann::json cache = cache_file.empty() ? nlohmann::json::object() : read_cache(cache_file);
   if (!measure_again && cache.contains(key) && entry_timings(cache[key], result.timings)) {
     // The decision is recomputed from the stored times, so a cache written

@@ -50,7 +50,9 @@ std::string precision_cache_key(const CpuFeatures& cpu);
 /// for precision_cache_key(cpu) (and `measure_again` is false), otherwise
 /// `time()` is called and its answer stored there (written atomically; an
 /// unreadable or damaged cache is measured over, an unwritable one only
-/// logged at debug level: the answer then holds for this process).
+/// logged at debug level: the answer then holds for this process). Callers
+/// take turns on an flock of CACHE.lock, so that processes started together
+/// measure once and agree.
 MeasuredPrecision measured_precision(const CpuFeatures& cpu, const std::filesystem::path& cache_file,
                                      const std::function<PrecisionTimings()>& time, bool measure_again = false);
 

@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "models/precision_measurement.h"
 #include "tests/common/temp_dir.h"
@@ -90,6 +93,32 @@ TEST(PrecisionMeasurement, MeasuresOncePerCpuAndAnswersFromTheCacheAfter) {
   EXPECT_FALSE(again.from_cache);
   EXPECT_EQ(again.precision, Precision::kBf16);
   EXPECT_EQ(read_json(cache).at(precision_cache_key(emerald)).at("choice"), "bf16");
+}
+
+// Processes started together (a parallel test suite, the ranks of a run)
+// must not measure twice and choose differently: the second waits for the
+// first's lock and reads its answer. Two threads stand in for two processes
+// (each opens the lock file itself, and flock locks belong to the open file).
+TEST(PrecisionMeasurement, CallersStartedTogetherMeasureOnceAndAgree) {
+  TempDir dir;
+  const fs::path cache = dir.path() / "precision.json";
+  const CpuFeatures cpu = sapphire_like("family 6 model 207 stepping 2");
+  std::atomic<int> calls{0};
+  const auto slow_timer = [&calls] {
+    const int n = ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Each measurement answers differently: only one may be used.
+    return n == 1 ? PrecisionTimings{1.0, 0.5} : PrecisionTimings{1.0, 2.0};
+  };
+  MeasuredPrecision a, b;
+  std::thread first([&] { a = measured_precision(cpu, cache, slow_timer); });
+  std::thread second([&] { b = measured_precision(cpu, cache, slow_timer); });
+  first.join();
+  second.join();
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(a.precision, Precision::kBf16);
+  EXPECT_EQ(b.precision, Precision::kBf16);
+  EXPECT_NE(a.from_cache, b.from_cache);
 }
 
 TEST(PrecisionMeasurement, TheDecisionComesFromTheStoredTimesNotTheStoredChoice) {
