@@ -103,14 +103,7 @@ int main(int argc, char** argv) {
     pipeline::AdaptationOptions o;
     o.method = v.windows;
     o.seed = seed;
-    std::array<std::int64_t, 3> padded{};
-    std::vector<std::int64_t> pad;
-    for (int axis = 0; axis < 3; ++axis) {
-      padded[axis] = std::max(pre.size(3 - axis), patch[axis]);
-      pad.push_back(0);
-      pad.push_back(padded[axis] - pre.size(3 - axis));
-    }
-    const at::Tensor x = at::constant_pad_nd(pre, pad, 0.0);
+    const at::Tensor x = pipeline::pad_to_patch(pre, patch);
     const auto windows = pipeline::adaptation_windows(x, pipeline::body_mask(x).mask, patch, o, seed);
     models::AdaptationEstimate estimate;
     estimate.kind = v.estimate;
@@ -120,9 +113,7 @@ int main(int argc, char** argv) {
       for (std::size_t first = 0; first < windows.size(); first += 2) {
         std::vector<at::Tensor> batch;
         for (std::size_t w = first; w < std::min(windows.size(), first + 2); ++w) {
-          const auto& win = windows[w];
-          batch.push_back(x.slice(1, win.k, win.k + patch[2]).slice(2, win.j, win.j + patch[1])
-                              .slice(3, win.i, win.i + patch[0]));
+          batch.push_back(pipeline::crop_window(x, windows[w], patch));
         }
         const at::Tensor input = at::stack(batch);
         b.model->forward(input, at::full({input.size(0)}, k, at::kLong));

@@ -129,10 +129,11 @@ class Soak:
                 if proc.returncode != 0:
                     self.fail("run ended with exit %d before the kill: %s" % (proc.returncode, text.strip()[-300:]))
                 return "finished", "exit %d after %.2f s" % (proc.returncode, time.monotonic() - t0)
-            if pause and "test hook: paused at" in (cwd / "stderr.txt").read_text():
+            paused = [l for l in (cwd / "stderr.txt").read_text().splitlines() if "test hook: paused at" in l] \
+                if pause else []
+            if paused:
                 how = "write"
-                line = [l for l in (cwd / "stderr.txt").read_text().splitlines() if "paused at" in l][-1]
-                detail = line.split("paused at ", 1)[1].split(" (temporary")[0]
+                detail = paused[-1].split("paused at ", 1)[1].split(" (temporary")[0]
                 break
             # A pause asked for but not reached in time (model_best is saved
             # only when the validation Dice improves): a timed kill instead.

@@ -56,10 +56,6 @@ void copy_state(const models::UNet3d& from, models::UNet3d& to) {
 
 bool sampled(const AdaptationOptions& o) { return o.method != AdaptationMethod::kAdaBN; }
 
-at::Tensor crop(const at::Tensor& image, const AdaptationWindow& w, const std::array<std::int64_t, 3>& patch) {
-  return image.slice(1, w.k, w.k + patch[2]).slice(2, w.j, w.j + patch[1]).slice(3, w.i, w.i + patch[0]);
-}
-
 void check_options(const AdaptationOptions& o) {
   if (o.windows_per_batch < 1) throw ConfigError("windows per batch must be at least 1");
   if (sampled(o)) {
@@ -115,8 +111,8 @@ void minimise_entropy(models::UNet3d& model, std::int64_t domain, const std::vec
       std::vector<at::Tensor> inputs, masks;
       for (std::int64_t b = 0; b < o.windows_per_batch; ++b, ++next) {
         const auto [i, w] = order[next % order.size()];
-        inputs.push_back(crop(images[i], windows[i][w], patch));
-        masks.push_back(crop(bodies[i].unsqueeze(0), windows[i][w], patch).squeeze(0));
+        inputs.push_back(crop_window(images[i], windows[i][w], patch));
+        masks.push_back(crop_window(bodies[i].unsqueeze(0), windows[i][w], patch).squeeze(0));
       }
       const at::Tensor batch = at::stack(inputs);
       const at::Tensor mask = at::stack(masks);
@@ -138,19 +134,20 @@ void minimise_entropy(models::UNet3d& model, std::int64_t domain, const std::vec
   model->train(was_training);
 }
 
-at::Tensor pad_to_patch(const at::Tensor& image, const std::array<std::int64_t, 3>& patch,
-                        std::array<std::int64_t, 3>& padded) {
-  const std::array<std::int64_t, 3> size{image.size(3), image.size(2), image.size(1)};
+}  // namespace
+
+at::Tensor pad_to_patch(const at::Tensor& image, const std::array<std::int64_t, 3>& patch) {
   std::vector<std::int64_t> pad;
   for (int axis = 0; axis < 3; ++axis) {
-    padded[axis] = std::max(size[axis], patch[axis]);
     pad.push_back(0);
-    pad.push_back(padded[axis] - size[axis]);
+    pad.push_back(std::max<std::int64_t>(0, patch[axis] - image.size(3 - axis)));
   }
   return at::constant_pad_nd(image, pad, 0.0);
 }
 
-}  // namespace
+at::Tensor crop_window(const at::Tensor& image, const AdaptationWindow& w, const std::array<std::int64_t, 3>& patch) {
+  return image.slice(1, w.k, w.k + patch[2]).slice(2, w.j, w.j + patch[1]).slice(3, w.i, w.i + patch[0]);
+}
 
 bool has_batch_statistics(const models::UNet3dOptions& options) {
   const auto kind = options.norm().kind();
@@ -247,8 +244,7 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
   std::vector<std::vector<AdaptationWindow>> windows;
   std::int64_t total = 0;
   for (std::size_t n = 0; n < images_in.size(); ++n) {
-    std::array<std::int64_t, 3> padded{};
-    images.push_back(pad_to_patch(images_in[n].to(at::kFloat), patch_size, padded));
+    images.push_back(pad_to_patch(images_in[n].to(at::kFloat), patch_size));
     bodies.push_back(sampled(options) ? body_mask(images.back()).mask : at::Tensor());
     windows.push_back(adaptation_windows(images.back(), bodies.back(), patch_size, options,
                                          options.seed + 0x9E3779B97F4A7C15ULL * n));
@@ -271,7 +267,7 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
           const std::int64_t last = std::min(count, first + options.windows_per_batch);
           std::vector<at::Tensor> inputs;
           for (std::int64_t w = first; w < last; ++w) {
-            inputs.push_back(crop(images[n], list[static_cast<std::size_t>(w)], patch_size));
+            inputs.push_back(crop_window(images[n], list[static_cast<std::size_t>(w)], patch_size));
           }
           const at::Tensor batch = at::stack(inputs);
           const at::Tensor ids = at::full({batch.size(0)}, domain, at::kLong);

@@ -69,6 +69,13 @@ struct AdaptationWindow {
   std::int64_t i = 0, j = 0, k = 0;
 };
 
+/// `image` (C, D, H, W) padded with zeros at the end of each axis to at
+/// least `patch` (i, j, k), as inference pads a volume smaller than a window.
+at::Tensor pad_to_patch(const at::Tensor& image, const std::array<std::int64_t, 3>& patch);
+
+/// The `patch`-sized window at `w` of a padded (C, D, H, W) tensor.
+at::Tensor crop_window(const at::Tensor& image, const AdaptationWindow& w, const std::array<std::int64_t, 3>& patch);
+
 /// The windows the statistics come from: every sliding window (kAdaBN) or
 /// `windows_per_image` drawn from `seed` (kPrior, kTent). `image` is the
 /// padded float (C, D, H, W) image; `body` its bool (D, H, W) body mask.

@@ -36,12 +36,7 @@ std::string format(const char* pattern, double a, double b) {
 AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image_in,
                                  const std::array<std::int64_t, 3>& patch, const AdaptationCheckOptions& options) {
   at::NoGradGuard no_grad;
-  std::vector<std::int64_t> pad;
-  for (int axis = 0; axis < 3; ++axis) {
-    pad.push_back(0);
-    pad.push_back(std::max<std::int64_t>(0, patch[axis] - image_in.size(3 - axis)));
-  }
-  const at::Tensor image = at::constant_pad_nd(image_in.to(at::kFloat), pad, 0.0);
+  const at::Tensor image = pad_to_patch(image_in.to(at::kFloat), patch);
   const at::Tensor body = body_mask(image).mask;
   AdaptationOptions draw;
   draw.method = AdaptationMethod::kPrior;
@@ -57,10 +52,8 @@ AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapt
     std::vector<at::Tensor> inputs, masks;
     for (std::int64_t w = first; w < last; ++w) {
       const auto& win = windows[static_cast<std::size_t>(w)];
-      inputs.push_back(image.slice(1, win.k, win.k + patch[2]).slice(2, win.j, win.j + patch[1])
-                           .slice(3, win.i, win.i + patch[0]));
-      masks.push_back(body.slice(0, win.k, win.k + patch[2]).slice(1, win.j, win.j + patch[1])
-                          .slice(2, win.i, win.i + patch[0]));
+      inputs.push_back(crop_window(image, win, patch));
+      masks.push_back(crop_window(body.unsqueeze(0), win, patch).squeeze(0));
     }
     const at::Tensor batch = at::stack(inputs);
     at::Tensor mask = at::stack(masks);

@@ -75,12 +75,12 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   const auto& o = options.segment;
   if (o.domain == kAutoDomain) {
     nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_method)}, {"checked", o.adapt_check}};
-    if (const auto& c = s.adaptation_check) {
-      adaptation["kept"] = c->keep;
-      adaptation["entropy_source"] = c->entropy_source;
-      adaptation["entropy_adapted"] = c->entropy_adapted;
-      adaptation["agreement"] = c->agreement;
-      adaptation["reason"] = c->reason;
+    if (const auto& check = s.adaptation_check) {
+      adaptation["kept"] = check->keep;
+      adaptation["entropy_source"] = check->entropy_source;
+      adaptation["entropy_adapted"] = check->entropy_adapted;
+      adaptation["agreement"] = check->agreement;
+      adaptation["reason"] = check->reason;
     } else {
       adaptation["kept"] = true;
     }

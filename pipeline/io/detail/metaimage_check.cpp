@@ -1,6 +1,5 @@
 #include "pipeline/io/detail/metaimage_check.h"
 
-#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -25,7 +24,7 @@ std::string trim(const std::string& s) {
 // so nothing MetaIO would overflow on passes.
 constexpr std::size_t kMaxFieldName = 254;
 
-void check_field_names(const std::filesystem::path& path, const std::string& line) {
+void check_field_names_and_ndims(const std::filesystem::path& path, const std::string& line) {
   std::size_t begin = 0;
   while (begin <= line.size()) {
     std::size_t end = line.find('\r', begin);
@@ -40,6 +39,12 @@ void check_field_names(const std::filesystem::path& path, const std::string& lin
                              std::to_string(name.size()) + " characters long; MetaIO reads names of at most " +
                              std::to_string(kMaxFieldName));
     }
+    // "NDims" without "= N": MetaIO takes the name, finds no number and
+    // reads the next DimSize with a garbage count, from a stream that has
+    // run dry, forever (a 3-line .mha hung `medseg info`; fuzz_metaimage).
+    if (name == "NDims" && line.find('=') == std::string::npos) {
+      fail_to_read(path, "MetaImage NDims has no value ('NDims = N' expected, N from 1 to 10)");
+    }
     begin = end + 1;
   }
 }
@@ -53,22 +58,9 @@ void check_metaimage_header(const std::filesystem::path& path) {
   // MetaIO reads "Key = Value" lines up to ElementDataFile; the voxels follow.
   while (read < (1u << 20) && std::getline(in, line)) {
     read += line.size() + 1;
-    check_field_names(path, line);
+    check_field_names_and_ndims(path, line);
     const auto eq = line.find('=');
-    if (eq == std::string::npos) {
-      // "NDims" without "= N": MetaIO takes the name, finds no number and
-      // reads the next DimSize with a garbage count, from a stream that has
-      // run dry, forever (a 3-line .mha hung `medseg info`; fuzz_metaimage).
-      std::size_t begin = 0;
-      while (begin <= line.size()) {
-        const std::size_t end = std::min(line.find('\r', begin), line.size());
-        if (trim(line.substr(begin, end - begin)) == "NDims") {
-          fail_to_read(path, "MetaImage NDims has no value ('NDims = N' expected, N from 1 to 10)");
-        }
-        begin = end + 1;
-      }
-      continue;
-    }
+    if (eq == std::string::npos) continue;
     const std::string key = trim(line.substr(0, eq));
     const std::string value = trim(line.substr(eq + 1));
     if (key == "ElementDataFile") {
