@@ -110,7 +110,11 @@ int run_infer(const InferArgs& a) {
   so.min_island_ml = a.min_island_ml;
   so.probabilities = a.probabilities;
   so.domain = a.domain;
-  so.adapt_method = pipeline::parse_adaptation_method(a.adapt_method);
+  try {
+    so.adapt_methods = pipeline::parse_adaptation_methods(a.adapt_method);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--adapt-method: ") + e.what());
+  }
   so.adapt_check = !a.no_adapt_check;
 
   // Everything that would fail every case is checked before the first one.
@@ -222,8 +226,8 @@ Command add_infer_command(CLI::App& parent) {
   cli->add_option("--adapt-method", a->adapt_method,
                   "With --domain auto: prior (default: training-like windows, statistics mixed with the "
                   "model's), adabn (every window, model statistics replaced) or tent (prior, then entropy "
-                  "minimisation of the batch-norm scale/shift)")
-      ->check(CLI::IsMember({"prior", "adabn", "tent"}));
+                  "minimisation of the batch-norm scale/shift); several, comma-separated (prior,adabn): "
+                  "each adapts a copy and the check keeps the one with the lowest entropy");
   cli->add_flag("--no-adapt-check", a->no_adapt_check,
                 "With --domain auto: always use the adapted statistics (default: only when the label-free "
                 "check finds they lower the prediction entropy; the report says what was decided)");

@@ -35,6 +35,10 @@ enum class AdaptationMethod {
 };
 AdaptationMethod parse_adaptation_method(const std::string& name);  ///< throws ConfigError
 std::string to_string(AdaptationMethod method);
+/// `--adapt-method prior,adabn`: one or more distinct methods, comma-separated
+/// (throws ConfigError naming the bad entry).
+std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names);
+std::string to_string(const std::vector<AdaptationMethod>& methods);  ///< "prior,adabn"
 
 struct AdaptationOptions {
   AdaptationMethod method = AdaptationMethod::kPrior;

@@ -25,16 +25,18 @@ Predictions predict(const Predictor& network, const at::Tensor& batch) {
   return {-(log_p.exp() * log_p).sum(1) / norm, logits.argmax(1)};
 }
 
-std::string format(const char* pattern, double a, double b) {
-  char buffer[200];
-  std::snprintf(buffer, sizeof buffer, pattern, a, b);
+std::string format(const char* pattern, const std::string& which, double a, double b) {
+  char buffer[300];
+  std::snprintf(buffer, sizeof buffer, pattern, which.c_str(), a, b);
   return buffer;
 }
 
 }  // namespace
 
-AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image_in,
-                                 const std::array<std::int64_t, 3>& patch, const AdaptationCheckOptions& options) {
+AdaptationCheck check_adaptations(const Predictor& source, const std::vector<AdaptationCandidate>& candidates,
+                                  const at::Tensor& image_in, const std::array<std::int64_t, 3>& patch,
+                                  const AdaptationCheckOptions& options) {
+  TORCH_CHECK(!candidates.empty(), "check_adaptations: no candidate");
   at::NoGradGuard no_grad;
   const at::Tensor image = pad_to_patch(image_in.to(at::kFloat), patch);
   const at::Tensor body = body_mask(image).mask;
@@ -44,7 +46,9 @@ AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapt
   draw.body_fraction = 1.0;  // judge where the patient is
   const auto windows = adaptation_windows(image, body, patch, draw, options.seed);
 
-  double entropy_source = 0.0, entropy_adapted = 0.0, same = 0.0, voxels = 0.0;
+  const std::size_t k = candidates.size();
+  double entropy_source = 0.0, voxels = 0.0;
+  std::vector<double> entropy(k, 0.0), same(k, 0.0);
   const auto n = static_cast<std::int64_t>(windows.size());
   const std::int64_t per_batch = std::max<std::int64_t>(options.windows_per_batch, 1);
   for (std::int64_t first = 0; first < n; first += per_batch) {
@@ -59,24 +63,37 @@ AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapt
     at::Tensor mask = at::stack(masks);
     if (!mask.any().item<bool>()) mask = at::ones_like(mask);
     const Predictions a = predict(source, batch);
-    const Predictions b = predict(adapted, batch);
     entropy_source += a.entropy.masked_select(mask).sum().item<double>();
-    entropy_adapted += b.entropy.masked_select(mask).sum().item<double>();
-    same += a.labels.eq(b.labels).logical_and(mask).sum().item<double>();
+    for (std::size_t c = 0; c < k; ++c) {
+      const Predictions b = predict(candidates[c].predictor, batch);
+      entropy[c] += b.entropy.masked_select(mask).sum().item<double>();
+      same[c] += a.labels.eq(b.labels).logical_and(mask).sum().item<double>();
+    }
     voxels += mask.sum().item<double>();
   }
   AdaptationCheck check;
   check.entropy_source = entropy_source / voxels;
-  check.entropy_adapted = entropy_adapted / voxels;
-  check.agreement = same / voxels;
+  for (std::size_t c = 0; c < k; ++c) {
+    check.candidates.push_back({candidates[c].name, entropy[c] / voxels, same[c] / voxels});
+    if (check.candidates[c].entropy < check.candidates[check.chosen].entropy) check.chosen = c;
+  }
+  const AdaptationCandidateScore& best = check.candidates[check.chosen];
+  check.entropy_adapted = best.entropy;
+  check.agreement = best.agreement;
   const double gain = check.entropy_source - check.entropy_adapted;
   check.keep = gain >= options.min_entropy_gain && gain > 0.0;
-  check.reason = check.keep
-                     ? format("kept: the adapted statistics lower the mean entropy from %.4f to %.4f",
-                              check.entropy_source, check.entropy_adapted)
-                     : format("not kept: the adapted statistics do not lower the mean entropy enough (%.4f -> %.4f)",
-                              check.entropy_source, check.entropy_adapted);
+  const std::string which = k > 1 ? " (" + best.name + ", the lowest of " + std::to_string(k) + ")" : "";
+  check.reason = check.keep ? format("kept: the adapted statistics%s lower the mean entropy from %.4f to %.4f", which,
+                                     check.entropy_source, check.entropy_adapted)
+                            : format("not kept: the adapted statistics%s do not lower the mean entropy enough "
+                                     "(%.4f -> %.4f)",
+                                     which, check.entropy_source, check.entropy_adapted);
   return check;
+}
+
+AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image,
+                                 const std::array<std::int64_t, 3>& patch, const AdaptationCheckOptions& options) {
+  return check_adaptations(source, {{"adapted", adapted}}, image, patch, options);
 }
 
 }  // namespace medseg::pipeline

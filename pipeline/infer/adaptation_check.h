@@ -8,19 +8,33 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pipeline/infer/sliding_window.h"
 
 namespace medseg::pipeline {
 
+/// One adapted candidate as the check saw it.
+struct AdaptationCandidateScore {
+  std::string name;        ///< e.g. the method, "prior"
+  double entropy = 0.0;    ///< mean normalized entropy, as entropy_source
+  double agreement = 1.0;  ///< share of voxels whose argmax the source's
+};
+
 struct AdaptationCheck {
   /// Mean softmax entropy over the body voxels of the check windows, divided
-  /// by log(classes) (0 = certain, 1 = uniform), with each set of statistics.
+  /// by log(classes) (0 = certain, 1 = uniform), with each set of statistics;
+  /// entropy_adapted and agreement are those of the chosen candidate (of the
+  /// lowest-entropy one when none is kept).
   double entropy_source = 0.0;
   double entropy_adapted = 0.0;
   /// Fraction of those voxels whose argmax is the same under both.
   double agreement = 1.0;
-  /// Whether the adapted statistics are used, and why (one sentence).
+  /// Every candidate, in the order given.
+  std::vector<AdaptationCandidateScore> candidates;
+  /// Index into candidates of the one with the lowest entropy, and whether
+  /// it is used (it lowers the entropy below the source's), and why.
+  std::size_t chosen = 0;
   bool keep = false;
   std::string reason;
 };
@@ -35,11 +49,24 @@ struct AdaptationCheckOptions {
   double min_entropy_gain = 0.0;
 };
 
+/// A network with adapted statistics and its name for the report.
+struct AdaptationCandidate {
+  std::string name;
+  Predictor predictor;
+};
+
 /// Compares the network with the source statistics (`source`) with the
-/// network with the adapted ones (`adapted`), each a Predictor from windows
-/// (N, C, D, H, W) to logits (N, K, D, H, W) such as
-/// folded_network_predictor(), on windows of one preprocessed float
-/// (C, D, H, W) image.
+/// networks with adapted ones (`candidates`, at least one), each a Predictor
+/// from windows (N, C, D, H, W) to logits (N, K, D, H, W) such as
+/// folded_network_predictor(), on the same windows of one preprocessed float
+/// (C, D, H, W) image. The candidate with the lowest mean entropy is chosen
+/// (the first on ties) and kept when it lowers the source's by more than
+/// options.min_entropy_gain.
+AdaptationCheck check_adaptations(const Predictor& source, const std::vector<AdaptationCandidate>& candidates,
+                                  const at::Tensor& image, const std::array<std::int64_t, 3>& patch_size,
+                                  const AdaptationCheckOptions& options = {});
+
+/// check_adaptations() with one candidate.
 AdaptationCheck check_adaptation(const Predictor& source, const Predictor& adapted, const at::Tensor& image,
                                  const std::array<std::int64_t, 3>& patch_size,
                                  const AdaptationCheckOptions& options = {});

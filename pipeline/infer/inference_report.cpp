@@ -74,9 +74,16 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   j["precision"] = to_string(s.precision);
   const auto& o = options.segment;
   if (o.domain == kAutoDomain) {
-    nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_method)}, {"checked", o.adapt_check}};
+    nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_methods)}, {"checked", o.adapt_check}};
     if (const auto& check = s.adaptation_check) {
       adaptation["kept"] = check->keep;
+      if (check->keep) adaptation["chosen"] = check->candidates.at(check->chosen).name;
+      nlohmann::ordered_json candidates = nlohmann::ordered_json::array();
+      for (const auto& candidate : check->candidates) {
+        candidates.push_back(
+            {{"method", candidate.name}, {"entropy", candidate.entropy}, {"agreement", candidate.agreement}});
+      }
+      adaptation["candidates"] = candidates;
       adaptation["entropy_source"] = check->entropy_source;
       adaptation["entropy_adapted"] = check->entropy_adapted;
       adaptation["agreement"] = check->agreement;

@@ -73,6 +73,10 @@ void Segmenter::check(const SegmentOptions& o) const {
   if (o.windows_per_batch < 1) throw ConfigError("windows per batch must be at least 1");
   if (o.min_island_ml < 0.0) throw ConfigError("minimum island volume must not be negative");
   if (o.domain == kAutoDomain) {
+    if (o.adapt_methods.empty()) throw ConfigError("--adapt-method: no method given");
+    if (o.adapt_methods.size() > 1 && !o.adapt_check) {
+      throw ConfigError("--no-adapt-check needs a single --adapt-method: the check chooses among several");
+    }
     if (!has_batch_statistics(bundle_.model->options)) {
       throw ConfigError("--domain auto: model '" + bundle_.info.name + "' uses " +
                         models::to_string(bundle_.model->options.norm().kind()) +
@@ -109,18 +113,27 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
   double predict_from = 0.0;
   if (o.domain == kAutoDomain) {
     t = Clock::now();
-    model = copy_model(bundle_.model);
-    domain = models::add_domain(*model);
-    model->options.norm().num_domains(domain + 1);
     predict_from = 1.0 / (1.0 + predict_share);
-    AdaptationOptions ao;
-    ao.method = o.adapt_method;
-    ao.overlap = o.overlap;
-    ao.windows_per_batch = o.windows_per_batch;
-    ao.bf16 = bf16;
-    ao.progress = sub_progress(o.progress, 0.0, predict_from);
-    adapt_domain(model, domain, {pre.image.data}, info.patch_size, ao);
-    model->eval();
+    // Each method adapts its own copy with one more domain, so the bundle
+    // stays as it is.
+    std::vector<models::UNet3d> adapted;
+    const auto methods = static_cast<double>(o.adapt_methods.size());
+    for (const AdaptationMethod method : o.adapt_methods) {
+      models::UNet3d copy = copy_model(bundle_.model);
+      domain = models::add_domain(*copy);
+      copy->options.norm().num_domains(domain + 1);
+      AdaptationOptions ao;
+      ao.method = method;
+      ao.overlap = o.overlap;
+      ao.windows_per_batch = o.windows_per_batch;
+      ao.bf16 = bf16;
+      const double from = predict_from * static_cast<double>(adapted.size()) / methods;
+      ao.progress = sub_progress(o.progress, from, from + predict_from / methods);
+      adapt_domain(copy, domain, {pre.image.data}, info.patch_size, ao);
+      copy->eval();
+      adapted.push_back(copy);
+    }
+    model = adapted.front();
     result.domain = kAutoDomain;
     if (o.adapt_check) {
       AdaptationCheckOptions co;
@@ -128,9 +141,15 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
         return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
       };
+      std::vector<AdaptationCandidate> candidates;
+      for (std::size_t m = 0; m < adapted.size(); ++m) {
+        candidates.push_back({to_string(o.adapt_methods[m]), predictor(adapted[m], domain)});
+      }
       result.adaptation_check =
-          check_adaptation(predictor(bundle_.model, 0), predictor(model, domain), pre.image.data, info.patch_size, co);
-      if (!result.adaptation_check->keep) {
+          check_adaptations(predictor(bundle_.model, 0), candidates, pre.image.data, info.patch_size, co);
+      if (result.adaptation_check->keep) {
+        model = adapted[result.adaptation_check->chosen];
+      } else {
         model = bundle_.model;
         domain = 0;
         result.domain = domain_name(info, 0);

@@ -52,8 +52,10 @@ struct SegmentOptions {
   /// A name from the bundle's domains, "auto" (adapt the statistics to this
   /// very volume), or empty for the bundle's first domain.
   std::string domain;
-  /// "auto": how the statistics are adapted (adaptation.h).
-  AdaptationMethod adapt_method = AdaptationMethod::kPrior;
+  /// "auto": how the statistics are adapted (adaptation.h). With several
+  /// methods each adapts its own copy and the check keeps the one with the
+  /// lowest entropy, if any (needs adapt_check).
+  std::vector<AdaptationMethod> adapt_methods{AdaptationMethod::kPrior};
   /// "auto": keep the adaptation only if the label-free check
   /// (adaptation_check.h) says it helps; otherwise use the first domain.
   bool adapt_check = true;

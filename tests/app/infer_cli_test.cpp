@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 
@@ -297,9 +298,26 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   EXPECT_EQ(c["kept"].get<bool>(), c["entropy_adapted"].get<double>() < c["entropy_source"].get<double>()) << c;
   EXPECT_GE(c["agreement"].get<double>(), 0.0);
   EXPECT_FALSE(c["reason"].get<std::string>().empty());
-  const Result unknown = medseg(infer(in + " --domain auto --adapt-method bn --output " + quoted(tmp_ / "u")));
-  EXPECT_NE(unknown.exit_code, 0);
-  EXPECT_NE(unknown.err.find("adapt-method"), std::string::npos) << unknown.err;
+  // Several methods: every candidate's score, and the one kept.
+  const Result two =
+      medseg(infer(in + " --domain auto --adapt-method prior,adabn --output " + quoted(tmp_ / "two")));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const auto t = nlohmann::json::parse(slurp(tmp_ / "two" / "plain.json"))["adaptation"];
+  EXPECT_EQ(t["method"], "prior,adabn");
+  ASSERT_EQ(t["candidates"].size(), 2u) << t;
+  EXPECT_EQ(t["candidates"][0]["method"], "prior");
+  EXPECT_EQ(t["candidates"][1]["method"], "adabn");
+  const double lowest = std::min(t["candidates"][0]["entropy"].get<double>(), t["candidates"][1]["entropy"].get<double>());
+  EXPECT_DOUBLE_EQ(t["entropy_adapted"].get<double>(), lowest);
+  EXPECT_EQ(t["kept"].get<bool>(), lowest < t["entropy_source"].get<double>()) << t;
+  EXPECT_EQ(t.contains("chosen"), t["kept"].get<bool>()) << t;
+  for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,adabn --no-adapt-check"}) {
+    const Result bad_method = medseg(infer(in + " --domain auto" + flags + " --output " + quoted(tmp_ / "u")));
+    EXPECT_EQ(bad_method.exit_code, 2) << flags;
+    EXPECT_EQ(count_lines(bad_method.err), 1) << bad_method.err;
+    EXPECT_NE(bad_method.err.find("adapt-"), std::string::npos) << bad_method.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "u" / "plain.nrrd")) << flags;
+  }
   ASSERT_TRUE(fs::exists(tmp_ / "auto" / "plain_prob_1.nrrd"));
   const Volume p = pipeline::read_volume(tmp_ / "auto" / "plain_prob_1.nrrd");
   EXPECT_EQ(p.geometry.size, (std::array<std::int64_t, 3>{10, 12, 8}));

@@ -313,6 +313,13 @@ TEST(AdaptationMethod, NamesRoundTripAndUnknownIsRefused) {
     EXPECT_EQ(parse_adaptation_method(to_string(m)), m);
   }
   EXPECT_THROW(parse_adaptation_method("bn"), ConfigError);
+  using M = AdaptationMethod;
+  EXPECT_EQ(parse_adaptation_methods("prior"), std::vector<M>{M::kPrior});
+  EXPECT_EQ(parse_adaptation_methods("prior,adabn"), (std::vector<M>{M::kPrior, M::kAdaBN}));
+  EXPECT_EQ(to_string(std::vector<M>{M::kAdaBN, M::kTent}), "adabn,tent");
+  for (const char* bad : {"", "prior,", ",prior", "prior,prior", "prior,bn"}) {
+    EXPECT_THROW(parse_adaptation_methods(bad), ConfigError) << "'" << bad << "'";
+  }
 }
 
 // The check against hand-known values: logits of zeros give a uniform
@@ -353,6 +360,41 @@ TEST(AdaptationCheck, MeasuresEntropyAndAgreementAndKeepsOnlyAGain) {
   EXPECT_GT(better.agreement, 0.1);
   EXPECT_LT(better.agreement, 0.9);
   EXPECT_DOUBLE_EQ(better.agreement, worse.agreement);
+}
+
+// Several candidates: the lowest entropy wins whatever its place, the first
+// on ties, and it is kept only if it beats the source; every candidate's
+// entropy and agreement is reported as a one-candidate check measures it.
+TEST(AdaptationCheck, ChoosesTheCandidateWithTheLowestEntropy) {
+  torch::manual_seed(4);
+  const torch::Tensor image = torch::rand({1, 10, 9, 12}) * 20 + 5;
+  const Predictor flat = [](const at::Tensor& x) { return at::zeros({x.size(0), 2, x.size(2), x.size(3), x.size(4)}); };
+  const auto margin = [](float m) {
+    return Predictor([m](const at::Tensor& x) {
+      const at::Tensor up = (x > 15.0f).to(at::kFloat) * (2 * m) - m;
+      return at::cat({-up, up}, 1);
+    });
+  };
+  const AdaptationCheck three =
+      check_adaptations(flat, {{"weak", margin(1)}, {"strong", margin(3)}, {"flat", flat}}, image, {8, 8, 8});
+  ASSERT_EQ(three.candidates.size(), 3u);
+  EXPECT_EQ(three.chosen, 1u);
+  EXPECT_TRUE(three.keep);
+  EXPECT_NE(three.reason.find("strong, the lowest of 3"), std::string::npos) << three.reason;
+  for (std::size_t c = 0; c < 3; ++c) {
+    const Predictor& p = c == 0 ? margin(1) : c == 1 ? margin(3) : flat;
+    const AdaptationCheck one = check_adaptation(flat, p, image, {8, 8, 8});
+    EXPECT_NEAR(three.candidates[c].entropy, one.entropy_adapted, 1e-9) << c;
+    EXPECT_NEAR(three.candidates[c].agreement, one.agreement, 1e-12) << c;
+  }
+  EXPECT_NEAR(three.entropy_adapted, three.candidates[1].entropy, 1e-12);
+  // Nothing beats a confident source: the best candidate is named, not kept.
+  const AdaptationCheck none = check_adaptations(margin(3), {{"flat", flat}, {"weak", margin(1)}}, image, {8, 8, 8});
+  EXPECT_EQ(none.chosen, 1u);
+  EXPECT_FALSE(none.keep);
+  // Ties: the first.
+  const AdaptationCheck tie = check_adaptations(flat, {{"a", margin(2)}, {"b", margin(2)}}, image, {8, 8, 8});
+  EXPECT_EQ(tie.chosen, 0u);
 }
 
 }  // namespace

@@ -102,7 +102,7 @@ TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
   std::vector<at::Tensor> unchecked;
   for (const auto method : {AdaptationMethod::kAdaBN, AdaptationMethod::kPrior, AdaptationMethod::kTent}) {
     SCOPED_TRACE(to_string(method));
-    o.adapt_method = method;
+    o.adapt_methods = {method};
     o.adapt_check = false;
     const Segmentation adapted = segmenter.segment({input}, o);
     o.adapt_check = true;
@@ -117,6 +117,46 @@ TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
   }
   EXPECT_FALSE(torch::equal(unchecked[0], unchecked[1]));
   EXPECT_FALSE(torch::equal(unchecked[1], unchecked[2]));
+}
+
+// Several methods: each adapts its own copy, the check keeps the one it
+// scores lowest, and the labels are exactly those of that method alone.
+TEST(Segmenter, DomainAutoWithSeveralMethodsUsesTheChecksChoice) {
+  const Segmenter segmenter(make_tiny_bundle());
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  o.domain = "auto";
+  const Segmentation first_domain = [&] {
+    SegmentOptions f = o;
+    f.domain.clear();
+    return segmenter.segment({input}, f);
+  }();
+  const std::vector<AdaptationMethod> methods{AdaptationMethod::kPrior, AdaptationMethod::kAdaBN};
+  std::vector<Segmentation> alone;
+  for (const auto m : methods) {
+    o.adapt_methods = {m};
+    o.adapt_check = false;
+    alone.push_back(segmenter.segment({input}, o));
+  }
+  o.adapt_methods = methods;
+  o.adapt_check = true;
+  const Segmentation both = segmenter.segment({input}, o);
+  ASSERT_TRUE(both.adaptation_check.has_value());
+  const AdaptationCheck& c = *both.adaptation_check;
+  ASSERT_EQ(c.candidates.size(), 2u);
+  EXPECT_EQ(c.candidates[0].name, "prior");
+  EXPECT_EQ(c.candidates[1].name, "adabn");
+  EXPECT_NE(c.candidates[0].entropy, c.candidates[1].entropy);
+  const std::size_t lowest = c.candidates[1].entropy < c.candidates[0].entropy ? 1 : 0;
+  EXPECT_EQ(c.chosen, lowest);
+  EXPECT_EQ(c.keep, c.candidates[lowest].entropy < c.entropy_source);
+  const Segmentation& expected = c.keep ? alone[lowest] : first_domain;
+  EXPECT_TRUE(torch::equal(both.probabilities->data, expected.probabilities->data));
+  // Choosing needs the check.
+  o.adapt_check = false;
+  EXPECT_THROW(segmenter.check(o), ConfigError);
+  EXPECT_THROW(segmenter.segment({input}, o), ConfigError);
 }
 
 // The fast path (folded network, empty windows skipped) against the

@@ -1,8 +1,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "pipeline/synth/phantom.h"
 #include "pipeline/train/augmenter.h"
@@ -273,6 +277,37 @@ TEST(BatchLoader, RanksShareTheGlobalBatchExactly) {
       EXPECT_TRUE(at::equal(b.domains, rows(global.domains))) << "batch " << index << ", rank " << rank;
     }
   }
+}
+
+// The ATen thread ids a parallel loop runs on when called from a new thread,
+// after `setup` ran there.
+template <typename Setup>
+std::set<int> parallel_loop_threads_in_new_thread(Setup setup) {
+  std::set<int> ids;
+  std::mutex mutex;
+  std::thread t([&] {
+    setup();
+    at::parallel_for(0, 64, 1, [&](std::int64_t, std::int64_t) {
+      std::lock_guard<std::mutex> lock(mutex);
+      ids.insert(at::get_thread_num());
+    });
+  });
+  t.join();
+  return ids;
+}
+
+TEST(BatchLoader, WorkersRunATenLoopsOnOneThreadWhileTrainingUsesAll) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  // A plain new thread opens a team as wide as the global count: the
+  // oversubscription the loader's workers must not cause.
+  const std::set<int> plain = parallel_loop_threads_in_new_thread([] {});
+  const std::set<int> limited = parallel_loop_threads_in_new_thread([] { limit_this_thread_to_one_compute_thread(); });
+  const int global_after = at::get_num_threads();
+  at::set_num_threads(before);
+  EXPECT_EQ(plain.size(), 2U);
+  EXPECT_EQ(limited, std::set<int>{0});
+  EXPECT_EQ(global_after, 2) << "the limit must stay in the worker thread";
 }
 
 }  // namespace
