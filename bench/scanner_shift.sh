@@ -13,8 +13,11 @@
 # in=runs/brain_in/model_best:mri).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
-# shipped: prior + the safety check); SHIFT_COLUMNS="..." picks columns, also
-# adabn_checked and tent_checked (the method with the check). Rows: per model, the unshifted sample
+# shipped since session 10: prior and adabn, the safety check keeps the
+# lower-entropy one or neither); SHIFT_COLUMNS="..." picks columns, also
+# adabn_checked, tent_checked and prior_checked (the method with the check;
+# prior_checked was the default of sessions 8-9) and prior_adabn (= default,
+# explicitly). Rows: per model, the unshifted sample
 # and each shift kind; Dice per label averaged over the seeds, and the drop
 # against the unshifted sample with the same column's setting "none".
 # Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
@@ -40,7 +43,9 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [prior]="--domain auto --adapt-method prior --no-adapt-check"
                   [tent]="--domain auto --adapt-method tent --no-adapt-check" [default]="--domain auto"
                   [adabn_checked]="--domain auto --adapt-method adabn"
-                  [tent_checked]="--domain auto --adapt-method tent")
+                  [tent_checked]="--domain auto --adapt-method tent"
+                  [prior_checked]="--domain auto --adapt-method prior"
+                  [prior_adabn]="--domain auto --adapt-method prior,adabn")
 
 for m in mri ct; do
   mkdir -p "$W/$m/in" "$W/$m/ref"
@@ -91,7 +96,7 @@ for m in ("mri", "ct"):
                 kind = "unshifted"
             table[(kind, row["label"])].append(float(row["dice"]))
         dice[c] = table
-        if c in ("default", "adabn_checked", "tent_checked"):
+        if c in ("default", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn"):
             for f in os.listdir(os.path.join(w, m, c)):
                 if f.endswith(".json") and f != "summary.json":
                     a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})

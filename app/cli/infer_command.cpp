@@ -30,7 +30,7 @@ struct InferArgs {
   double overlap = 0.5;
   bool probabilities = false;
   std::string domain;
-  std::string adapt_method = "prior";
+  std::string adapt_method = "prior,adabn";
   bool no_adapt_check = false;
   bool keep_largest = false;
   double min_island_ml = 0.0;
@@ -224,10 +224,10 @@ Command add_infer_command(CLI::App& parent) {
                   "Scanner statistics to use: a domain name of the model, or 'auto' to adapt them to each "
                   "volume (default: the model's first domain)");
   cli->add_option("--adapt-method", a->adapt_method,
-                  "With --domain auto: prior (default: training-like windows, statistics mixed with the "
-                  "model's), adabn (every window, model statistics replaced) or tent (prior, then entropy "
-                  "minimisation of the batch-norm scale/shift); several, comma-separated (prior,adabn): "
-                  "each adapts a copy and the check keeps the one with the lowest entropy");
+                  "With --domain auto: prior (training-like windows, statistics mixed with the model's), "
+                  "adabn (every window, model statistics replaced), tent (prior, then entropy minimisation "
+                  "of the batch-norm scale/shift), or several, comma-separated: each adapts a copy and the "
+                  "one with the lowest prediction entropy is used (default: prior,adabn)");
   cli->add_flag("--no-adapt-check", a->no_adapt_check,
                 "With --domain auto: always use the adapted statistics (default: only when the label-free "
                 "check finds they lower the prediction entropy; the report says what was decided)");

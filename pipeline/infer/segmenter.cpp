@@ -74,9 +74,6 @@ void Segmenter::check(const SegmentOptions& o) const {
   if (o.min_island_ml < 0.0) throw ConfigError("minimum island volume must not be negative");
   if (o.domain == kAutoDomain) {
     if (o.adapt_methods.empty()) throw ConfigError("--adapt-method: no method given");
-    if (o.adapt_methods.size() > 1 && !o.adapt_check) {
-      throw ConfigError("--no-adapt-check needs a single --adapt-method: the check chooses among several");
-    }
     if (!has_batch_statistics(bundle_.model->options)) {
       throw ConfigError("--domain auto: model '" + bundle_.info.name + "' uses " +
                         models::to_string(bundle_.model->options.norm().kind()) +
@@ -135,7 +132,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     }
     model = adapted.front();
     result.domain = kAutoDomain;
-    if (o.adapt_check) {
+    // Several methods are scored even without the check: it is what chooses.
+    if (o.adapt_check || adapted.size() > 1) {
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
@@ -147,8 +145,14 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       }
       result.adaptation_check =
           check_adaptations(predictor(bundle_.model, 0), candidates, pre.image.data, info.patch_size, co);
-      if (result.adaptation_check->keep) {
-        model = adapted[result.adaptation_check->chosen];
+      AdaptationCheck& check = *result.adaptation_check;
+      if (!o.adapt_check) {
+        check.keep = true;
+        check.reason = "used without the check (--no-adapt-check): " + check.candidates[check.chosen].name +
+                       " has the lowest mean entropy of " + std::to_string(adapted.size()) + " methods";
+      }
+      if (check.keep) {
+        model = adapted[check.chosen];
       } else {
         model = bundle_.model;
         domain = 0;

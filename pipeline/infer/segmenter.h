@@ -53,11 +53,13 @@ struct SegmentOptions {
   /// very volume), or empty for the bundle's first domain.
   std::string domain;
   /// "auto": how the statistics are adapted (adaptation.h). With several
-  /// methods each adapts its own copy and the check keeps the one with the
-  /// lowest entropy, if any (needs adapt_check).
-  std::vector<AdaptationMethod> adapt_methods{AdaptationMethod::kPrior};
+  /// methods each adapts its own copy and the one with the lowest entropy on
+  /// the check's windows is used (docs/normalization.md, "The safety check").
+  std::vector<AdaptationMethod> adapt_methods{AdaptationMethod::kPrior, AdaptationMethod::kAdaBN};
   /// "auto": keep the adaptation only if the label-free check
   /// (adaptation_check.h) says it helps; otherwise use the first domain.
+  /// Without it one method is used as it is, and of several the one with the
+  /// lowest entropy, even if the model's own statistics score lower.
   bool adapt_check = true;
   /// Fraction done (0..1) of the whole segmentation; return false to cancel
   /// (segment() then throws medseg::Cancelled).

@@ -288,8 +288,9 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   const auto report = nlohmann::json::parse(slurp(tmp_ / "auto" / "plain.json"));
   EXPECT_EQ(report["domain"], "auto");
   EXPECT_GT(report["timings_s"]["adaptation"].get<double>(), 0.0);
-  EXPECT_EQ(report["adaptation"]["method"], "prior");
+  EXPECT_EQ(report["adaptation"]["method"], "prior,adabn");  // the default
   EXPECT_EQ(report["adaptation"]["checked"], false);
+  EXPECT_EQ(report["adaptation"]["kept"], true);
   // The check's decision and its measurements are in the report.
   const Result checked = medseg(infer(in + " --domain auto --adapt-method tent --output " + quoted(tmp_ / "checked")));
   ASSERT_EQ(checked.exit_code, 0) << checked.err;
@@ -298,9 +299,8 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   EXPECT_EQ(c["kept"].get<bool>(), c["entropy_adapted"].get<double>() < c["entropy_source"].get<double>()) << c;
   EXPECT_GE(c["agreement"].get<double>(), 0.0);
   EXPECT_FALSE(c["reason"].get<std::string>().empty());
-  // Several methods: every candidate's score, and the one kept.
-  const Result two =
-      medseg(infer(in + " --domain auto --adapt-method prior,adabn --output " + quoted(tmp_ / "two")));
+  // Several methods (the default): every candidate's score, and the one kept.
+  const Result two = medseg(infer(in + " --domain auto --output " + quoted(tmp_ / "two")));
   ASSERT_EQ(two.exit_code, 0) << two.err;
   const auto t = nlohmann::json::parse(slurp(tmp_ / "two" / "plain.json"))["adaptation"];
   EXPECT_EQ(t["method"], "prior,adabn");
@@ -311,7 +311,7 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   EXPECT_DOUBLE_EQ(t["entropy_adapted"].get<double>(), lowest);
   EXPECT_EQ(t["kept"].get<bool>(), lowest < t["entropy_source"].get<double>()) << t;
   EXPECT_EQ(t.contains("chosen"), t["kept"].get<bool>()) << t;
-  for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,adabn --no-adapt-check"}) {
+  for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,"}) {
     const Result bad_method = medseg(infer(in + " --domain auto" + flags + " --output " + quoted(tmp_ / "u")));
     EXPECT_EQ(bad_method.exit_code, 2) << flags;
     EXPECT_EQ(count_lines(bad_method.err), 1) << bad_method.err;

@@ -72,6 +72,7 @@ TEST(Segmenter, DomainAutoAdaptsACopyAndNamedDomainsDiffer) {
   o.domain = "scanner_b";
   const Segmentation b = segmenter.segment({input}, o);
   o.domain = "auto";
+  o.adapt_methods = {AdaptationMethod::kPrior};
   o.adapt_check = false;  // the adaptation itself (the check: below)
   const Segmentation adapted = segmenter.segment({input}, o);
   EXPECT_EQ(adapted.domain, "auto");
@@ -153,10 +154,15 @@ TEST(Segmenter, DomainAutoWithSeveralMethodsUsesTheChecksChoice) {
   EXPECT_EQ(c.keep, c.candidates[lowest].entropy < c.entropy_source);
   const Segmentation& expected = c.keep ? alone[lowest] : first_domain;
   EXPECT_TRUE(torch::equal(both.probabilities->data, expected.probabilities->data));
-  // Choosing needs the check.
+  // Without the check the lowest-entropy method is used, whatever the
+  // source's entropy.
   o.adapt_check = false;
-  EXPECT_THROW(segmenter.check(o), ConfigError);
-  EXPECT_THROW(segmenter.segment({input}, o), ConfigError);
+  const Segmentation unchecked = segmenter.segment({input}, o);
+  ASSERT_TRUE(unchecked.adaptation_check.has_value());
+  EXPECT_TRUE(unchecked.adaptation_check->keep);
+  EXPECT_EQ(unchecked.adaptation_check->chosen, lowest);
+  EXPECT_EQ(unchecked.domain, "auto");
+  EXPECT_TRUE(torch::equal(unchecked.probabilities->data, alone[lowest].probabilities->data));
 }
 
 // The fast path (folded network, empty windows skipped) against the

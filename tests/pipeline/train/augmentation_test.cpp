@@ -4,7 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
-#include <mutex>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -279,34 +279,49 @@ TEST(BatchLoader, RanksShareTheGlobalBatchExactly) {
   }
 }
 
-// The ATen thread ids a parallel loop runs on when called from a new thread,
-// after `setup` ran there.
-template <typename Setup>
-std::set<int> parallel_loop_threads_in_new_thread(Setup setup) {
-  std::set<int> ids;
-  std::mutex mutex;
-  std::thread t([&] {
-    setup();
-    at::parallel_for(0, 64, 1, [&](std::int64_t, std::int64_t) {
-      std::lock_guard<std::mutex> lock(mutex);
-      ids.insert(at::get_thread_num());
-    });
-  });
-  t.join();
-  return ids;
+struct ThreadUse {
+  int aten_threads = 0;  // at::get_num_threads() as seen from the thread
+  long started = 0;      // threads the process gained during a large ATen op
+};
+
+long process_threads() {
+  long n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
 }
 
-TEST(BatchLoader, WorkersRunATenLoopsOnOneThreadWhileTrainingUsesAll) {
+// What a new thread's ATen calls use, after `setup` ran there. (The test's
+// own at::parallel_for would be serial: this file is built without OpenMP,
+// so the op must be one of LibTorch's own kernels.)
+template <typename Setup>
+ThreadUse thread_use_in_new_thread(Setup setup) {
+  ThreadUse use;
+  std::thread t([&] {
+    setup();
+    use.aten_threads = at::get_num_threads();
+    const long before = process_threads();
+    const at::Tensor x = at::rand({1 << 22});
+    volatile float sink = x.exp().sum().item<float>();
+    (void)sink;
+    use.started = process_threads() - before;
+  });
+  t.join();
+  return use;
+}
+
+TEST(BatchLoader, WorkersRunATenOnOneThreadWhileTrainingUsesAll) {
   const int before = at::get_num_threads();
   at::set_num_threads(2);
-  // A plain new thread opens a team as wide as the global count: the
-  // oversubscription the loader's workers must not cause.
-  const std::set<int> plain = parallel_loop_threads_in_new_thread([] {});
-  const std::set<int> limited = parallel_loop_threads_in_new_thread([] { limit_this_thread_to_one_compute_thread(); });
+  // A plain new thread opens an OpenMP team as wide as the global count:
+  // the oversubscription the loader's workers must not cause.
+  const ThreadUse plain = thread_use_in_new_thread([] {});
+  const ThreadUse limited = thread_use_in_new_thread([] { limit_this_thread_to_one_compute_thread(); });
   const int global_after = at::get_num_threads();
   at::set_num_threads(before);
-  EXPECT_EQ(plain.size(), 2U);
-  EXPECT_EQ(limited, std::set<int>{0});
+  EXPECT_EQ(plain.aten_threads, 2);
+  EXPECT_GE(plain.started, 1);
+  EXPECT_EQ(limited.aten_threads, 1);
+  EXPECT_EQ(limited.started, 0);
   EXPECT_EQ(global_after, 2) << "the limit must stay in the worker thread";
 }
 
