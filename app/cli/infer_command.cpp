@@ -229,8 +229,9 @@ Command add_infer_command(CLI::App& parent) {
                   "of the batch-norm scale/shift), or several, comma-separated: each adapts a copy and the "
                   "one with the lowest prediction entropy is used (default: prior,adabn)");
   cli->add_flag("--no-adapt-check", a->no_adapt_check,
-                "With --domain auto: always use the adapted statistics (default: only when the label-free "
-                "check finds they lower the prediction entropy; the report says what was decided)");
+                "With --domain auto: always use the adapted statistics, of several methods the one with "
+                "the lowest prediction entropy (default: only when the label-free check finds they lower "
+                "the prediction entropy; the report says what was decided)");
   cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
   cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
       ->check(CLI::NonNegativeNumber);

@@ -18,7 +18,7 @@ namespace medseg::pipeline {
 struct AdaptationCandidateScore {
   std::string name;        ///< e.g. the method, "prior"
   double entropy = 0.0;    ///< mean normalized entropy, as entropy_source
-  double agreement = 1.0;  ///< share of voxels whose argmax the source's
+  double agreement = 1.0;  ///< share of voxels whose argmax equals the source's
 };
 
 struct AdaptationCheck {
@@ -60,8 +60,8 @@ struct AdaptationCandidate {
 /// from windows (N, C, D, H, W) to logits (N, K, D, H, W) such as
 /// folded_network_predictor(), on the same windows of one preprocessed float
 /// (C, D, H, W) image. The candidate with the lowest mean entropy is chosen
-/// (the first on ties) and kept when it lowers the source's by more than
-/// options.min_entropy_gain.
+/// (the first on ties) and kept when it lowers the source's by more than 0
+/// and by at least options.min_entropy_gain.
 AdaptationCheck check_adaptations(const Predictor& source, const std::vector<AdaptationCandidate>& candidates,
                                   const at::Tensor& image, const std::array<std::int64_t, 3>& patch_size,
                                   const AdaptationCheckOptions& options = {});
