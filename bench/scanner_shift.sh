@@ -10,7 +10,10 @@
 # method or a setting) or "1 2 3" (the tuning seeds). EXTRA_MODELS: more
 # bundles to compare as columns without adaptation, as NAME=PATH:KIND where
 # KIND is mri or ct (e.g. the instance-norm baseline,
-# in=runs/brain_in/model_best:mri).
+# in=runs/brain_in/model_best:mri; one NAME may name a model of each KIND);
+# their drop is against their own
+# unshifted Dice. MRI_MODEL / CT_MODEL replace the bundled models for the
+# adaptation columns (e.g. a retrained candidate before it is bundled).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
 # shipped since session 10: prior and adabn, the safety check keeps the
@@ -28,12 +31,13 @@ SEEDS=${1:-101 102 103}
 W=${2:-/tmp/medseg_scanner_shift}
 shift $(( $# > 2 ? 2 : $# ))
 EXTRA=("$@")
+EXTRA_NAMES=()
 # RESUME=1 keeps WORK_DIR and skips columns already done (same seeds only).
 [ "${RESUME:-0}" = 1 ] || rm -rf "$W"
 mkdir -p "$W"
 start=$(date +%s)
 
-declare -A MODEL_DIR=([mri]=data_samples/models/brain_mri_t1 [ct]=data_samples/models/ct_head)
+declare -A MODEL_DIR=([mri]=${MRI_MODEL:-data_samples/models/brain_mri_t1} [ct]=${CT_MODEL:-data_samples/models/ct_head})
 declare -A IMAGE=([mri]=data_samples/mri/t1.nii.gz [ct]=data_samples/ct/head_ct.nii.gz)
 declare -A LABELS=([mri]=data_samples/mri/brain_mask.nii.gz [ct]=data_samples/ct/head_ct_labels.nii.gz)
 declare -A KINDS=([mri]="gamma_bias gain_offset inverted remap resolution" [ct]="ct_kernel ct_cbct resolution")
@@ -72,13 +76,16 @@ for e in "${EXTRA[@]}"; do
   name=${e%%=*}; rest=${e#*=}; path=${rest%:*}; m=${rest##*:}
   $B infer --model "$path" "$W/$m/in" --output "$W/$m/$name" > "$W/$m/$name.log" 2>&1
   $B evaluate --pred "$W/$m/$name" --ref "$W/$m/ref" --csv "$W/$m/$name/eval.csv" > /dev/null
+  # One column per NAME: in=...:mri and in=...:ct fill the same column.
+  [[ " ${EXTRA_NAMES[*]} " == *" $name "* ]] && continue
   COLUMNS+=("$name")
+  EXTRA_NAMES+=("$name")
 done
 
-/usr/bin/python3 - "$W" "${COLUMNS[@]}" <<'PY'
+/usr/bin/python3 - "$W" "${EXTRA_NAMES[*]:-}" "${COLUMNS[@]}" <<'PY'
 import csv, json, os, sys
 from collections import defaultdict
-w, columns = sys.argv[1], sys.argv[2:]
+w, extras, columns = sys.argv[1], set(sys.argv[2].split()), sys.argv[3:]
 names = {"mri": "brain MRI (brain_mri_t1)", "ct": "head CT (ct_head)"}
 print("| model | shift | label | " + " | ".join(columns) + " |")
 print("| --- | --- | --- | " + " | ".join("---" for _ in columns) + " |")
@@ -104,13 +111,15 @@ for m in ("mri", "ct"):
                     kept[(m, c)] += bool(a.get("kept"))
     keys = sorted(dice["none"], key=lambda k: (k[0] != "unshifted", k[0], k[1]))
     for kind, label in keys:
-        ref = sum(dice["none"][("unshifted", label)]) / len(dice["none"][("unshifted", label)])
         cells = []
         for c in columns:
             v = dice.get(c, {}).get((kind, label))
             if not v:
                 cells.append("—")
                 continue
+            # An extra model's drop is against its own unshifted scan.
+            base = dice[c if c in extras else "none"][("unshifted", label)]
+            ref = sum(base) / len(base)
             mean = sum(v) / len(v)
             cells.append(f"{mean:.3f}" if kind == "unshifted" else f"{mean:.3f} ({mean - ref:+.3f})")
         print(f"| {names[m]} | {kind} | {label} | " + " | ".join(cells) + " |")
