@@ -8,7 +8,7 @@
 //   syncbn  two forward/backward passes through one synchronized
 //           DomainBatchNorm; saves outputs, input gradients, the local γ/β
 //           gradients and the running statistics
-//   hang    joins; rank 1 then sleeps 6 s instead of taking part in the first
+//   hang    joins; rank 1 then sleeps 15 s instead of taking part in the first
 //           all-reduce
 // Exit code 0, or 1 with one line on stderr.
 #include <torch/torch.h>
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
       out.insert(out.end(), {bn->running_mean.clone(), bn->running_var.clone(), bn->num_batches_tracked.clone()});
     } else if (mode == "hang") {
       if (o.rank == 1) {
-        ::sleep(6);  // joined, then silent (a rank stuck or stopped) past rank 0's timeout
+        ::sleep(15);  // joined, then silent (a rank stuck or stopped) past rank 0's timeout
         return 0;
       }
       torch::Tensor t = torch::ones({4});
