@@ -16,11 +16,13 @@
 # adaptation columns (e.g. a retrained candidate before it is bundled).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
-# shipped since session 10: prior and adabn, the safety check keeps the
-# lower-entropy one or neither); SHIFT_COLUMNS="..." picks columns, also
-# adabn_checked, tent_checked and prior_checked (the method with the check;
-# prior_checked was the default of sessions 8-9) and prior_adabn (= default,
-# explicitly). Rows: per model, the unshifted sample
+# shipped since session 12: prior and adabn, the safety check keeps the
+# lower-entropy one of those that lower the entropy and relabel at least
+# 20 % of the body voxels, or neither); SHIFT_COLUMNS="..." picks columns,
+# also entropy_only (--adapt-min-change 0: the default of sessions 10-11,
+# entropy alone), adabn_checked, tent_checked and prior_checked (the method
+# with the check; prior_checked was the default of sessions 8-9) and
+# prior_adabn (= default, explicitly). Rows: per model, the unshifted sample
 # and each shift kind; Dice per label averaged over the seeds, and the drop
 # against the unshifted sample with the same column's setting "none".
 # Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
@@ -49,7 +51,8 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [adabn_checked]="--domain auto --adapt-method adabn"
                   [tent_checked]="--domain auto --adapt-method tent"
                   [prior_checked]="--domain auto --adapt-method prior"
-                  [prior_adabn]="--domain auto --adapt-method prior,adabn")
+                  [prior_adabn]="--domain auto --adapt-method prior,adabn"
+                  [entropy_only]="--domain auto --adapt-min-change 0")
 
 for m in mri ct; do
   mkdir -p "$W/$m/in" "$W/$m/ref"
@@ -103,7 +106,7 @@ for m in ("mri", "ct"):
                 kind = "unshifted"
             table[(kind, row["label"])].append(float(row["dice"]))
         dice[c] = table
-        if c in ("default", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn"):
+        if c in ("default", "entropy_only", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn"):
             for f in os.listdir(os.path.join(w, m, c)):
                 if f.endswith(".json") and f != "summary.json":
                     a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})

@@ -32,6 +32,7 @@ struct InferArgs {
   std::string domain;
   std::string adapt_method = "prior,adabn";
   bool no_adapt_check = false;
+  double adapt_min_change = pipeline::AdaptationCheckOptions{}.min_change;
   bool keep_largest = false;
   double min_island_ml = 0.0;
   std::int64_t windows_per_batch = 2;
@@ -116,6 +117,7 @@ int run_infer(const InferArgs& a) {
     throw ConfigError(std::string("--adapt-method: ") + e.what());
   }
   so.adapt_check = !a.no_adapt_check;
+  so.adapt_min_change = a.adapt_min_change;
 
   // Everything that would fail every case is checked before the first one.
   const pipeline::Segmenter segmenter(models::load_bundle(a.model));
@@ -232,6 +234,10 @@ Command add_infer_command(CLI::App& parent) {
                 "With --domain auto: always use the adapted statistics, of several methods the one with "
                 "the lowest prediction entropy (default: only when the label-free check finds they lower "
                 "the prediction entropy; the report says what was decided)");
+  cli->add_option("--adapt-min-change", a->adapt_min_change,
+                  "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; "
+                  "a lower entropy from a smaller change is not trusted (default 0.2; 0 = entropy alone)")
+      ->check(CLI::Range(0.0, 1.0));
   cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
   cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
       ->check(CLI::NonNegativeNumber);

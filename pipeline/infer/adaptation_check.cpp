@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "pipeline/infer/adaptation.h"
 #include "pipeline/infer/body_mask.h"
@@ -23,12 +24,6 @@ Predictions predict(const Predictor& network, const at::Tensor& batch) {
   const at::Tensor log_p = at::log_softmax(logits, 1);
   const double norm = std::log(static_cast<double>(std::max<std::int64_t>(logits.size(1), 2)));
   return {-(log_p.exp() * log_p).sum(1) / norm, logits.argmax(1)};
-}
-
-std::string format(const char* pattern, const std::string& which, double a, double b) {
-  char buffer[300];
-  std::snprintf(buffer, sizeof buffer, pattern, which.c_str(), a, b);
-  return buffer;
 }
 
 }  // namespace
@@ -73,21 +68,50 @@ AdaptationCheck check_adaptations(const Predictor& source, const std::vector<Ada
   }
   AdaptationCheck check;
   check.entropy_source = entropy_source / voxels;
+  const auto passes = [&](const AdaptationCandidateScore& c) {
+    return c.entropy < check.entropy_source && 1.0 - c.agreement >= options.min_change;
+  };
+  std::size_t lowest = 0, passing = 0;
+  std::optional<std::size_t> best_passing;
   for (std::size_t c = 0; c < k; ++c) {
     check.candidates.push_back({candidates[c].name, entropy[c] / voxels, same[c] / voxels});
-    if (check.candidates[c].entropy < check.candidates[check.chosen].entropy) check.chosen = c;
+    const auto& score = check.candidates[c];
+    if (score.entropy < check.candidates[lowest].entropy) lowest = c;
+    if (!passes(score)) continue;
+    ++passing;
+    if (!best_passing || score.entropy < check.candidates[*best_passing].entropy) best_passing = c;
   }
+  check.keep = best_passing.has_value();
+  check.chosen = best_passing.value_or(lowest);
   const AdaptationCandidateScore& best = check.candidates[check.chosen];
   check.entropy_adapted = best.entropy;
   check.agreement = best.agreement;
-  const double gain = check.entropy_source - check.entropy_adapted;
-  check.keep = gain >= options.min_entropy_gain && gain > 0.0;
-  const std::string which = k > 1 ? " (" + best.name + ", the lowest of " + std::to_string(k) + ")" : "";
-  check.reason = check.keep ? format("kept: the adapted statistics%s lower the mean entropy from %.4f to %.4f", which,
-                                     check.entropy_source, check.entropy_adapted)
-                            : format("not kept: the adapted statistics%s do not lower the mean entropy enough "
-                                     "(%.4f -> %.4f)",
-                                     which, check.entropy_source, check.entropy_adapted);
+  std::string which;
+  if (k > 1) {
+    which = " (" + best.name + ", the lowest entropy of " +
+            (check.keep ? std::to_string(passing) + " of " + std::to_string(k) + " candidates that pass"
+                        : std::to_string(k) + " candidates") +
+            ")";
+  }
+  char buffer[400];
+  if (check.keep) {
+    std::snprintf(buffer, sizeof buffer,
+                  "kept: the adapted statistics%s lower the mean entropy from %.4f to %.4f and relabel %.1f %% "
+                  "of the body voxels",
+                  which.c_str(), check.entropy_source, best.entropy, 100.0 * (1.0 - best.agreement));
+  } else if (best.entropy >= check.entropy_source) {
+    std::snprintf(buffer, sizeof buffer,
+                  "not kept: the adapted statistics%s do not lower the mean entropy (%.4f -> %.4f)", which.c_str(),
+                  check.entropy_source, best.entropy);
+  } else {
+    std::snprintf(buffer, sizeof buffer,
+                  "not kept: the adapted statistics%s lower the mean entropy (%.4f -> %.4f) but relabel only "
+                  "%.1f %% of the body voxels (at least %.1f %% needed: a small change made confident is not "
+                  "evidence of a scanner shift)",
+                  which.c_str(), check.entropy_source, best.entropy, 100.0 * (1.0 - best.agreement),
+                  100.0 * options.min_change);
+  }
+  check.reason = buffer;
   return check;
 }
 

@@ -32,8 +32,10 @@ struct AdaptationCheck {
   double agreement = 1.0;
   /// Every candidate, in the order given.
   std::vector<AdaptationCandidateScore> candidates;
-  /// Index into candidates of the one with the lowest entropy, and whether
-  /// it is used (it lowers the entropy below the source's), and why.
+  /// Index into candidates of the one chosen: the lowest entropy among those
+  /// that pass both tests (lower entropy than the source's, and at least
+  /// min_change of the voxels relabelled), else the lowest entropy of all;
+  /// whether it is used, and why.
   std::size_t chosen = 0;
   bool keep = false;
   std::string reason;
@@ -44,9 +46,11 @@ struct AdaptationCheckOptions {
   std::int64_t windows = 8;
   std::uint64_t seed = 1;
   std::int64_t windows_per_batch = 2;
-  /// The adaptation is kept when it lowers the mean entropy by at least
-  /// this much (absolute, on the 0..1 scale).
-  double min_entropy_gain = 0.0;
+  /// A candidate is kept only when it relabels at least this fraction of the
+  /// body voxels (1 - agreement): a lower entropy from an adaptation that
+  /// changes few labels was confidence, not accuracy, on the scanner-shift
+  /// benchmark (docs/normalization.md, "The safety check"). 0 = entropy alone.
+  double min_change = 0.2;
 };
 
 /// A network with adapted statistics and its name for the report.
@@ -59,9 +63,9 @@ struct AdaptationCandidate {
 /// networks with adapted ones (`candidates`, at least one), each a Predictor
 /// from windows (N, C, D, H, W) to logits (N, K, D, H, W) such as
 /// folded_network_predictor(), on the same windows of one preprocessed float
-/// (C, D, H, W) image. The candidate with the lowest mean entropy is chosen
-/// (the first on ties) and kept when it lowers the source's by more than 0
-/// and by at least options.min_entropy_gain.
+/// (C, D, H, W) image. A candidate is kept when it lowers the source's mean
+/// entropy and relabels at least options.min_change of the voxels; of those
+/// the lowest entropy wins (the first on ties).
 AdaptationCheck check_adaptations(const Predictor& source, const std::vector<AdaptationCandidate>& candidates,
                                   const at::Tensor& image, const std::array<std::int64_t, 3>& patch_size,
                                   const AdaptationCheckOptions& options = {});

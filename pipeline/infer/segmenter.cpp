@@ -136,6 +136,7 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     if (o.adapt_check || adapted.size() > 1) {
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
+      co.min_change = o.adapt_min_change;
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
         return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
       };

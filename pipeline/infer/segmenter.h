@@ -61,6 +61,9 @@ struct SegmentOptions {
   /// Without it one method is used as it is, and of several the one with the
   /// lowest entropy, even if the model's own statistics score lower.
   bool adapt_check = true;
+  /// With the check: the share of body voxels an adaptation must relabel to
+  /// be kept (AdaptationCheckOptions::min_change); 0 = entropy alone.
+  double adapt_min_change = AdaptationCheckOptions{}.min_change;
   /// Fraction done (0..1) of the whole segmentation; return false to cancel
   /// (segment() then throws medseg::Cancelled).
   ProgressCallback progress;

@@ -296,7 +296,12 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   ASSERT_EQ(checked.exit_code, 0) << checked.err;
   const auto c = nlohmann::json::parse(slurp(tmp_ / "checked" / "plain.json"))["adaptation"];
   EXPECT_EQ(c["method"], "tent");
-  EXPECT_EQ(c["kept"].get<bool>(), c["entropy_adapted"].get<double>() < c["entropy_source"].get<double>()) << c;
+  EXPECT_DOUBLE_EQ(c["min_change"].get<double>(), 0.2);  // the default
+  const auto passes = [](const nlohmann::json& check, const nlohmann::json& candidate) {
+    return candidate["entropy"].get<double>() < check["entropy_source"].get<double>() &&
+           1.0 - candidate["agreement"].get<double>() >= check["min_change"].get<double>();
+  };
+  EXPECT_EQ(c["kept"].get<bool>(), passes(c, c["candidates"][0])) << c;
   EXPECT_GE(c["agreement"].get<double>(), 0.0);
   EXPECT_FALSE(c["reason"].get<std::string>().empty());
   // Several methods (the default): every candidate's score, and the one kept.
@@ -307,11 +312,25 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   ASSERT_EQ(t["candidates"].size(), 2u) << t;
   EXPECT_EQ(t["candidates"][0]["method"], "prior");
   EXPECT_EQ(t["candidates"][1]["method"], "adabn");
-  const double lowest = std::min(t["candidates"][0]["entropy"].get<double>(), t["candidates"][1]["entropy"].get<double>());
-  EXPECT_DOUBLE_EQ(t["entropy_adapted"].get<double>(), lowest);
-  EXPECT_EQ(t["kept"].get<bool>(), lowest < t["entropy_source"].get<double>()) << t;
+  // Kept when a candidate passes; then the passing one with the lowest entropy.
+  double lowest_passing = 2.0;
+  for (const auto& candidate : t["candidates"]) {
+    if (passes(t, candidate)) lowest_passing = std::min(lowest_passing, candidate["entropy"].get<double>());
+  }
+  EXPECT_EQ(t["kept"].get<bool>(), lowest_passing < 2.0) << t;
   EXPECT_EQ(t.contains("chosen"), t["kept"].get<bool>()) << t;
-  for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,"}) {
+  if (t["kept"].get<bool>()) {
+    EXPECT_DOUBLE_EQ(t["entropy_adapted"].get<double>(), lowest_passing);
+  }
+  // --adapt-min-change 0: entropy alone, the lowest of all candidates.
+  const Result alone = medseg(infer(in + " --domain auto --adapt-min-change 0 --output " + quoted(tmp_ / "alone")));
+  ASSERT_EQ(alone.exit_code, 0) << alone.err;
+  const auto e = nlohmann::json::parse(slurp(tmp_ / "alone" / "plain.json"))["adaptation"];
+  const double lowest = std::min(e["candidates"][0]["entropy"].get<double>(), e["candidates"][1]["entropy"].get<double>());
+  EXPECT_DOUBLE_EQ(e["entropy_adapted"].get<double>(), lowest);
+  EXPECT_EQ(e["kept"].get<bool>(), lowest < e["entropy_source"].get<double>()) << e;
+  for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,",
+                                   " --adapt-min-change 1.5", " --adapt-min-change -0.1"}) {
     const Result bad_method = medseg(infer(in + " --domain auto" + flags + " --output " + quoted(tmp_ / "u")));
     EXPECT_EQ(bad_method.exit_code, 2) << flags;
     EXPECT_EQ(count_lines(bad_method.err), 1) << bad_method.err;

@@ -380,7 +380,7 @@ TEST(AdaptationCheck, ChoosesTheCandidateWithTheLowestEntropy) {
   ASSERT_EQ(three.candidates.size(), 3u);
   EXPECT_EQ(three.chosen, 1u);
   EXPECT_TRUE(three.keep);
-  EXPECT_NE(three.reason.find("strong, the lowest of 3"), std::string::npos) << three.reason;
+  EXPECT_NE(three.reason.find("strong, the lowest entropy of 2 of 3 candidates that pass"), std::string::npos) << three.reason;
   for (std::size_t c = 0; c < 3; ++c) {
     const Predictor& p = c == 0 ? margin(1) : c == 1 ? margin(3) : flat;
     const AdaptationCheck one = check_adaptation(flat, p, image, {8, 8, 8});
@@ -395,6 +395,43 @@ TEST(AdaptationCheck, ChoosesTheCandidateWithTheLowestEntropy) {
   // Ties: the first.
   const AdaptationCheck tie = check_adaptations(flat, {{"a", margin(2)}, {"b", margin(2)}}, image, {8, 8, 8});
   EXPECT_EQ(tie.chosen, 0u);
+}
+
+// The minimum change: a candidate that is more confident but relabels few
+// voxels is not kept (the inverted-MRI case of docs/normalization.md); one
+// that relabels enough is, even when the other has the lower entropy; with
+// min_change 0 entropy alone decides, as before.
+TEST(AdaptationCheck, KeepsOnlyACandidateThatRelabelsEnoughVoxels) {
+  torch::manual_seed(4);
+  const torch::Tensor image = torch::rand({1, 10, 9, 12}) * 20 + 5;  // uniform in [5, 25]
+  const auto threshold = [](float t, float m) {
+    return Predictor([t, m](const at::Tensor& x) {
+      const at::Tensor up = (x > t).to(at::kFloat) * (2 * m) - m;
+      return at::cat({-up, up}, 1);
+    });
+  };
+  const Predictor source = threshold(15, 1);
+  const Predictor small = threshold(14, 3);  // relabels (14, 15]: ~5 % of the voxels, very sure
+  const Predictor large = threshold(9, 2);   // relabels (9, 15]: ~30 %, less sure
+  AdaptationCheckOptions o;
+  ASSERT_DOUBLE_EQ(o.min_change, 0.2);
+  const AdaptationCheck only_small = check_adaptation(source, small, image, {8, 8, 8}, o);
+  EXPECT_NEAR(1.0 - only_small.agreement, 0.05, 0.02);
+  EXPECT_LT(only_small.entropy_adapted, only_small.entropy_source);
+  EXPECT_FALSE(only_small.keep);
+  EXPECT_NE(only_small.reason.find("relabel only"), std::string::npos) << only_small.reason;
+
+  const AdaptationCheck both = check_adaptations(source, {{"small", small}, {"large", large}}, image, {8, 8, 8}, o);
+  EXPECT_LT(both.candidates[0].entropy, both.candidates[1].entropy);
+  EXPECT_NEAR(1.0 - both.candidates[1].agreement, 0.3, 0.03);
+  EXPECT_TRUE(both.keep);
+  EXPECT_EQ(both.chosen, 1u);
+  EXPECT_NE(both.reason.find("large"), std::string::npos) << both.reason;
+
+  o.min_change = 0.0;
+  const AdaptationCheck entropy_alone = check_adaptations(source, {{"small", small}, {"large", large}}, image, {8, 8, 8}, o);
+  EXPECT_TRUE(entropy_alone.keep);
+  EXPECT_EQ(entropy_alone.chosen, 0u);
 }
 
 }  // namespace
