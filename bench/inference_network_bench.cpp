@@ -14,6 +14,7 @@
 // gives the median and the minimum per variant. Every variant runs once
 // untimed first (oneDNN creates its primitives per shape on the first call).
 #include <ATen/Parallel.h>
+#include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/unet_flops.h"
@@ -128,6 +130,26 @@ void run_table(const Args& a, bool bf16) {
       variants.push_back({std::string("folded") + (cl ? ", channels-last" : "") + ", batch " + std::to_string(batch),
                           flops, batch, [fast, x]() { fast->forward(x); }, {}});
     }
+    // One batch per thread, each thread's ATen loops on that thread alone
+    // (as the training loader's workers, pipeline/train/batch_loader.h):
+    // no barriers between the threads, at the price of one batch's
+    // activations per thread.
+    const auto fast = std::make_shared<InferenceUNet3d>(net, 0, InferenceUNet3dOptions().bf16(bf16));
+    const int threads = a.threads;
+    variants.push_back({"folded, " + std::to_string(threads) + " threads x batch " + std::to_string(batch),
+                        flops * threads, batch * threads, [fast, x, threads]() {
+                          std::vector<std::thread> pool;
+                          for (int t = 0; t < threads; ++t) {
+                            pool.emplace_back([&fast, &x] {
+                              at::internal::lazy_init_num_threads();
+                              omp_set_num_threads(1);
+                              torch::NoGradGuard no_grad;
+                              fast->forward(x);
+                            });
+                          }
+                          for (auto& t : pool) t.join();
+                        },
+                        {}});
   }
 
   if (!a.only.empty()) {
