@@ -79,6 +79,10 @@ torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features)
 torch::Tensor apply_norm(torch::nn::AnyModule& norm, const torch::Tensor& input,
                          const torch::Tensor& domain_ids) {
   if (auto* batch = norm.ptr()->as<DomainBatchNormImpl>()) return batch->forward(input, domain_ids);
+  // LibTorch 1.13's CPU autocast does not cast group_norm's input, and its
+  // kernel refuses bf16 activations next to float32 weights; statistics in
+  // float32 is what autocast does for the other norms.
+  if (norm.ptr()->as<torch::nn::GroupNormImpl>()) return norm.forward(input.to(torch::kFloat));
   return norm.forward(input);
 }
 
