@@ -10,7 +10,7 @@
 # method or a setting) or "1 2 3" (the tuning seeds). EXTRA_MODELS: more
 # bundles to compare as columns without adaptation, as NAME=PATH:KIND where
 # KIND is mri or ct (e.g. the instance-norm baseline,
-# in=runs/brain_in/model_best:mri; one NAME may name a model of each KIND);
+# inorm=runs/brain_in/model_best:mri; one NAME may name a model of each KIND);
 # their drop is against their own
 # unshifted Dice. MRI_MODEL / CT_MODEL replace the bundled models for the
 # adaptation columns (e.g. a retrained candidate before it is bundled).
@@ -54,6 +54,15 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [prior_adabn]="--domain auto --adapt-method prior,adabn"
                   [entropy_only]="--domain auto --adapt-min-change 0")
 
+# An extra's NAME is its output folder: in/, ref/ and synth/ hold the
+# inputs (a model named "in" once overwrote them), the columns their own.
+for e in "${EXTRA[@]}"; do
+  case " in ref synth ${!FLAGS[*]} " in
+    *" ${e%%=*} "*) echo "scanner_shift.sh: extra model name '${e%%=*}' is reserved (a folder or column)" >&2
+                    exit 2 ;;
+  esac
+done
+
 for m in mri ct; do
   mkdir -p "$W/$m/in" "$W/$m/ref"
   : > "$W/$m/shifts.txt"
@@ -79,7 +88,7 @@ for e in "${EXTRA[@]}"; do
   name=${e%%=*}; rest=${e#*=}; path=${rest%:*}; m=${rest##*:}
   $B infer --model "$path" "$W/$m/in" --output "$W/$m/$name" > "$W/$m/$name.log" 2>&1
   $B evaluate --pred "$W/$m/$name" --ref "$W/$m/ref" --csv "$W/$m/$name/eval.csv" > /dev/null
-  # One column per NAME: in=...:mri and in=...:ct fill the same column.
+  # One column per NAME: inorm=...:mri and inorm=...:ct fill the same column.
   [[ " ${EXTRA_NAMES[*]} " == *" $name "* ]] && continue
   COLUMNS+=("$name")
   EXTRA_NAMES+=("$name")

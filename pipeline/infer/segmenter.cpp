@@ -136,7 +136,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     if (o.adapt_check || adapted.size() > 1) {
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
-      co.min_change = o.adapt_min_change;
+      // Without the check the lowest entropy decides alone (it only chooses).
+      co.min_change = o.adapt_check ? o.adapt_min_change : 0.0;
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
         return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
       };

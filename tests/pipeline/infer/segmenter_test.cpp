@@ -107,13 +107,18 @@ TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
     o.adapt_check = false;
     const Segmentation adapted = segmenter.segment({input}, o);
     o.adapt_check = true;
-    const Segmentation checked = segmenter.segment({input}, o);
-    ASSERT_TRUE(checked.adaptation_check.has_value());
-    const auto& c = *checked.adaptation_check;
-    EXPECT_EQ(c.keep, c.entropy_adapted < c.entropy_source);
-    const Segmentation& expected = c.keep ? adapted : first_domain;
-    EXPECT_EQ(checked.domain, c.keep ? "auto" : "scanner_a");
-    EXPECT_TRUE(torch::equal(checked.probabilities->data, expected.probabilities->data));
+    // The default minimum change, and entropy alone.
+    for (const double min_change : {SegmentOptions{}.adapt_min_change, 0.0}) {
+      o.adapt_min_change = min_change;
+      const Segmentation checked = segmenter.segment({input}, o);
+      ASSERT_TRUE(checked.adaptation_check.has_value());
+      const auto& c = *checked.adaptation_check;
+      EXPECT_EQ(c.keep, c.entropy_adapted < c.entropy_source && 1.0 - c.agreement >= min_change) << min_change;
+      const Segmentation& expected = c.keep ? adapted : first_domain;
+      EXPECT_EQ(checked.domain, c.keep ? "auto" : "scanner_a");
+      EXPECT_TRUE(torch::equal(checked.probabilities->data, expected.probabilities->data));
+    }
+    o.adapt_min_change = SegmentOptions{}.adapt_min_change;
     unchecked.push_back(adapted.probabilities->data);
   }
   EXPECT_FALSE(torch::equal(unchecked[0], unchecked[1]));
@@ -142,6 +147,8 @@ TEST(Segmenter, DomainAutoWithSeveralMethodsUsesTheChecksChoice) {
   }
   o.adapt_methods = methods;
   o.adapt_check = true;
+  // Entropy alone: the minimum change is tested above and in AdaptationCheck.
+  o.adapt_min_change = 0.0;
   const Segmentation both = segmenter.segment({input}, o);
   ASSERT_TRUE(both.adaptation_check.has_value());
   const AdaptationCheck& c = *both.adaptation_check;
@@ -157,6 +164,7 @@ TEST(Segmenter, DomainAutoWithSeveralMethodsUsesTheChecksChoice) {
   // Without the check the lowest-entropy method is used, whatever the
   // source's entropy.
   o.adapt_check = false;
+  o.adapt_min_change = 0.5;  // ignored without the check
   const Segmentation unchecked = segmenter.segment({input}, o);
   ASSERT_TRUE(unchecked.adaptation_check.has_value());
   EXPECT_TRUE(unchecked.adaptation_check->keep);
