@@ -14,7 +14,6 @@
 // gives the median and the minimum per variant. Every variant runs once
 // untimed first (oneDNN creates its primitives per shape on the first call).
 #include <ATen/Parallel.h>
-#include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -131,7 +130,7 @@ void run_table(const Args& a, bool bf16) {
                           flops, batch, [fast, x]() { fast->forward(x); }, {}});
     }
     // One batch per thread, each thread's ATen loops on that thread alone
-    // (as the training loader's workers, pipeline/train/batch_loader.h):
+    // (as the training loader's workers):
     // no barriers between the threads, at the price of one batch's
     // activations per thread.
     const auto fast = std::make_shared<InferenceUNet3d>(net, 0, InferenceUNet3dOptions().bf16(bf16));
@@ -141,8 +140,7 @@ void run_table(const Args& a, bool bf16) {
                           std::vector<std::thread> pool;
                           for (int t = 0; t < threads; ++t) {
                             pool.emplace_back([&fast, &x] {
-                              at::internal::lazy_init_num_threads();
-                              omp_set_num_threads(1);
+                              medseg::models::limit_this_thread_to_one_compute_thread();
                               torch::NoGradGuard no_grad;
                               fast->forward(x);
                             });

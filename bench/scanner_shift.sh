@@ -34,9 +34,6 @@ W=${2:-/tmp/medseg_scanner_shift}
 shift $(( $# > 2 ? 2 : $# ))
 EXTRA=("$@")
 EXTRA_NAMES=()
-# RESUME=1 keeps WORK_DIR and skips columns already done (same seeds only).
-[ "${RESUME:-0}" = 1 ] || rm -rf "$W"
-mkdir -p "$W"
 start=$(date +%s)
 
 declare -A MODEL_DIR=([mri]=${MRI_MODEL:-data_samples/models/brain_mri_t1} [ct]=${CT_MODEL:-data_samples/models/ct_head})
@@ -62,6 +59,9 @@ for e in "${EXTRA[@]}"; do
                     exit 2 ;;
   esac
 done
+# RESUME=1 keeps WORK_DIR and skips columns already done (same seeds only).
+[ "${RESUME:-0}" = 1 ] || rm -rf "$W"
+mkdir -p "$W"
 
 for m in mri ct; do
   mkdir -p "$W/$m/in" "$W/$m/ref"

@@ -1,6 +1,7 @@
 #include "models/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <thread>
 
@@ -15,6 +16,13 @@ int configure_threads(int requested) {
   const int n = requested > 0 ? requested : hardware_threads();
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+void limit_this_thread_to_one_compute_thread() {
+  // at::init_num_threads() first: its lazy call at this thread's first
+  // parallel_for would set it back to the global count.
+  at::internal::lazy_init_num_threads();
+  omp_set_num_threads(1);
 }
 
 }  // namespace medseg::models

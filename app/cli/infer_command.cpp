@@ -233,7 +233,8 @@ Command add_infer_command(CLI::App& parent) {
   cli->add_flag("--no-adapt-check", a->no_adapt_check,
                 "With --domain auto: always use the adapted statistics, of several methods the one with "
                 "the lowest prediction entropy (default: only when the label-free check finds they lower "
-                "the prediction entropy; the report says what was decided)");
+                "the prediction entropy and change enough labels, see --adapt-min-change; the report says "
+                "what was decided)");
   cli->add_option("--adapt-min-change", a->adapt_min_change,
                   "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; "
                   "a lower entropy from a smaller change is not trusted (default 0.2; 0 = entropy alone)")

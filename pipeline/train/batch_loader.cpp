@@ -1,22 +1,14 @@
 #include "pipeline/train/batch_loader.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <omp.h>
 
 #include <chrono>
 #include <cmath>
 
+#include "models/runtime.h"
 #include "pipeline/random.h"
 
 namespace medseg::pipeline {
-
-void limit_this_thread_to_one_compute_thread() {
-  // at::init_num_threads() first: its lazy call at this thread's first
-  // parallel_for would set it back to the global count.
-  at::internal::lazy_init_num_threads();
-  omp_set_num_threads(1);
-}
 
 Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const BatchLoaderOptions& options,
                  std::int64_t index) {
@@ -70,7 +62,7 @@ BatchLoader::~BatchLoader() {
 }
 
 void BatchLoader::work() {
-  limit_this_thread_to_one_compute_thread();
+  models::limit_this_thread_to_one_compute_thread();
   while (true) {
     std::int64_t index = 0;
     {

@@ -46,12 +46,6 @@ struct BatchLoaderOptions {
   bool domain_per_batch = false;
 };
 
-/// Makes ATen's parallel loops called from this thread run on it alone.
-/// The loader's workers call it: otherwise each opens an OpenMP team as wide
-/// as the training's, and on 2 cores the 4 spinning threads made bf16
-/// training 3x slower (docs/performance.md, "Training").
-void limit_this_thread_to_one_compute_thread();
-
 /// Builds this rank's share of batch `index` (pure function of its arguments).
 Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const BatchLoaderOptions& options,
                  std::int64_t index);

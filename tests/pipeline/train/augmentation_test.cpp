@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "models/runtime.h"
 #include "pipeline/synth/phantom.h"
 #include "pipeline/train/augmenter.h"
 #include "pipeline/train/batch_loader.h"
@@ -315,7 +316,7 @@ TEST(BatchLoader, WorkersRunATenOnOneThreadWhileTrainingUsesAll) {
   // A plain new thread opens an OpenMP team as wide as the global count:
   // the oversubscription the loader's workers must not cause.
   const ThreadUse plain = thread_use_in_new_thread([] {});
-  const ThreadUse limited = thread_use_in_new_thread([] { limit_this_thread_to_one_compute_thread(); });
+  const ThreadUse limited = thread_use_in_new_thread([] { models::limit_this_thread_to_one_compute_thread(); });
   const int global_after = at::get_num_threads();
   at::set_num_threads(before);
   EXPECT_EQ(plain.aten_threads, 2);
