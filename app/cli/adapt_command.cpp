@@ -30,6 +30,7 @@ struct AdaptArgs {
   double overlap = 0.5;
   std::int64_t windows_per_batch = 2;
   std::string method = "prior";
+  std::int64_t layers = 0;
 };
 
 int run_adapt(const AdaptArgs& a) {
@@ -66,6 +67,7 @@ int run_adapt(const AdaptArgs& a) {
   options.method = pipeline::parse_adaptation_method(a.method);
   options.overlap = a.overlap;
   options.windows_per_batch = a.windows_per_batch;
+  options.layers = a.layers;
   options.bf16 = precision == models::Precision::kBf16;
   options.progress = [&bar](double f) {
     bar.update(static_cast<std::int64_t>(1000 * f), 1000, "windows");
@@ -76,7 +78,8 @@ int run_adapt(const AdaptArgs& a) {
   bar.clear();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bundle.info.provenance.notes.push_back(
-      core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by " + a.method + " adaptation on " +
+      core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by " + a.method + " adaptation" +
+      (a.layers > 0 ? " of the first " + std::to_string(a.layers) + " batch-norm layers" : std::string()) + " on " +
       std::to_string(images.size()) + " unlabeled volume(s) with medseg adapt " + kVersion + " (" + kGitCommit +
       "), " + models::to_string(precision) + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
   models::save_bundle(a.output, bundle.info, bundle.model);
@@ -111,6 +114,10 @@ Command add_adapt_command(CLI::App& parent) {
       ->check(CLI::Range(0.0, 0.99));
   cli->add_option("--windows-per-batch", a->windows_per_batch, "Windows per forward pass (default 2)")
       ->check(CLI::PositiveNumber);
+  cli->add_option("--adapt-layers", a->layers,
+                  "Adapt only the first N batch-norm layers (the encoder from full resolution down); the "
+                  "deeper ones keep the model's statistics (default 0 = all)")
+      ->check(CLI::NonNegativeNumber);
   return {cli, [a] { return run_adapt(*a); }};
 }
 

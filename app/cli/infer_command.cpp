@@ -33,6 +33,7 @@ struct InferArgs {
   std::string adapt_method = "prior,adabn";
   bool no_adapt_check = false;
   double adapt_min_change = pipeline::AdaptationCheckOptions{}.min_change;
+  std::int64_t adapt_layers = 0;
   bool keep_largest = false;
   double min_island_ml = 0.0;
   std::int64_t windows_per_batch = 2;
@@ -118,6 +119,7 @@ int run_infer(const InferArgs& a) {
   }
   so.adapt_check = !a.no_adapt_check;
   so.adapt_min_change = a.adapt_min_change;
+  so.adapt_layers = a.adapt_layers;
 
   // Everything that would fail every case is checked before the first one.
   const pipeline::Segmenter segmenter(models::load_bundle(a.model));
@@ -239,6 +241,10 @@ Command add_infer_command(CLI::App& parent) {
                   "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; "
                   "a lower entropy from a smaller change is not trusted (default 0.2; 0 = entropy alone)")
       ->check(CLI::Range(0.0, 1.0));
+  cli->add_option("--adapt-layers", a->adapt_layers,
+                  "With --domain auto: adapt only the first N batch-norm layers (the encoder from full "
+                  "resolution down); the deeper ones keep the model's statistics (default 0 = all)")
+      ->check(CLI::NonNegativeNumber);
   cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
   cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
       ->check(CLI::NonNegativeNumber);

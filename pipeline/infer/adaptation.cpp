@@ -25,6 +25,20 @@ std::vector<models::DomainBatchNormImpl*> batch_norm_layers(torch::nn::Module& m
   return layers;
 }
 
+// The layers an adaptation changes: the first `o.layers` in forward order
+// (modules() lists them in registration order, which UNet3d keeps in forward
+// order: encoder levels from full resolution down, then the decoder), or all.
+std::vector<models::DomainBatchNormImpl*> adapted_layers(torch::nn::Module& model, const AdaptationOptions& o) {
+  auto layers = batch_norm_layers(model);
+  const auto count = static_cast<std::int64_t>(layers.size());
+  if (o.layers > count) {
+    throw ConfigError("cannot adapt " + std::to_string(o.layers) + " batch-norm layers: the model has " +
+                      std::to_string(count));
+  }
+  if (o.layers > 0) layers.resize(static_cast<std::size_t>(o.layers));
+  return layers;
+}
+
 void cancel_all(torch::nn::Module& model) {
   for (auto* layer : batch_norm_layers(model)) {
     if (layer->is_adapting()) layer->cancel_adaptation();
@@ -58,6 +72,7 @@ bool sampled(const AdaptationOptions& o) { return o.method != AdaptationMethod::
 
 void check_options(const AdaptationOptions& o) {
   if (o.windows_per_batch < 1) throw ConfigError("windows per batch must be at least 1");
+  if (o.layers < 0) throw ConfigError("the number of adapted layers must not be negative (0 = all)");
   if (sampled(o)) {
     if (o.windows_per_image < 2) throw ConfigError("adaptation needs at least 2 windows per image");
     if (!(o.body_fraction >= 0.0 && o.body_fraction <= 1.0)) {
@@ -79,7 +94,7 @@ void minimise_entropy(models::UNet3d& model, std::int64_t domain, const std::vec
                       const std::vector<std::vector<AdaptationWindow>>& windows,
                       const std::array<std::int64_t, 3>& patch, const AdaptationOptions& o) {
   std::vector<at::Tensor> affine;
-  for (auto* layer : batch_norm_layers(*model)) {
+  for (auto* layer : adapted_layers(*model, o)) {
     for (at::Tensor* t : {&layer->weight, &layer->bias}) {
       if (t->defined()) affine.push_back(*t);
     }
@@ -147,6 +162,12 @@ at::Tensor pad_to_patch(const at::Tensor& image, const std::array<std::int64_t, 
 
 at::Tensor crop_window(const at::Tensor& image, const AdaptationWindow& w, const std::array<std::int64_t, 3>& patch) {
   return image.slice(1, w.k, w.k + patch[2]).slice(2, w.j, w.j + patch[1]).slice(3, w.i, w.i + patch[0]);
+}
+
+std::int64_t batch_norm_layer_count(const models::UNet3d& model) {
+  std::int64_t count = 0;
+  for (const auto& m : model->modules(/*include_self=*/true)) count += m->as<models::DomainBatchNormImpl>() != nullptr;
+  return count;
 }
 
 bool has_batch_statistics(const models::UNet3dOptions& options) {
@@ -278,8 +299,14 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
   models::UNet3d work = options.method == AdaptationMethod::kTent ? copy_model(model) : model;
   {
     at::NoGradGuard no_grad;
-    models::begin_adaptation(*work, domain, adaptation_estimate(options, total));  // validates the domain
+    const auto layers = adapted_layers(*work, options);
+    // Layers left out normalize with their running statistics during the
+    // pass, which eval mode guarantees (adapting layers ignore the mode).
+    const bool was_training = work->is_training();
+    work->eval();
     try {
+      const auto estimate = adaptation_estimate(options, total);
+      for (auto* layer : layers) layer->begin_adaptation(domain, estimate);  // validates the domain
       std::int64_t done = 0;
       for (std::size_t n = 0; n < images.size(); ++n) {
         const auto& list = windows[n];
@@ -301,11 +328,13 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
           if (options.progress && !options.progress(fraction)) throw Cancelled("adaptation cancelled");
         }
       }
-      models::end_adaptation(*work);
+      for (auto* layer : layers) layer->end_adaptation();
     } catch (...) {
       cancel_all(*work);
+      work->train(was_training);
       throw;
     }
+    work->train(was_training);
   }
   if (options.method == AdaptationMethod::kTent) {
     minimise_entropy(work, domain, images, bodies, windows, patch_size, options);

@@ -55,6 +55,12 @@ struct AdaptationOptions {
   /// kPrior/kTent: strength N of the source statistics, in windows; the
   /// prior weight is N / (N + n) for n windows drawn in all.
   double prior_strength = 16.0;
+  /// Adapt only the first `layers` batch-norm layers in forward order (the
+  /// encoder from full resolution down); deeper layers keep the domain's
+  /// statistics (and, for kTent, their scale/shift). 0 = every layer.
+  /// Intensity shifts act on the first layers' inputs; deeper layers see
+  /// features the shallow ones have already normalized.
+  std::int64_t layers = 0;
   /// kTent: optimisation steps (one batch each) and Adam learning rate.
   std::int64_t tent_steps = 8;
   double tent_learning_rate = 1e-3;
@@ -90,19 +96,23 @@ std::vector<AdaptationWindow> adaptation_windows(const at::Tensor& image, const 
 /// The estimate each method asks of the batch-norm layers for `windows` in all.
 models::AdaptationEstimate adaptation_estimate(const AdaptationOptions& options, std::int64_t windows);
 
+/// The number of batch-norm layers adaptation can change (the most
+/// AdaptationOptions::layers may name).
+std::int64_t batch_norm_layer_count(const models::UNet3d& model);
+
 /// Whether `model` has batch-normalization layers with running statistics
 /// (norm kind batch or batch_renorm) — the only kind AdaBN applies to.
 bool has_batch_statistics(const models::UNet3dOptions& options);
 
 /// Replaces the running statistics of `domain` in every DomainBatchNorm of
-/// `model` by their estimate over the windows (patch `patch_size` voxels
+/// `model` (or the first `options.layers`) by their estimate over the windows (patch `patch_size` voxels
 /// along i, j, k; adaptation_windows()) of all `preprocessed_images`, each
 /// float32 (C, D, H, W) as the Preprocessor returns them. Volumes smaller
 /// than the patch are padded with zeros at the end, as for inference. kTent
 /// then also changes the batch-norm scale/shift (weight, bias) of `model`;
 /// nothing else changes. Throws ModelError when the model has no batch-norm
-/// layer or `domain` is out of range, ConfigError for no images or bad
-/// options, medseg::Cancelled on cancel.
+/// layer or `domain` is out of range, ConfigError for no images, bad options
+/// or more `layers` than the model has, medseg::Cancelled on cancel.
 void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<at::Tensor>& preprocessed_images,
                   const std::array<std::int64_t, 3>& patch_size, const AdaptationOptions& options = {});
 

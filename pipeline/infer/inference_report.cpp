@@ -76,6 +76,7 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   if (o.domain == kAutoDomain) {
     nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_methods)}, {"checked", o.adapt_check}};
     if (o.adapt_check) adaptation["min_change"] = o.adapt_min_change;
+    adaptation["layers"] = o.adapt_layers;  // 0 = every batch-norm layer
     if (const auto& check = s.adaptation_check) {
       adaptation["kept"] = check->keep;
       if (check->keep) adaptation["chosen"] = check->candidates.at(check->chosen).name;

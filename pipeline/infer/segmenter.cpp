@@ -79,6 +79,11 @@ void Segmenter::check(const SegmentOptions& o) const {
                         models::to_string(bundle_.model->options.norm().kind()) +
                         " normalization, which adapts to every volume by itself; omit --domain");
     }
+    const std::int64_t layers = batch_norm_layer_count(bundle_.model);
+    if (o.adapt_layers < 0 || o.adapt_layers > layers) {
+      throw ConfigError("--adapt-layers " + std::to_string(o.adapt_layers) + ": model '" + bundle_.info.name +
+                        "' has " + std::to_string(layers) + " batch-norm layers (0 = all)");
+    }
   } else {
     domain_index(o.domain);
   }
@@ -123,6 +128,7 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       ao.method = method;
       ao.overlap = o.overlap;
       ao.windows_per_batch = o.windows_per_batch;
+      ao.layers = o.adapt_layers;
       ao.bf16 = bf16;
       const double from = predict_from * static_cast<double>(adapted.size()) / methods;
       ao.progress = sub_progress(o.progress, from, from + predict_from / methods);

@@ -64,6 +64,9 @@ struct SegmentOptions {
   /// With the check: the share of body voxels an adaptation must relabel to
   /// be kept (AdaptationCheckOptions::min_change); 0 = entropy alone.
   double adapt_min_change = AdaptationCheckOptions{}.min_change;
+  /// "auto": adapt only the first this many batch-norm layers (forward
+  /// order); 0 = all (AdaptationOptions::layers).
+  std::int64_t adapt_layers = 0;
   /// Fraction done (0..1) of the whole segmentation; return false to cancel
   /// (segment() then throws medseg::Cancelled).
   ProgressCallback progress;

@@ -329,8 +329,18 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   const double lowest = std::min(e["candidates"][0]["entropy"].get<double>(), e["candidates"][1]["entropy"].get<double>());
   EXPECT_DOUBLE_EQ(e["entropy_adapted"].get<double>(), lowest);
   EXPECT_EQ(e["kept"].get<bool>(), lowest < e["entropy_source"].get<double>()) << e;
+  EXPECT_EQ(e["layers"], 0);  // the default: every layer
+  // --adapt-layers: accepted and recorded (what it adapts: adaptation_test.cpp).
+  const Result first =
+      medseg(infer(in + " --domain auto --no-adapt-check --adapt-method adabn --adapt-layers 2 --output " +
+                   quoted(tmp_ / "first")));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const auto f = nlohmann::json::parse(slurp(tmp_ / "first" / "plain.json"))["adaptation"];
+  EXPECT_EQ(f["layers"], 2);
+  EXPECT_EQ(f["kept"], true);
   for (const std::string flags : {" --adapt-method bn", " --adapt-method prior,prior", " --adapt-method prior,",
-                                   " --adapt-min-change 1.5", " --adapt-min-change -0.1"}) {
+                                   " --adapt-min-change 1.5", " --adapt-min-change -0.1", " --adapt-layers -1",
+                                   " --adapt-layers 1000"}) {
     const Result bad_method = medseg(infer(in + " --domain auto" + flags + " --output " + quoted(tmp_ / "u")));
     EXPECT_EQ(bad_method.exit_code, 2) << flags;
     EXPECT_EQ(count_lines(bad_method.err), 1) << bad_method.err;
@@ -374,6 +384,18 @@ TEST_F(InferCli, AdaptWritesABundleWithTheNewDomainThatInferUses) {
                              quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted3"));
   EXPECT_EQ(tent.exit_code, 2) << tent.err;
   EXPECT_FALSE(fs::exists(tmp_ / "adapted3"));
+  // --adapt-layers: the note says how many; more than the model has is refused.
+  const Result some = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain s --adapt-layers 2 " +
+                             quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted4"));
+  ASSERT_EQ(some.exit_code, 0) << some.err;
+  EXPECT_NE(models::load_bundle(tmp_ / "adapted4").info.provenance.notes.at(0).find("first 2 batch-norm layers"),
+            std::string::npos);
+  const Result too_many = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain s --adapt-layers 99 " +
+                                 quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted5"));
+  EXPECT_EQ(too_many.exit_code, 2) << too_many.err;
+  EXPECT_EQ(count_lines(too_many.err), 1) << too_many.err;
+  EXPECT_NE(too_many.err.find("batch-norm layers"), std::string::npos) << too_many.err;
+  EXPECT_FALSE(fs::exists(tmp_ / "adapted5"));
 }
 
 TEST_F(InferCli, AdaptRefusesInstanceNormBundles) {

@@ -67,6 +67,86 @@ TEST(AdaptDomain, OnlyTheAdaptedDomainChanges) {
   }
 }
 
+TEST(AdaptDomain, LayersLimitAdaptsOnlyTheFirstLayersInForwardOrder) {
+  // The first layers see the same inputs whether or not the deeper ones
+  // adapt, so with layers = 2 their statistics equal those of a full AdaBN;
+  // every later layer keeps the domain's statistics exactly.
+  const torch::Tensor image = torch::randn({1, 12, 10, 9}) * 5 + 2;
+  models::Bundle all = make_tiny_bundle();
+  models::Bundle first_two = make_tiny_bundle();
+  const auto before = state_of(first_two.model);
+  // In train mode the layers left out would learn running statistics from
+  // the pass: the limit must hold them to their statistics.
+  first_two.model->train();
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kAdaBN;
+  adapt_domain(all.model, 1, {image}, {8, 8, 8}, o);
+  o.layers = 2;
+  adapt_domain(first_two.model, 1, {image}, {8, 8, 8}, o);
+  const auto full = state_of(all.model);
+  const auto limited = state_of(first_two.model);
+  int adapted = 0, kept = 0;
+  for (const auto& [name, tensor] : limited) {
+    if (name.find("running_") == std::string::npos) continue;
+    const bool first = name.rfind("encoder0a.norm.", 0) == 0 || name.rfind("encoder0b.norm.", 0) == 0;
+    EXPECT_TRUE(torch::equal(tensor[0], before.at(name)[0])) << name;
+    if (first) {
+      EXPECT_TRUE(torch::allclose(tensor[1], full.at(name)[1], 1e-5, 1e-6)) << name;
+      EXPECT_FALSE(torch::equal(tensor[1], before.at(name)[1])) << name;
+      ++adapted;
+    } else {
+      EXPECT_TRUE(torch::equal(tensor[1], before.at(name)[1])) << name;
+      EXPECT_FALSE(torch::allclose(full.at(name)[1], before.at(name)[1])) << name << ": AdaBN moves every layer";
+      ++kept;
+    }
+  }
+  EXPECT_EQ(adapted, 4);  // mean and variance of two layers
+  EXPECT_GT(kept, 4);
+  EXPECT_TRUE(first_two.model->is_training());  // the caller's mode is restored
+}
+
+TEST(AdaptDomain, LayersLimitRefusesMoreLayersThanTheModelHasAndChangesNothing) {
+  models::Bundle bundle = make_tiny_bundle();
+  const auto before = state_of(bundle.model);
+  AdaptationOptions o;
+  o.layers = 1000;
+  try {
+    adapt_domain(bundle.model, 1, {torch::randn({1, 8, 8, 8})}, {8, 8, 8}, o);
+    ADD_FAILURE() << "1000 layers accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("batch-norm layers"), std::string::npos) << e.what();
+  }
+  o.layers = -1;
+  EXPECT_THROW(adapt_domain(bundle.model, 1, {torch::randn({1, 8, 8, 8})}, {8, 8, 8}, o), ConfigError);
+  for (const auto& [name, tensor] : state_of(bundle.model)) EXPECT_TRUE(torch::equal(tensor, before.at(name))) << name;
+}
+
+TEST(AdaptDomain, TentWithALayersLimitLearnsOnlyThoseLayersScaleAndShift) {
+  models::Bundle bundle = make_tiny_bundle();
+  torch::manual_seed(6);
+  const torch::Tensor image = torch::rand({1, 8, 8, 8}) * 20 + 5;
+  const auto before = state_of(bundle.model);
+  AdaptationOptions o;
+  o.method = AdaptationMethod::kTent;
+  o.windows_per_image = 4;
+  o.body_fraction = 1.0;
+  o.tent_steps = 10;
+  o.tent_learning_rate = 0.02;
+  o.layers = 1;
+  adapt_domain(bundle.model, 1, {image}, {8, 8, 8}, o);
+  bool first_moved = false;
+  for (const auto& [name, tensor] : state_of(bundle.model)) {
+    const bool affine = name.find(".norm.weight") != std::string::npos || name.find(".norm.bias") != std::string::npos;
+    if (!affine) continue;
+    if (name.rfind("encoder0a.norm.", 0) == 0) {
+      first_moved = first_moved || !torch::equal(tensor, before.at(name));
+    } else {
+      EXPECT_TRUE(torch::equal(tensor, before.at(name))) << name;
+    }
+  }
+  EXPECT_TRUE(first_moved);
+}
+
 TEST(AddAdaptedDomain, AddsANamedDomainThatSavesAndLoads) {
   test::TempDir tmp;
   models::Bundle bundle = make_tiny_bundle();
