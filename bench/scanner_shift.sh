@@ -24,8 +24,7 @@
 # with the check; prior_checked was the default of sessions 8-9) and
 # prior_adabn (= default, explicitly); adabn_l2, adabn_l4, adabn_l10 (AdaBN
 # on the first 2, 4 or 10 batch-norm layers only: for the bundled depth-4
-# U-Net the full-resolution level, the first two levels, the encoder) and
-# default_l4 (the default on the first 4). Rows: per model, the unshifted sample
+# U-Net the full-resolution level, the first two levels, the encoder). Rows: per model, the unshifted sample
 # and each shift kind; Dice per label averaged over the seeds, and the drop
 # against the unshifted sample with the same column's setting "none".
 # Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
@@ -55,8 +54,7 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [entropy_only]="--domain auto --adapt-min-change 0"
                   [adabn_l2]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 2"
                   [adabn_l4]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 4"
-                  [adabn_l10]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 10"
-                  [default_l4]="--domain auto --adapt-layers 4")
+                  [adabn_l10]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 10")
 
 # An extra's NAME is its output folder: in/, ref/ and synth/ hold the
 # inputs (a model named "in" once overwrote them), the columns their own.
@@ -122,8 +120,7 @@ for m in ("mri", "ct"):
                 kind = "unshifted"
             table[(kind, row["label"])].append(float(row["dice"]))
         dice[c] = table
-        if c in ("default", "entropy_only", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn",
-                 "default_l4"):
+        if c in ("default", "entropy_only", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn"):
             for f in os.listdir(os.path.join(w, m, c)):
                 if f.endswith(".json") and f != "summary.json":
                     a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})

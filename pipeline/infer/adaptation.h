@@ -58,8 +58,8 @@ struct AdaptationOptions {
   /// Adapt only the first `layers` batch-norm layers in forward order (the
   /// encoder from full resolution down); deeper layers keep the domain's
   /// statistics (and, for kTent, their scale/shift). 0 = every layer.
-  /// Intensity shifts act on the first layers' inputs; deeper layers see
-  /// features the shallow ones have already normalized.
+  /// The idea: intensity shifts act on the first layers' inputs. Measured
+  /// on the bundled models it does not pay (docs/normalization.md).
   std::int64_t layers = 0;
   /// kTent: optimisation steps (one batch each) and Adam learning rate.
   std::int64_t tent_steps = 8;
