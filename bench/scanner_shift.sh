@@ -16,11 +16,13 @@
 # adaptation columns (e.g. a retrained candidate before it is bundled).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
-# shipped since session 12: prior and adabn, the safety check keeps the
-# lower-entropy one of those that lower the entropy and relabel at least
-# 20 % of the body voxels, or neither); SHIFT_COLUMNS="..." picks columns,
-# also entropy_only (--adapt-min-change 0: the default of sessions 10-11,
-# entropy alone), adabn_checked, tent_checked and prior_checked (the method
+# shipped: prior and adabn, the safety check keeps the lower-entropy one of
+# those that lower the entropy and relabel at least the model's
+# adaptation.min_change of the body voxels (since session 14; the MRI
+# bundle's is 20 %, the CT bundle's 0), or neither); SHIFT_COLUMNS="..."
+# picks columns, also entropy_only (--adapt-min-change 0: the default of
+# sessions 10-11, entropy alone), min_change_20 (--adapt-min-change 0.2: the
+# default of sessions 12-13 for every model), adabn_checked, tent_checked and prior_checked (the method
 # with the check; prior_checked was the default of sessions 8-9) and
 # prior_adabn (= default, explicitly); adabn_l2, adabn_l4, adabn_l10 (AdaBN
 # on the first 2, 4 or 10 batch-norm layers only: for the bundled depth-4
@@ -52,6 +54,7 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [prior_checked]="--domain auto --adapt-method prior"
                   [prior_adabn]="--domain auto --adapt-method prior,adabn"
                   [entropy_only]="--domain auto --adapt-min-change 0"
+                  [min_change_20]="--domain auto --adapt-min-change 0.2"
                   [adabn_l2]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 2"
                   [adabn_l4]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 4"
                   [adabn_l10]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 10")

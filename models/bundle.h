@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ struct BundleInfo {
   /// depend on pipeline, so it is kept as text here and as a nested mapping
   /// in model.yaml.
   std::string preprocessing_json = "{}";
+  /// The safety check's minimum relabelled share for `--domain auto`
+  /// (pipeline AdaptationCheckOptions::min_change) chosen for this model on
+  /// its tuning scans: how much an adaptation must change depends on the
+  /// model (docs/normalization.md, "The safety check"). model.yaml
+  /// `adaptation.min_change`, written only when set; unset = medseg's default.
+  std::optional<double> adapt_min_change;
   Provenance provenance;
 };
 

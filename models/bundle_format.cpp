@@ -88,6 +88,13 @@ ParsedInfo parse_info(const std::string& file, const YAML::Node& root) {
   info.patch_size = {p[0], p[1], p[2]};
   if (!root["preprocessing"].IsMap()) top.fail("preprocessing", "expected a mapping");
   info.preprocessing_json = canonical_json(top, "preprocessing");
+  // Optional since it was added (format version 1 readers before it ignore it).
+  if (top.has("adaptation")) {
+    const core::Fields adaptation = top.section("adaptation");
+    adaptation.allow_only({"min_change"});
+    adaptation.require({"min_change"});
+    info.adapt_min_change = adaptation.get_double("min_change", 0.0, 0.0, 1.0);
+  }
 
   const core::Fields provenance = top.section("provenance");
   provenance.require({"created", "medseg_version", "config_yaml", "metrics"});
@@ -138,16 +145,18 @@ ordered_json info_json(const BundleInfo& info) {
   if (!info.provenance.notes.empty()) provenance["notes"] = info.provenance.notes;
   const ordered_json preprocessing = parse_json_text(info.preprocessing_json, "preprocessing_json");
   if (!preprocessing.is_object()) throw ModelError("preprocessing_json must be a JSON object");
-  return {{"format_version", info.format_version},
-          {"name", info.name},
-          {"version", info.version},
-          {"architecture", detail::architecture_json(info.architecture, ArchitectureKeys::kComplete)},
-          {"channel_names", info.channel_names},
-          {"labels", labels},
-          {"domains", info.domains},
-          {"patch_size", info.patch_size},
-          {"preprocessing", preprocessing},
-          {"provenance", provenance}};
+  ordered_json tree = {{"format_version", info.format_version},
+                       {"name", info.name},
+                       {"version", info.version},
+                       {"architecture", detail::architecture_json(info.architecture, ArchitectureKeys::kComplete)},
+                       {"channel_names", info.channel_names},
+                       {"labels", labels},
+                       {"domains", info.domains},
+                       {"patch_size", info.patch_size},
+                       {"preprocessing", preprocessing}};
+  if (info.adapt_min_change) tree["adaptation"] = {{"min_change", *info.adapt_min_change}};
+  tree["provenance"] = provenance;
+  return tree;
 }
 
 // If the readable style does not read back, everything is written
@@ -211,6 +220,9 @@ std::pair<std::string, std::string> find_problem(const BundleInfo& info) {
       return {"patch_size", n(p) + " voxels along " + "ijk"[axis] + " is not a positive multiple of the total stride " +
                                 n(s) + " of the architecture"};
     }
+  }
+  if (info.adapt_min_change && !(*info.adapt_min_change >= 0.0 && *info.adapt_min_change <= 1.0)) {
+    return {"adaptation.min_change", "expected a share of voxels in [0, 1], got " + std::to_string(*info.adapt_min_change)};
   }
   return {};
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "app/cli/command.h"
 #include "app/cli/progress_bar.h"
@@ -32,7 +33,7 @@ struct InferArgs {
   std::string domain;
   std::string adapt_method = "prior,adabn";
   bool no_adapt_check = false;
-  double adapt_min_change = pipeline::AdaptationCheckOptions{}.min_change;
+  std::optional<double> adapt_min_change;  // unset: the model's, else the default
   std::int64_t adapt_layers = 0;
   bool keep_largest = false;
   double min_island_ml = 0.0;
@@ -237,9 +238,11 @@ Command add_infer_command(CLI::App& parent) {
                 "the lowest prediction entropy (default: only when the label-free check finds they lower "
                 "the prediction entropy and change enough labels, see --adapt-min-change; the report says "
                 "what was decided)");
-  cli->add_option("--adapt-min-change", a->adapt_min_change,
-                  "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; "
-                  "a lower entropy from a smaller change is not trusted (default 0.2; 0 = entropy alone)")
+  cli->add_option_function<double>(
+         "--adapt-min-change", [a](double v) { a->adapt_min_change = v; },
+         "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; a lower "
+         "entropy from a smaller change is not trusted (default: the model's adaptation.min_change, else "
+         "0.2; 0 = entropy alone)")
       ->check(CLI::Range(0.0, 1.0));
   cli->add_option("--adapt-layers", a->adapt_layers,
                   "With --domain auto: adapt only the first N batch-norm layers (the encoder from full "

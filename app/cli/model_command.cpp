@@ -11,6 +11,8 @@
 #include "app/cli/command.h"
 #include "models/bundle.h"
 #include "models/norm.h"
+#include "pipeline/infer/adaptation.h"
+#include "pipeline/infer/adaptation_check.h"
 
 namespace medseg::app {
 namespace {
@@ -57,6 +59,16 @@ std::string architecture_text(const models::UNet3dOptions& a) {
   return s.str();
 }
 
+/// The safety check's threshold for --domain auto, whose it is.
+std::string adaptation_text(const models::BundleInfo& info) {
+  if (!pipeline::has_batch_statistics(info.architecture)) return "- (no batch statistics to adapt)";
+  char text[120];
+  std::snprintf(text, sizeof text, "--domain auto keeps statistics that relabel >= %g %% of the body (%s)",
+                100.0 * info.adapt_min_change.value_or(pipeline::AdaptationCheckOptions{}.min_change),
+                info.adapt_min_change ? "this model's" : "medseg's default");
+  return text;
+}
+
 void print_text(const models::BundleInfo& info, const std::string& path) {
   std::cout << "bundle       " << path << "\n"
             << "name         " << info.name << " (version " << info.version << ")\n"
@@ -72,6 +84,7 @@ void print_text(const models::BundleInfo& info, const std::string& path) {
             << "architecture " << architecture_text(info.architecture) << "\n"
             << "patch        " << info.patch_size[0] << " x " << info.patch_size[1] << " x " << info.patch_size[2]
             << " voxels\n"
+            << "adaptation   " << adaptation_text(info) << "\n"
             << "created      " << (info.provenance.created.empty() ? "-" : info.provenance.created) << " by medseg "
             << (info.provenance.medseg_version.empty() ? "-" : info.provenance.medseg_version) << "\n"
             << "metrics      ";

@@ -94,7 +94,7 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   }
 
   const Fields top(root, file.string(), "", overridden);
-  top.allow_only({"dataset", "preprocessing", "model", "training", "augmentation", "validation", "output"});
+  top.allow_only({"dataset", "preprocessing", "model", "training", "augmentation", "validation", "adaptation", "output"});
   TrainConfig c;
   c.file = file;
 
@@ -254,6 +254,12 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   v.allow_only({"every", "overlap"});
   c.validation.every = v.get_int("every", c.validation.every, 1, 100000);
   c.validation.overlap = v.get_double("overlap", c.validation.overlap, 0.0, 0.95);
+
+  if (top.has("adaptation")) {
+    const Fields ad = top.section("adaptation");
+    ad.allow_only({"min_change"});
+    if (ad.has("min_change")) c.adaptation.min_change = ad.get_double("min_change", 0.0, 0.0, 1.0);
+  }
 
   if (!top.has("output")) top.fail("output", "missing: the folder for checkpoints, logs and bundles");
   c.output = resolve(base, top.get_string("output", ""));

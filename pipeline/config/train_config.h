@@ -158,6 +158,13 @@ struct ValidationConfig {
   double overlap = 0.5;
 };
 
+/// Settings the bundle carries for `medseg infer --domain auto`.
+struct AdaptationConfig {
+  /// The safety check's minimum relabelled share for this model
+  /// (models::BundleInfo::adapt_min_change); unset = medseg's default.
+  std::optional<double> min_change;
+};
+
 struct TrainConfig {
   std::filesystem::path file;  ///< the YAML file it came from
   DatasetConfig dataset;
@@ -166,6 +173,7 @@ struct TrainConfig {
   TrainingConfig training;
   AugmentationConfig augmentation;
   ValidationConfig validation;
+  AdaptationConfig adaptation;
   std::filesystem::path output;
 };
 

@@ -121,6 +121,10 @@ std::string to_yaml(const TrainConfig& c) {
 
   out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value
       << c.validation.every << YAML::Key << "overlap" << YAML::Value << c.validation.overlap << YAML::EndMap;
+  if (c.adaptation.min_change) {
+    out << YAML::Key << "adaptation" << YAML::Value << YAML::BeginMap << YAML::Key << "min_change" << YAML::Value
+        << *c.adaptation.min_change << YAML::EndMap;
+  }
   out << YAML::Key << "output" << YAML::Value << c.output.string();
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

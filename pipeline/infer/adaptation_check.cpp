@@ -67,6 +67,7 @@ AdaptationCheck check_adaptations(const Predictor& source, const std::vector<Ada
     voxels += mask.sum().item<double>();
   }
   AdaptationCheck check;
+  check.min_change = options.min_change;
   check.entropy_source = entropy_source / voxels;
   const auto passes = [&](const AdaptationCandidateScore& c) {
     return c.entropy < check.entropy_source && 1.0 - c.agreement >= options.min_change;

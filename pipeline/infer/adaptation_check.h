@@ -39,6 +39,10 @@ struct AdaptationCheck {
   std::size_t chosen = 0;
   bool keep = false;
   std::string reason;
+  /// AdaptationCheckOptions::min_change as used, and where the caller took
+  /// it from (Segmenter: "option", "model" or "default"; empty otherwise).
+  double min_change = 0.0;
+  std::string min_change_source;
 };
 
 struct AdaptationCheckOptions {

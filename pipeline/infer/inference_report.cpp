@@ -75,7 +75,11 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   const auto& o = options.segment;
   if (o.domain == kAutoDomain) {
     nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_methods)}, {"checked", o.adapt_check}};
-    if (o.adapt_check) adaptation["min_change"] = o.adapt_min_change;
+    if (o.adapt_check && s.adaptation_check) {
+      // The model's own threshold unless the command line gave one.
+      adaptation["min_change"] = s.adaptation_check->min_change;
+      adaptation["min_change_from"] = s.adaptation_check->min_change_source;
+    }
     adaptation["layers"] = o.adapt_layers;  // 0 = every batch-norm layer
     if (const auto& check = s.adaptation_check) {
       adaptation["kept"] = check->keep;

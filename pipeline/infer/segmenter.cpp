@@ -79,6 +79,10 @@ void Segmenter::check(const SegmentOptions& o) const {
                         models::to_string(bundle_.model->options.norm().kind()) +
                         " normalization, which adapts to every volume by itself; omit --domain");
     }
+    if (o.adapt_min_change && !(*o.adapt_min_change >= 0.0 && *o.adapt_min_change <= 1.0)) {
+      throw ConfigError("--adapt-min-change must be a share of voxels in [0, 1], got " +
+                        std::to_string(*o.adapt_min_change));
+    }
     const std::int64_t layers = batch_norm_layer_count(bundle_.model);
     if (o.adapt_layers < 0 || o.adapt_layers > layers) {
       throw ConfigError("--adapt-layers " + std::to_string(o.adapt_layers) + ": model '" + bundle_.info.name +
@@ -87,6 +91,12 @@ void Segmenter::check(const SegmentOptions& o) const {
   } else {
     domain_index(o.domain);
   }
+}
+
+std::pair<double, std::string> Segmenter::adapt_min_change(const SegmentOptions& o) const {
+  if (o.adapt_min_change) return {*o.adapt_min_change, "option"};
+  if (bundle_.info.adapt_min_change) return {*bundle_.info.adapt_min_change, "model"};
+  return {AdaptationCheckOptions{}.min_change, "default"};
 }
 
 Segmentation Segmenter::segment(const std::vector<Volume>& channels, const SegmentOptions& o) const {
@@ -143,7 +153,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
       // Without the check the lowest entropy decides alone (it only chooses).
-      co.min_change = o.adapt_check ? o.adapt_min_change : 0.0;
+      const auto [min_change, min_change_source] = adapt_min_change(o);
+      co.min_change = o.adapt_check ? min_change : 0.0;
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
         return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
       };
@@ -154,6 +165,7 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       result.adaptation_check =
           check_adaptations(predictor(bundle_.model, 0), candidates, pre.image.data, info.patch_size, co);
       AdaptationCheck& check = *result.adaptation_check;
+      if (o.adapt_check) check.min_change_source = min_change_source;
       if (!o.adapt_check) {
         check.keep = true;
         check.reason = "used without the check (--no-adapt-check): " + check.candidates[check.chosen].name +

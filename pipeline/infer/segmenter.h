@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/bundle.h"
@@ -62,8 +63,10 @@ struct SegmentOptions {
   /// lowest entropy, even if the model's own statistics score lower.
   bool adapt_check = true;
   /// With the check: the share of body voxels an adaptation must relabel to
-  /// be kept (AdaptationCheckOptions::min_change); 0 = entropy alone.
-  double adapt_min_change = AdaptationCheckOptions{}.min_change;
+  /// be kept (AdaptationCheckOptions::min_change); 0 = entropy alone. Unset:
+  /// the bundle's own (model.yaml `adaptation.min_change`), else
+  /// AdaptationCheckOptions{}.min_change.
+  std::optional<double> adapt_min_change;
   /// "auto": adapt only the first this many batch-norm layers (forward
   /// order); 0 = all (AdaptationOptions::layers).
   std::int64_t adapt_layers = 0;
@@ -134,6 +137,10 @@ class Segmenter {
   /// grid (one float per class and voxel); argmax writes int16 slab by slab.
   /// Throws IoError/ConfigError/ModelError for unusable input, Cancelled.
   Segmentation segment(const std::vector<Volume>& channels, const SegmentOptions& options) const;
+
+  /// The minimum change the check uses with `options` and where it comes
+  /// from ("option", "model" or "default"; see adapt_min_change).
+  std::pair<double, std::string> adapt_min_change(const SegmentOptions& options) const;
 
   const models::BundleInfo& info() const { return bundle_.info; }
   const PreprocessingPlan& plan() const { return preprocessor_.plan(); }

@@ -246,6 +246,7 @@ models::BundleInfo bundle_info(const TrainConfig& config, const TrainOptions& op
   info.domains = data.domains;
   info.patch_size = data.patch_size;
   info.preprocessing_json = plan_to_json(data.plan.preprocessing);
+  info.adapt_min_change = config.adaptation.min_change;
   info.provenance.medseg_version = options.software_version;
   info.provenance.config_yaml = run.effective_config;
   info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);

@@ -347,6 +347,14 @@ TEST(Cli, ModelInfoShowsABundleAndRefusesANewerFormatInOneLine) {
   EXPECT_NE(text.out.find("1=brain #ff0000"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("site_a, site_b"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("dice/brain 0.97"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(">= 20 % of the body (medseg's default)"), std::string::npos) << text.out;
+  write_text(dir / "bundle/model.yaml", std::string(kModelYaml) + "adaptation: {min_change: 0.05}\n");
+  const Result own = medseg("model info " + quoted(dir / "bundle"));
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_NE(own.out.find(">= 5 % of the body (this model's)"), std::string::npos) << own.out;
+  const Result own_json = medseg("model info --json " + quoted(dir / "bundle"));
+  ASSERT_EQ(own_json.exit_code, 0) << own_json.err;
+  EXPECT_EQ(json::parse(own_json.out)["adaptation"]["min_change"].get<double>(), 0.05);
   const Result j = medseg("model info --json " + quoted(dir / "bundle"));
   ASSERT_EQ(j.exit_code, 0) << j.err;
   const json info = json::parse(j.out);

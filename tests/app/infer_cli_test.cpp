@@ -297,6 +297,7 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   const auto c = nlohmann::json::parse(slurp(tmp_ / "checked" / "plain.json"))["adaptation"];
   EXPECT_EQ(c["method"], "tent");
   EXPECT_DOUBLE_EQ(c["min_change"].get<double>(), 0.2);  // the default
+  EXPECT_EQ(c["min_change_from"], "default");
   const auto passes = [](const nlohmann::json& check, const nlohmann::json& candidate) {
     return candidate["entropy"].get<double>() < check["entropy_source"].get<double>() &&
            1.0 - candidate["agreement"].get<double>() >= check["min_change"].get<double>();
@@ -356,6 +357,37 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
   EXPECT_NE(bad.err.find("scanner_z"), std::string::npos) << bad.err;
+}
+
+// A bundle carrying its own threshold (model.yaml adaptation.min_change):
+// the check uses it, the report says so, and --adapt-min-change overrides it.
+TEST_F(InferCli, TheModelsAdaptationThresholdIsUsedAndReported) {
+  const std::string in = quoted(tmp_ / "in" / "plain.nrrd");
+  std::filesystem::copy(tmp_ / "bundle", tmp_ / "carrying");
+  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::app) << "adaptation:\n  min_change: 0.0\n";
+  const std::string model = " --model " + quoted(tmp_ / "carrying") + " --precision fp32 --domain auto";
+  const Result by_model = medseg("infer" + model + " " + in + " --output " + quoted(tmp_ / "by_model"));
+  ASSERT_EQ(by_model.exit_code, 0) << by_model.err;
+  const auto m = nlohmann::json::parse(slurp(tmp_ / "by_model" / "plain.json"))["adaptation"];
+  EXPECT_DOUBLE_EQ(m["min_change"].get<double>(), 0.0);
+  EXPECT_EQ(m["min_change_from"], "model");
+  // Entropy alone decides with a threshold of 0.
+  EXPECT_EQ(m["kept"].get<bool>(), m["entropy_adapted"].get<double>() < m["entropy_source"].get<double>()) << m;
+  const Result by_option =
+      medseg("infer" + model + " " + in + " --adapt-min-change 0.3 --output " + quoted(tmp_ / "by_option"));
+  ASSERT_EQ(by_option.exit_code, 0) << by_option.err;
+  const auto o = nlohmann::json::parse(slurp(tmp_ / "by_option" / "plain.json"))["adaptation"];
+  EXPECT_DOUBLE_EQ(o["min_change"].get<double>(), 0.3);
+  EXPECT_EQ(o["min_change_from"], "option");
+  // A bad value in the bundle: one line naming the file and key, nothing written.
+  std::string yaml = slurp(tmp_ / "carrying" / "model.yaml");
+  yaml.replace(yaml.find("min_change: 0.0"), 15, "min_change: 2");
+  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::trunc) << yaml;
+  const Result bad = medseg("infer" + model + " " + in + " --output " + quoted(tmp_ / "bad"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("adaptation.min_change"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("model.yaml"), std::string::npos) << bad.err;
+  EXPECT_TRUE(!std::filesystem::exists(tmp_ / "bad") || std::filesystem::is_empty(tmp_ / "bad"));
 }
 
 TEST_F(InferCli, AdaptWritesABundleWithTheNewDomainThatInferUses) {

@@ -137,6 +137,7 @@ void expect_same_info(const BundleInfo& a, const BundleInfo& b) {
   EXPECT_EQ(a.domains, b.domains);
   EXPECT_EQ(a.patch_size, b.patch_size);
   EXPECT_EQ(a.preprocessing_json, b.preprocessing_json);
+  EXPECT_EQ(a.adapt_min_change, b.adapt_min_change);
   EXPECT_EQ(a.provenance.created, b.provenance.created);
   EXPECT_EQ(a.provenance.medseg_version, b.provenance.medseg_version);
   EXPECT_EQ(a.provenance.config_yaml, b.provenance.config_yaml);
@@ -454,6 +455,48 @@ TEST_F(BundleTest, MissingAndUnexpectedTensorsAreNamed) {
   dict.insert_or_assign("head0.bias", net_->named_parameters()["head0.bias"].detach());
   write(dict);
   EXPECT_NO_THROW(load_bundle(bundle_));
+}
+
+// The adaptation threshold chosen for a model travels with it; a bundle
+// without one reads back without one (medseg's default then applies).
+TEST_F(BundleTest, TheModelsAdaptationThresholdRoundTripsAndIsOptional) {
+  EXPECT_EQ(slurp(bundle_ / "model.yaml").find("adaptation:"), std::string::npos);
+  EXPECT_FALSE(read_bundle_info(bundle_).adapt_min_change.has_value());
+  for (const double value : {0.0, 0.05, 1.0}) {
+    BundleInfo info = tiny_info();
+    info.adapt_min_change = value;
+    save_bundle(bundle_, info, net_);
+    EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "adaptation:\n  min_change: ");
+    const BundleInfo loaded = load_bundle(bundle_).info;
+    ASSERT_TRUE(loaded.adapt_min_change.has_value());
+    EXPECT_EQ(*loaded.adapt_min_change, value);
+    expect_same_info(loaded, info);
+  }
+  BundleInfo info = tiny_info();
+  info.adapt_min_change = 1.5;
+  EXPECT_CONTAINS(model_error([&] { save_bundle(dir_ / "other.bundle", info, net_); }), "adaptation.min_change");
+}
+
+TEST_F(BundleTest, ABadAdaptationThresholdNamesFileAndKey) {
+  BundleInfo info = tiny_info();
+  info.adapt_min_change = 0.25;
+  save_bundle(bundle_, info, net_);
+  const std::string yaml = slurp(bundle_ / "model.yaml");
+  const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
+    spit(bundle_ / "model.yaml", yaml);
+    edit_info(bundle_, pattern, replacement);
+    return model_error([&] { read_bundle_info(bundle_); });
+  };
+  std::string m = error_after("  min_change: 0.25\n", "  min_change: 1.5\n");
+  EXPECT_CONTAINS(m, "model.yaml', key 'adaptation.min_change', line ");
+  m = error_after("  min_change: 0.25\n", "  min_change: -0.1\n");
+  EXPECT_CONTAINS(m, "key 'adaptation.min_change'");
+  m = error_after("  min_change: 0.25\n", "  min_change: lots\n");
+  EXPECT_CONTAINS(m, "key 'adaptation.min_change'");
+  m = error_after("  min_change: 0.25\n", "  min_chnge: 0.25\n");
+  EXPECT_CONTAINS(m, "adaptation.min_chnge");
+  m = error_after("adaptation:\n  min_change: 0.25\n", "adaptation: 0.25\n");
+  EXPECT_CONTAINS(m, "key 'adaptation'");
 }
 
 TEST_F(BundleTest, NewerFormatVersionIsRefused) {

@@ -45,6 +45,8 @@ TEST(TrainConfig, DefaultsAreFilledIn) {
   EXPECT_EQ(c.model.architecture.base_features(), 16);
   EXPECT_DOUBLE_EQ(c.augmentation.gamma.range[1], 1.5);
   EXPECT_EQ(c.training.precision, models::Precision::kAuto);
+  EXPECT_FALSE(c.adaptation.min_change.has_value());
+  EXPECT_EQ(to_yaml(c).find("adaptation:"), std::string::npos);
 }
 
 TEST(TrainConfig, EffectiveConfigReloadsToTheSameValues) {
@@ -69,6 +71,28 @@ augmentation:
   EXPECT_EQ(*b.training.patch_size, (std::array<std::int64_t, 3>{32, 48, 64}));
   EXPECT_DOUBLE_EQ(b.augmentation.gamma.probability, 0.5);
   EXPECT_EQ(b.training.precision, models::Precision::kBf16);
+}
+
+// The model's adaptation threshold (written into the bundle by training).
+TEST(TrainConfig, AdaptationThresholdLoadsReloadsAndIsRangeChecked) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  min_change: 0.05\n");
+  const TrainConfig a = load_train_config(dir / "c.yaml");
+  ASSERT_TRUE(a.adaptation.min_change.has_value());
+  EXPECT_DOUBLE_EQ(*a.adaptation.min_change, 0.05);
+  test::write_text(dir / "effective.yaml", to_yaml(a));
+  const TrainConfig b = load_train_config(dir / "effective.yaml");
+  ASSERT_TRUE(b.adaptation.min_change.has_value());
+  EXPECT_DOUBLE_EQ(*b.adaptation.min_change, 0.05);
+
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  min_change: 1.2\n");
+  expect_config_error(dir / "c.yaml", {"c.yaml", "adaptation.min_change", "line 5", "out of range [0, 1]"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  min_change: some\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.min_change", "line 5", "some"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  method: adabn\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.method", "line 5", "unknown key"});
+  test::write_text(dir / "c.yaml", kMinimal);
+  expect_config_error(dir / "c.yaml", {"adaptation.min_change", "out of range [0, 1]"}, {"adaptation.min_change=-1"});
 }
 
 TEST(TrainConfig, ScannerAugmentationAndSimulatedScannersLoadAndReload) {

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <optional>
+#include <utility>
+
 #include "core/error.h"
 #include "tests/pipeline/common/tiny_bundle.h"
 #include "tests/pipeline/infer/infer_helpers.h"
@@ -108,7 +111,7 @@ TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
     const Segmentation adapted = segmenter.segment({input}, o);
     o.adapt_check = true;
     // The default minimum change, and entropy alone.
-    for (const double min_change : {SegmentOptions{}.adapt_min_change, 0.0}) {
+    for (const double min_change : {AdaptationCheckOptions{}.min_change, 0.0}) {
       o.adapt_min_change = min_change;
       const Segmentation checked = segmenter.segment({input}, o);
       ASSERT_TRUE(checked.adaptation_check.has_value());
@@ -118,11 +121,54 @@ TEST(Segmenter, DomainAutoFollowsTheChecksDecision) {
       EXPECT_EQ(checked.domain, c.keep ? "auto" : "scanner_a");
       EXPECT_TRUE(torch::equal(checked.probabilities->data, expected.probabilities->data));
     }
-    o.adapt_min_change = SegmentOptions{}.adapt_min_change;
+    o.adapt_min_change.reset();
     unchecked.push_back(adapted.probabilities->data);
   }
   EXPECT_FALSE(torch::equal(unchecked[0], unchecked[1]));
   EXPECT_FALSE(torch::equal(unchecked[1], unchecked[2]));
+}
+
+// The check's minimum change: the command line's if given, else the one the
+// model carries (model.yaml adaptation.min_change), else medseg's default;
+// the check records which.
+TEST(Segmenter, TheModelsMinimumChangeAppliesUnlessTheOptionGivesOne) {
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  o.domain = "auto";
+  o.adapt_methods = {AdaptationMethod::kAdaBN};
+  const Segmenter plain(make_tiny_bundle());
+  models::Bundle carrying = make_tiny_bundle();
+  carrying.info.adapt_min_change = 0.0;
+  const Segmenter model_says_zero(carrying);
+  carrying.info.adapt_min_change = 1.0;
+  const Segmenter model_says_all(carrying);
+
+  const auto decided = [&](const Segmenter& s, std::optional<double> option, double min_change,
+                           const std::string& source) {
+    SCOPED_TRACE(source + " " + std::to_string(min_change));
+    o.adapt_min_change = option;
+    EXPECT_EQ(s.adapt_min_change(o), std::make_pair(min_change, source));
+    Segmentation r = s.segment({input}, o);
+    EXPECT_TRUE(r.adaptation_check.has_value());
+    if (!r.adaptation_check) return r;
+    const AdaptationCheck& c = *r.adaptation_check;
+    EXPECT_EQ(c.min_change, min_change);
+    EXPECT_EQ(c.min_change_source, source);
+    EXPECT_EQ(c.keep, c.entropy_adapted < c.entropy_source && 1.0 - c.agreement >= min_change);
+    return r;
+  };
+  decided(plain, std::nullopt, AdaptationCheckOptions{}.min_change, "default");
+  const Segmentation zero_by_model = decided(model_says_zero, std::nullopt, 0.0, "model");
+  const Segmentation zero_by_option = decided(plain, 0.0, 0.0, "option");
+  EXPECT_TRUE(torch::equal(zero_by_model.probabilities->data, zero_by_option.probabilities->data));
+  const Segmentation all_by_model = decided(model_says_all, std::nullopt, 1.0, "model");
+  EXPECT_FALSE(all_by_model.adaptation_check->keep);  // nothing relabels every voxel
+  decided(model_says_all, 0.0, 0.0, "option");
+  decided(model_says_zero, 1.0, 1.0, "option");
+
+  o.adapt_min_change = 1.5;
+  EXPECT_THROW(plain.check(o), ConfigError);
 }
 
 // Several methods: each adapts its own copy, the check keeps the one it
