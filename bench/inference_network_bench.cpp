@@ -30,6 +30,7 @@
 #include "models/autocast.h"
 #include "models/cpu_features.h"
 #include "models/inference_unet3d.h"
+#include "models/onednn_unet3d.h"
 #include "models/precision.h"
 #include "models/runtime.h"
 #include "models/unet3d.h"
@@ -128,6 +129,20 @@ void run_table(const Args& a, bool bf16) {
       const auto fast = std::make_shared<InferenceUNet3d>(net, 0, InferenceUNet3dOptions().bf16(bf16).channels_last(cl));
       variants.push_back({std::string("folded") + (cl ? ", channels-last" : "") + ", batch " + std::to_string(batch),
                           flops, batch, [fast, x]() { fast->forward(x); }, {}});
+    }
+    // The same network on oneDNN's API: blocked layout throughout, fused
+    // LeakyReLU (float32 only).
+    const auto folded = std::make_shared<InferenceUNet3d>(net, 0, InferenceUNet3dOptions().bf16(bf16));
+    if (medseg::models::OnednnUNet3d::supports(*folded)) {
+      const auto direct = std::make_shared<medseg::models::OnednnUNet3d>(*folded);
+      {
+        torch::NoGradGuard no_grad;
+        const double diff = (direct->forward(x) - folded->forward(x)).abs().max().item<double>();
+        std::printf("oneDNN network, batch %lld: max |logit difference| to folded %.3g\n",
+                    static_cast<long long>(batch), diff);
+      }
+      variants.push_back({"oneDNN folded, batch " + std::to_string(batch), flops, batch,
+                          [direct, x]() { direct->forward(x); }, {}});
     }
     // One batch per thread, each thread's ATen loops on that thread alone
     // (as the training loader's workers):

@@ -110,6 +110,19 @@ InferenceUNet3d::ConvLayer InferenceUNet3d::conv_block(const ConvBlockImpl& bloc
   return layer;
 }
 
+InferenceUNet3d::FoldedLayers InferenceUNet3d::folded_layers() const {
+  const auto folded = [](const ConvLayer& l) {
+    return FoldedConv{l.weight, l.bias, l.stride, l.padding, !l.norm.is_empty()};
+  };
+  FoldedLayers layers;
+  for (const auto& l : encoder_) layers.encoder.push_back(folded(l));
+  for (const auto& l : up_) layers.up.push_back(folded(l));
+  for (const auto& l : decoder_) layers.decoder.push_back(folded(l));
+  layers.up_stride_dhw = up_stride_dhw_;
+  layers.head = folded(head_);
+  return layers;
+}
+
 torch::Tensor InferenceUNet3d::run_conv(const ConvLayer& layer, const torch::Tensor& x) const {
   if (!use_onednn_) return at::conv3d(x, layer.weight, layer.bias, layer.stride, layer.padding);
   // at::conv3d sends a batch of one with few channels or a small volume

@@ -47,6 +47,22 @@ class InferenceUNet3d {
 
   const UNet3dOptions& options() const { return unet_options_; }
 
+  /// One convolution as forward() runs it, for another executor of the same
+  /// network (models/onednn_unet3d.h).
+  struct FoldedConv {
+    torch::Tensor weight, bias;  ///< (O, I, kd, kh, kw) and (O), float32 or bf16 as stored
+    std::vector<int64_t> stride, padding;
+    bool norm_kept = false;      ///< a norm that could not be folded runs after it
+  };
+  struct FoldedLayers {
+    std::vector<FoldedConv> encoder;  ///< per level a, then b
+    std::vector<FoldedConv> up;       ///< per decoder step, deepest first
+    std::vector<FoldedConv> decoder;  ///< per decoder step a, then b
+    std::vector<Int3> up_stride_dhw;  ///< pixel-shuffle factor per decoder step
+    FoldedConv head;
+  };
+  FoldedLayers folded_layers() const;
+
  private:
   struct ConvLayer {
     torch::Tensor weight, bias;

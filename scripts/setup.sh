@@ -16,6 +16,9 @@ PACKAGES=(
   # Gloo's headers, which LibTorch's c10d/ProcessGroupGloo.hpp includes
   # (libtorch-dev does not depend on it): data-parallel training
   libgloo-dev
+  # the headers of the oneDNN LibTorch links (libdnnl2): the inference network
+  # calls it directly (models/onednn_unet3d.h)
+  libdnnl-dev
   # a real MPI launcher for the data-parallel tests (ranks from OMPI_COMM_WORLD_*)
   openmpi-bin
   # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg), networking (dcmnet, dcmtls)

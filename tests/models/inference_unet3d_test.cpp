@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "models/autocast.h"
 #include "models/domain_batch_norm.h"
+#include "models/onednn_unet3d.h"
 #include "tests/models/tensor_expect.h"
 
 namespace medseg::models {
@@ -110,6 +111,55 @@ TEST(InferenceUNet3d, RefusesATrainingModeUNetAndABadDomain) {
   EXPECT_THROW(InferenceUNet3d(net, 2), ModelError);
   net->train();
   EXPECT_THROW(InferenceUNet3d(net, 0), ModelError);
+}
+
+// The same folded network on oneDNN's own API (blocked or channels-last
+// layouts kept between layers, LeakyReLU fused, shuffle + concatenation in
+// one pass): the eval UNet3d's logits, for 4-16 channels (oneDNN lays out
+// fewer than 16 differently), both up-sampling kinds, anisotropic strides,
+// several batch sizes and a non-cubic window.
+TEST(OnednnUNet3d, MatchesTheEvalUNet) {
+  struct Case {
+    const char* what;
+    UNet3dOptions options;
+    std::vector<int64_t> shape;
+    int64_t domain;
+  };
+  const std::vector<Case> cases{
+      {"two domains, the second", small(NormOptions(NormKind::kBatch).num_domains(2).domain_affine(true)),
+       {2, 2, 16, 16, 16}, 1},
+      {"bundled widths (8..32), batch 3", UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3).norm(NormOptions(NormKind::kBatch)),
+       {3, 1, 16, 16, 16}, 0},
+      {"transposed up-sampling, batch 1", small(NormOptions(NormKind::kBatch)).upsample(UpsampleKind::kTransposedConv),
+       {1, 2, 16, 16, 16}, 0},
+      {"anisotropic strides, non-cubic window",
+       small(NormOptions(NormKind::kBatchRenorm)).strides({{1, 1, 1}, {2, 2, 1}, {2, 1, 2}}), {2, 2, 8, 16, 24}, 0},
+      {"no norm", small(NormOptions(NormKind::kNone)), {2, 2, 16, 16, 16}, 0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    UNet3d net = trained_like(c.options);
+    const InferenceUNet3d folded(net, c.domain);
+    ASSERT_TRUE(OnednnUNet3d::supports(folded));
+    const OnednnUNet3d direct(folded);
+    const torch::Tensor x = torch::randn(c.shape) * 2 + 1;
+    const torch::Tensor expected = reference(net, x, c.domain);
+    for (int call = 0; call < 2; ++call) {  // the second call reuses the first's primitives and buffers
+      const torch::Tensor out = direct.forward(x);
+      ASSERT_EQ(out.sizes(), expected.sizes());
+      EXPECT_TRUE(all_close(out, expected, 1e-4, 1e-4)) << (out - expected).abs().max().item<double>();
+      EXPECT_TRUE(torch::equal(out.argmax(1), expected.argmax(1)));
+    }
+  }
+}
+
+TEST(OnednnUNet3d, RefusesNormsItCannotFoldAndBf16) {
+  UNet3d instance = trained_like(small(NormOptions(NormKind::kInstance)));
+  EXPECT_FALSE(OnednnUNet3d::supports(InferenceUNet3d(instance, 0)));
+  EXPECT_THROW(OnednnUNet3d{InferenceUNet3d(instance, 0)}, ModelError);
+  UNet3d batch = trained_like(small(NormOptions(NormKind::kBatch)));
+  const InferenceUNet3d bf16(batch, 0, InferenceUNet3dOptions().bf16(true));
+  EXPECT_FALSE(OnednnUNet3d::supports(bf16));
+  EXPECT_THROW(OnednnUNet3d{bf16}, ModelError);
 }
 
 }  // namespace

@@ -1,0 +1,274 @@
+#include "models/onednn_unet3d.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <array>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "models/check.h"
+
+namespace medseg::models {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Dt = memory::data_type;
+using FoldedConv = InferenceUNet3d::FoldedConv;
+
+struct Conv {
+  dnnl::convolution_forward primitive;
+  memory weights, bias;
+  memory::desc src_md, dst_md;
+  /// When the producer's layout is not the one this convolution's kernel
+  /// reads (e.g. 8 channels: oneDNN's kernels read those plain), the input
+  /// is reordered into `src` first.
+  bool reorder_input = false;
+  dnnl::reorder input_reorder;
+  memory src;
+};
+
+/// Where a logical activation element lives: channel-blocked NCDHW (block
+/// 1 = plain NCDHW, 8 or 16 = nCdhw8c/16c) or channels-last (NDHWC), the
+/// layouts oneDNN's kernels use here.
+struct Layout {
+  int64_t block = 1;
+  bool channels_last = false;
+  int64_t channels = 0;
+  int64_t d = 0, h = 0, w = 0;
+
+  int64_t offset(int64_t n, int64_t c, int64_t z, int64_t y, int64_t x) const {
+    if (channels_last) return (((n * d + z) * h + y) * w + x) * channels + c;
+    const int64_t blocks = (channels + block - 1) / block;
+    return ((((n * blocks + c / block) * d + z) * h + y) * w + x) * block + c % block;
+  }
+};
+
+/// The Layout of `md`; throws ModelError for one not listed there.
+Layout layout_of(const memory::desc& md) {
+  const memory::dims dims = md.dims();
+  Layout l{1, false, dims[1], dims[2], dims[3], dims[4]};
+  if (md == memory::desc(dims, Dt::f32, Tag::ndhwc)) {
+    l.channels_last = true;
+    return l;
+  }
+  for (const auto& [b, tag] : {std::pair<int64_t, Tag>{1, Tag::ncdhw}, {8, Tag::nCdhw8c}, {16, Tag::nCdhw16c}}) {
+    if (md == memory::desc(dims, Dt::f32, tag)) {
+      l.block = b;
+      return l;
+    }
+  }
+  throw ModelError("oneDNN chose an activation layout medseg cannot read");
+}
+
+/// The decoder's input in one pass: pixel shuffle of the up-sampling
+/// convolution's output (channel c·S + sub lands at sub's offset in the finer
+/// grid, as pixel_shuffle_3d) into channels [0, up), the skip into
+/// [up, up + skip). Channels a blocked `cat` pads with are never written
+/// (they stay zero).
+struct ShuffleConcat {
+  int64_t n_batch, up_channels;
+  Int3 s;
+  Layout up, skip, cat;
+
+  void operator()(const float* up_data, const float* skip_data, float* cat_data) const {
+    const int64_t S = s[0] * s[1] * s[2];
+    const int64_t total = cat.channels;
+    at::parallel_for(0, n_batch * cat.d, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t z = i % cat.d, n = i / cat.d;
+        for (int64_t y = 0; y < cat.h; ++y) {
+          for (int64_t x = 0; x < cat.w; ++x) {
+            const int64_t sub = (z % s[0]) * s[1] * s[2] + (y % s[1]) * s[2] + x % s[2];
+            for (int64_t c = 0; c < total; ++c) {
+              cat_data[cat.offset(n, c, z, y, x)] =
+                  c < up_channels ? up_data[up.offset(n, c * S + sub, z / s[0], y / s[1], x / s[2])]
+                                  : skip_data[skip.offset(n, c - up_channels, z, y, x)];
+            }
+          }
+        }
+      }
+    });
+  }
+};
+
+}  // namespace
+
+struct OnednnUNet3d::Impl {
+  /// Primitives and activation buffers for one input shape.
+  struct Plan {
+    memory::desc input_md, output_md;
+    std::vector<Conv> encoder, up, decoder;
+    Conv head;
+    std::vector<memory> encoder_out, up_out, cat, decoder_out;
+    std::vector<ShuffleConcat> shuffle;
+  };
+
+  InferenceUNet3d::FoldedLayers layers;
+  float slope = 0.01f;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  std::map<std::array<int64_t, 5>, Plan> plans;
+  std::mutex mutex;
+
+  /// A convolution reading `input` (reordered first if its kernel wants
+  /// another layout) into a new buffer of the layout oneDNN picks, or `dst_tag`.
+  Conv make_conv(const FoldedConv& l, const memory::desc& input, Tag dst_tag, bool activation) {
+    const memory::dims wdims(l.weight.sizes().begin(), l.weight.sizes().end());
+    const memory::dims in = input.dims();
+    memory::dims out{in[0], wdims[0], 0, 0, 0};
+    for (int a = 0; a < 3; ++a) out[2 + a] = (in[2 + a] + 2 * l.padding[a] - wdims[2 + a]) / l.stride[a] + 1;
+    const memory::desc bmd({wdims[0]}, Dt::f32, Tag::x);
+    const memory::dims stride(l.stride.begin(), l.stride.end()), padding(l.padding.begin(), l.padding.end());
+    const dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(in, Dt::f32, Tag::any),
+        memory::desc(wdims, Dt::f32, Tag::any), bmd, memory::desc(out, Dt::f32, dst_tag), stride, padding, padding);
+    dnnl::primitive_attr attr;
+    if (activation) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, slope, 0.0f);  // relu with alpha = LeakyReLU
+      attr.set_post_ops(ops);
+    }
+    const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+    Conv c;
+    c.primitive = dnnl::convolution_forward(pd);
+    c.src_md = pd.src_desc();
+    c.dst_md = pd.dst_desc();
+    if (c.src_md != input) {
+      c.reorder_input = true;
+      c.src = memory(c.src_md, engine);
+      c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, c.src_md));
+    }
+    dnnl::stream stream(engine);
+    const torch::Tensor w = l.weight.contiguous();
+    memory user_w({wdims, Dt::f32, Tag::oidhw}, engine, w.data_ptr());
+    c.weights = memory(pd.weights_desc(), engine);
+    dnnl::reorder(user_w, c.weights).execute(stream, user_w, c.weights);
+    stream.wait();
+    c.bias = memory(bmd, engine);
+    const torch::Tensor bias = l.bias.defined() ? l.bias.contiguous() : torch::zeros({wdims[0]});
+    std::memcpy(c.bias.get_data_handle(), bias.data_ptr(), static_cast<size_t>(wdims[0]) * sizeof(float));
+    return c;
+  }
+
+  Plan build(const memory::dims& input) {
+    Plan p;
+    p.input_md = memory::desc(input, Dt::f32, Tag::ncdhw);
+    memory::desc src = p.input_md;
+    for (const auto& l : layers.encoder) {
+      p.encoder.push_back(make_conv(l, src, Tag::any, true));
+      p.encoder_out.emplace_back(p.encoder.back().dst_md, engine);
+      src = p.encoder.back().dst_md;
+    }
+    for (size_t i = 0; i < layers.up.size(); ++i) {
+      const Int3& s = layers.up_stride_dhw[i];
+      const memory::dims coarse = src.dims();
+      p.up.push_back(make_conv(layers.up[i], src, Tag::any, false));
+      p.up_out.emplace_back(p.up.back().dst_md, engine);
+      const memory::desc& skip = p.encoder_out[layers.encoder.size() - 3 - 2 * i].get_desc();
+      const int64_t up_channels = p.up.back().dst_md.dims()[1] / (s[0] * s[1] * s[2]);
+      const memory::dims cat{coarse[0], up_channels + skip.dims()[1], coarse[2] * s[0], coarse[3] * s[1],
+                             coarse[4] * s[2]};
+      MEDSEG_CHECK(cat[2] == skip.dims()[2] && cat[3] == skip.dims()[3] && cat[4] == skip.dims()[4],
+                   "OnednnUNet3d: up-sampled grid does not match the skip's");
+      const Layout up_layout = layout_of(p.up.back().dst_md), skip_layout = layout_of(skip);
+      // The decoder reads the concatenation as oneDNN laid out its producer.
+      const memory::desc cat_md(cat, Dt::f32, up_layout.channels_last ? Tag::ndhwc
+                                              : cat[1] % 16 == 0      ? Tag::nCdhw16c
+                                                                      : Tag::ncdhw);
+      p.cat.emplace_back(cat_md, engine);
+      std::memset(p.cat.back().get_data_handle(), 0, cat_md.get_size());
+      p.shuffle.push_back({cat[0], up_channels, s, up_layout, skip_layout, layout_of(cat_md)});
+      src = cat_md;
+      for (size_t k = 0; k < 2; ++k) {
+        p.decoder.push_back(make_conv(layers.decoder[2 * i + k], src, Tag::any, true));
+        p.decoder_out.emplace_back(p.decoder.back().dst_md, engine);
+        src = p.decoder.back().dst_md;
+      }
+    }
+    p.head = make_conv(layers.head, src, Tag::ncdhw, false);
+    p.output_md = p.head.dst_md;
+    return p;
+  }
+};
+
+bool OnednnUNet3d::supports(const InferenceUNet3d& network) {
+  if (!at::hasMKLDNN()) return false;
+  const auto layers = network.folded_layers();
+  const auto fits = [](const FoldedConv& l) { return !l.norm_kept && l.weight.scalar_type() == torch::kFloat; };
+  for (const auto* list : {&layers.encoder, &layers.up, &layers.decoder}) {
+    for (const auto& l : *list) {
+      if (!fits(l)) return false;
+    }
+  }
+  return fits(layers.head);
+}
+
+OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network) : impl_(std::make_unique<Impl>()) {
+  if (!supports(network)) {
+    throw ModelError("the oneDNN network runs float32 networks whose every norm is folded");
+  }
+  impl_->layers = network.folded_layers();
+  impl_->slope = static_cast<float>(network.options().negative_slope());
+}
+
+OnednnUNet3d::~OnednnUNet3d() = default;
+
+torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
+  MEDSEG_CHECK(x_in.dim() == 5, "OnednnUNet3d expects (N, C, D, H, W) input, got ", x_in.sizes());
+  const torch::Tensor x = x_in.to(torch::kFloat).contiguous();
+  const std::array<int64_t, 5> key{x.size(0), x.size(1), x.size(2), x.size(3), x.size(4)};
+  Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mutex);
+  auto found = m.plans.find(key);
+  if (found == m.plans.end()) {
+    try {
+      found = m.plans.emplace(key, m.build(memory::dims(key.begin(), key.end()))).first;
+    } catch (const dnnl::error& e) {
+      throw ModelError(std::string("oneDNN cannot run this network: ") + e.what());
+    }
+  }
+  Impl::Plan& p = found->second;
+  dnnl::stream stream(m.engine);
+  const auto run = [&](Conv& c, const memory& input, const memory& dst) {
+    const memory* src = &input;
+    if (c.reorder_input) {
+      c.input_reorder.execute(stream, {{DNNL_ARG_FROM, input}, {DNNL_ARG_TO, c.src}});
+      src = &c.src;
+    }
+    c.primitive.execute(stream, {{DNNL_ARG_SRC, *src},
+                                 {DNNL_ARG_WEIGHTS, c.weights},
+                                 {DNNL_ARG_BIAS, c.bias},
+                                 {DNNL_ARG_DST, dst}});
+  };
+  memory input(p.input_md, m.engine, x.data_ptr());
+  const memory* src = &input;
+  for (size_t i = 0; i < p.encoder.size(); ++i) {
+    run(p.encoder[i], *src, p.encoder_out[i]);
+    src = &p.encoder_out[i];
+  }
+  for (size_t i = 0; i < p.up.size(); ++i) {
+    run(p.up[i], *src, p.up_out[i]);
+    stream.wait();
+    const memory& skip = p.encoder_out[p.encoder.size() - 3 - 2 * i];
+    p.shuffle[i](static_cast<const float*>(p.up_out[i].get_data_handle()),
+                 static_cast<const float*>(skip.get_data_handle()), static_cast<float*>(p.cat[i].get_data_handle()));
+    run(p.decoder[2 * i], p.cat[i], p.decoder_out[2 * i]);
+    run(p.decoder[2 * i + 1], p.decoder_out[2 * i], p.decoder_out[2 * i + 1]);
+    src = &p.decoder_out[2 * i + 1];
+  }
+  const auto od = p.output_md.dims();
+  torch::Tensor out = torch::empty({od[0], od[1], od[2], od[3], od[4]}, torch::kFloat);
+  memory output(p.output_md, m.engine, out.data_ptr());
+  run(p.head, *src, output);
+  stream.wait();
+  return out;
+}
+
+}  // namespace medseg::models

@@ -1,0 +1,40 @@
+#pragma once
+// The folded inference network (models/inference_unet3d.h) run on oneDNN's
+// own API instead of one LibTorch call per layer: activations stay in
+// oneDNN's blocked layout from the first convolution to the head (LibTorch's
+// mkldnn_convolution reorders every input and output to and from NCDHW, 18 %
+// of the forward: docs/performance.md), LeakyReLU runs as the convolution's
+// post-op, and pixel shuffle and skip concatenation are one pass into the
+// decoder's input. Same contract and results as InferenceUNet3d::forward
+// within float rounding. float32 only, and only networks whose every norm
+// was folded (the bundled batch-norm models).
+#include <torch/types.h>
+
+#include <memory>
+
+#include "models/inference_unet3d.h"
+
+namespace medseg::models {
+
+class OnednnUNet3d {
+ public:
+  /// Throws ModelError when `network` cannot run here: a norm kept unfolded
+  /// (instance, group), bf16 weights, or no oneDNN kernel for a layer.
+  explicit OnednnUNet3d(const InferenceUNet3d& network);
+  ~OnednnUNet3d();
+  OnednnUNet3d(const OnednnUNet3d&) = delete;
+  OnednnUNet3d& operator=(const OnednnUNet3d&) = delete;
+
+  /// As InferenceUNet3d::forward. The primitives and buffers of one input
+  /// shape are built on its first call and reused; calls are serialized.
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+  /// Whether `network` can run on this executor (see the constructor).
+  static bool supports(const InferenceUNet3d& network);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace medseg::models
