@@ -18,6 +18,7 @@
 #include "core/atomic_file.h"
 #include "core/debug_log.h"
 #include "models/inference_unet3d.h"
+#include "models/onednn_unet3d.h"
 #include "models/unet3d.h"
 
 namespace medseg::models {
@@ -61,10 +62,12 @@ PrecisionTimings time_precisions(int side) {
   torch::manual_seed(0);
   UNet3d model(UNet3dOptions(1, 3).base_features(8).depth(4));
   model->eval();
-  const InferenceUNet3d fp32(model, 0, InferenceUNet3dOptions().bf16(false));
+  // Each precision as `medseg infer` runs it: float32 on oneDNN's own API,
+  // bf16 through LibTorch (pipeline/infer/predictor.cpp).
+  const OnednnUNet3d fp32(InferenceUNet3d(model, 0, InferenceUNet3dOptions().bf16(false)));
   const InferenceUNet3d bf16(model, 0, InferenceUNet3dOptions().bf16(true));
   const torch::Tensor x = torch::randn({2, 1, side, side, side});
-  const auto seconds = [&x](const InferenceUNet3d& net) {
+  const auto seconds = [&x](const auto& net) {
     const auto start = std::chrono::steady_clock::now();
     (void)net.forward(x);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -94,7 +97,8 @@ fs::path precision_cache_file() {
 std::string precision_cache_key(const CpuFeatures& cpu) {
   return (cpu.model_name.empty() ? "unknown CPU" : cpu.model_name) + "; " +
          (cpu.signature.empty() ? "no signature" : cpu.signature) + "; " + cpu.isa_summary() + "; " +
-         std::to_string(at::get_num_threads()) + " threads; LibTorch " + TORCH_VERSION;
+         std::to_string(at::get_num_threads()) + " threads; LibTorch " + TORCH_VERSION +
+         "; fp32 on oneDNN's API";  // measurements of the earlier fp32 path do not count
 }
 
 namespace {
