@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 
 #include "core/error.h"
 #include "models/check.h"
+#include "models/cpu_features.h"
 
 namespace medseg::models {
 namespace {
@@ -53,14 +55,15 @@ struct Layout {
 
 /// The Layout of `md`; throws ModelError for one not listed there.
 Layout layout_of(const memory::desc& md) {
+  const Dt dt = md.data_type();
   const memory::dims dims = md.dims();
   Layout l{1, false, dims[1], dims[2], dims[3], dims[4]};
-  if (md == memory::desc(dims, Dt::f32, Tag::ndhwc)) {
+  if (md == memory::desc(dims, dt, Tag::ndhwc)) {
     l.channels_last = true;
     return l;
   }
   for (const auto& [b, tag] : {std::pair<int64_t, Tag>{1, Tag::ncdhw}, {8, Tag::nCdhw8c}, {16, Tag::nCdhw16c}}) {
-    if (md == memory::desc(dims, Dt::f32, tag)) {
+    if (md == memory::desc(dims, dt, tag)) {
       l.block = b;
       return l;
     }
@@ -78,7 +81,9 @@ struct ShuffleConcat {
   Int3 s;
   Layout up, skip, cat;
 
-  void operator()(const float* up_data, const float* skip_data, float* cat_data) const {
+  /// T: the element, moved as it is (float, or the bits of a bfloat16).
+  template <typename T>
+  void operator()(const T* up_data, const T* skip_data, T* cat_data) const {
     const int64_t S = s[0] * s[1] * s[2];
     const int64_t total = cat.channels;
     at::parallel_for(0, n_batch * cat.d, 1, [&](int64_t begin, int64_t end) {
@@ -113,6 +118,7 @@ struct OnednnUNet3d::Impl {
 
   InferenceUNet3d::FoldedLayers layers;
   float slope = 0.01f;
+  Dt dt = Dt::f32;  // of the weights and activations; the logits are float32
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::map<std::array<int64_t, 5>, Plan> plans;
   std::mutex mutex;
@@ -120,6 +126,9 @@ struct OnednnUNet3d::Impl {
   /// A convolution reading `input` (reordered first if its kernel wants
   /// another layout) into a new buffer of the layout oneDNN picks, or `dst_tag`.
   Conv make_conv(const FoldedConv& l, const memory::desc& input, Tag dst_tag, bool activation) {
+    return make_conv(l, input, dst_tag, dt, activation);
+  }
+  Conv make_conv(const FoldedConv& l, const memory::desc& input, Tag dst_tag, Dt dst_dt, bool activation) {
     const memory::dims wdims(l.weight.sizes().begin(), l.weight.sizes().end());
     const memory::dims in = input.dims();
     memory::dims out{in[0], wdims[0], 0, 0, 0};
@@ -127,8 +136,8 @@ struct OnednnUNet3d::Impl {
     const memory::desc bmd({wdims[0]}, Dt::f32, Tag::x);
     const memory::dims stride(l.stride.begin(), l.stride.end()), padding(l.padding.begin(), l.padding.end());
     const dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(in, Dt::f32, Tag::any),
-        memory::desc(wdims, Dt::f32, Tag::any), bmd, memory::desc(out, Dt::f32, dst_tag), stride, padding, padding);
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, memory::desc(in, dt, Tag::any),
+        memory::desc(wdims, dt, Tag::any), bmd, memory::desc(out, dst_dt, dst_tag), stride, padding, padding);
     dnnl::primitive_attr attr;
     if (activation) {
       dnnl::post_ops ops;
@@ -147,12 +156,12 @@ struct OnednnUNet3d::Impl {
     }
     dnnl::stream stream(engine);
     const torch::Tensor w = l.weight.contiguous();
-    memory user_w({wdims, Dt::f32, Tag::oidhw}, engine, w.data_ptr());
+    memory user_w({wdims, dt, Tag::oidhw}, engine, w.data_ptr());
     c.weights = memory(pd.weights_desc(), engine);
     dnnl::reorder(user_w, c.weights).execute(stream, user_w, c.weights);
     stream.wait();
     c.bias = memory(bmd, engine);
-    const torch::Tensor bias = l.bias.defined() ? l.bias.contiguous() : torch::zeros({wdims[0]});
+    const torch::Tensor bias = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({wdims[0]});
     std::memcpy(c.bias.get_data_handle(), bias.data_ptr(), static_cast<size_t>(wdims[0]) * sizeof(float));
     return c;
   }
@@ -179,7 +188,7 @@ struct OnednnUNet3d::Impl {
                    "OnednnUNet3d: up-sampled grid does not match the skip's");
       const Layout up_layout = layout_of(p.up.back().dst_md), skip_layout = layout_of(skip);
       // The decoder reads the concatenation as oneDNN laid out its producer.
-      const memory::desc cat_md(cat, Dt::f32, up_layout.channels_last ? Tag::ndhwc
+      const memory::desc cat_md(cat, dt, up_layout.channels_last ? Tag::ndhwc
                                               : cat[1] % 16 == 0      ? Tag::nCdhw16c
                                                                       : Tag::ncdhw);
       p.cat.emplace_back(cat_md, engine);
@@ -192,7 +201,7 @@ struct OnednnUNet3d::Impl {
         src = p.decoder.back().dst_md;
       }
     }
-    p.head = make_conv(layers.head, src, Tag::ncdhw, false);
+    p.head = make_conv(layers.head, src, Tag::ncdhw, Dt::f32, false);
     p.output_md = p.head.dst_md;
     return p;
   }
@@ -201,7 +210,13 @@ struct OnednnUNet3d::Impl {
 bool OnednnUNet3d::supports(const InferenceUNet3d& network) {
   if (!at::hasMKLDNN()) return false;
   const auto layers = network.folded_layers();
-  const auto fits = [](const FoldedConv& l) { return !l.norm_kept && l.weight.scalar_type() == torch::kFloat; };
+  // bf16 only where the CPU runs it natively (oneDNN's bf16 kernels need
+  // AVX-512; elsewhere InferenceUNet3d lets ATen choose).
+  const bool bf16_here = cpu_features().native_bf16();
+  const auto fits = [bf16_here](const FoldedConv& l) {
+    return !l.norm_kept && (l.weight.scalar_type() == torch::kFloat ||
+                            (l.weight.scalar_type() == torch::kBFloat16 && bf16_here));
+  };
   for (const auto* list : {&layers.encoder, &layers.up, &layers.decoder}) {
     for (const auto& l : *list) {
       if (!fits(l)) return false;
@@ -212,10 +227,11 @@ bool OnednnUNet3d::supports(const InferenceUNet3d& network) {
 
 OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network) : impl_(std::make_unique<Impl>()) {
   if (!supports(network)) {
-    throw ModelError("the oneDNN network runs float32 networks whose every norm is folded");
+    throw ModelError("the oneDNN network runs float32 (or natively supported bf16) networks whose every norm is folded");
   }
   impl_->layers = network.folded_layers();
   impl_->slope = static_cast<float>(network.options().negative_slope());
+  impl_->dt = impl_->layers.head.weight.scalar_type() == torch::kBFloat16 ? Dt::bf16 : Dt::f32;
 }
 
 OnednnUNet3d::~OnednnUNet3d() = default;
@@ -257,8 +273,14 @@ torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
     run(p.up[i], *src, p.up_out[i]);
     stream.wait();
     const memory& skip = p.encoder_out[p.encoder.size() - 3 - 2 * i];
-    p.shuffle[i](static_cast<const float*>(p.up_out[i].get_data_handle()),
-                 static_cast<const float*>(skip.get_data_handle()), static_cast<float*>(p.cat[i].get_data_handle()));
+    if (m.dt == Dt::f32) {
+      p.shuffle[i](static_cast<const float*>(p.up_out[i].get_data_handle()),
+                   static_cast<const float*>(skip.get_data_handle()), static_cast<float*>(p.cat[i].get_data_handle()));
+    } else {
+      p.shuffle[i](static_cast<const std::uint16_t*>(p.up_out[i].get_data_handle()),
+                   static_cast<const std::uint16_t*>(skip.get_data_handle()),
+                   static_cast<std::uint16_t*>(p.cat[i].get_data_handle()));
+    }
     run(p.decoder[2 * i], p.cat[i], p.decoder_out[2 * i]);
     run(p.decoder[2 * i + 1], p.decoder_out[2 * i], p.decoder_out[2 * i + 1]);
     src = &p.decoder_out[2 * i + 1];

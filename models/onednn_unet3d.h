@@ -6,8 +6,9 @@
 // of the forward: docs/performance.md), LeakyReLU runs as the convolution's
 // post-op, and pixel shuffle and skip concatenation are one pass into the
 // decoder's input. Same contract and results as InferenceUNet3d::forward
-// within float rounding. float32 only, and only networks whose every norm
-// was folded (the bundled batch-norm models).
+// within float rounding (bf16: within bf16 rounding). float32, or bf16 where
+// the CPU runs it natively; only networks whose every norm was folded (the
+// bundled batch-norm models).
 #include <torch/types.h>
 
 #include <memory>
@@ -19,7 +20,7 @@ namespace medseg::models {
 class OnednnUNet3d {
  public:
   /// Throws ModelError when `network` cannot run here: a norm kept unfolded
-  /// (instance, group), bf16 weights, or no oneDNN kernel for a layer.
+  /// (instance, group), or bf16 weights on a CPU without native bf16.
   explicit OnednnUNet3d(const InferenceUNet3d& network);
   ~OnednnUNet3d();
   OnednnUNet3d(const OnednnUNet3d&) = delete;

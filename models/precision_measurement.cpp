@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <type_traits>
+#include <memory>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -62,14 +65,23 @@ PrecisionTimings time_precisions(int side) {
   torch::manual_seed(0);
   UNet3d model(UNet3dOptions(1, 3).base_features(8).depth(4));
   model->eval();
-  // Each precision as `medseg infer` runs it: float32 on oneDNN's own API,
-  // bf16 through LibTorch (pipeline/infer/predictor.cpp).
+  // Each precision as `medseg infer` runs it (pipeline/infer/predictor.cpp):
+  // on oneDNN's own API where it can.
   const OnednnUNet3d fp32(InferenceUNet3d(model, 0, InferenceUNet3dOptions().bf16(false)));
-  const InferenceUNet3d bf16(model, 0, InferenceUNet3dOptions().bf16(true));
+  const InferenceUNet3d bf16_folded(model, 0, InferenceUNet3dOptions().bf16(true));
+  const std::function<torch::Tensor(const torch::Tensor&)> bf16 =
+      OnednnUNet3d::supports(bf16_folded)
+          ? std::function<torch::Tensor(const torch::Tensor&)>(
+                [net = std::make_shared<OnednnUNet3d>(bf16_folded)](const torch::Tensor& x) { return net->forward(x); })
+          : [&bf16_folded](const torch::Tensor& x) { return bf16_folded.forward(x); };
   const torch::Tensor x = torch::randn({2, 1, side, side, side});
   const auto seconds = [&x](const auto& net) {
     const auto start = std::chrono::steady_clock::now();
-    (void)net.forward(x);
+    if constexpr (std::is_invocable_v<decltype(net), const torch::Tensor&>) {
+      (void)net(x);
+    } else {
+      (void)net.forward(x);
+    }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   seconds(fp32);  // warm-up: oneDNN's kernels and the allocator's first touch
@@ -98,7 +110,7 @@ std::string precision_cache_key(const CpuFeatures& cpu) {
   return (cpu.model_name.empty() ? "unknown CPU" : cpu.model_name) + "; " +
          (cpu.signature.empty() ? "no signature" : cpu.signature) + "; " + cpu.isa_summary() + "; " +
          std::to_string(at::get_num_threads()) + " threads; LibTorch " + TORCH_VERSION +
-         "; fp32 on oneDNN's API";  // measurements of the earlier fp32 path do not count
+         "; oneDNN's API";  // measurements of the earlier LibTorch path do not count
 }
 
 namespace {

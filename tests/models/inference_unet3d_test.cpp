@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "models/autocast.h"
+#include "models/cpu_features.h"
 #include "models/domain_batch_norm.h"
 #include "models/onednn_unet3d.h"
 #include "tests/models/tensor_expect.h"
@@ -152,14 +155,35 @@ TEST(OnednnUNet3d, MatchesTheEvalUNet) {
   }
 }
 
-TEST(OnednnUNet3d, RefusesNormsItCannotFoldAndBf16) {
+TEST(OnednnUNet3d, RefusesNormsItCannotFold) {
   UNet3d instance = trained_like(small(NormOptions(NormKind::kInstance)));
   EXPECT_FALSE(OnednnUNet3d::supports(InferenceUNet3d(instance, 0)));
   EXPECT_THROW(OnednnUNet3d{InferenceUNet3d(instance, 0)}, ModelError);
-  UNet3d batch = trained_like(small(NormOptions(NormKind::kBatch)));
-  const InferenceUNet3d bf16(batch, 0, InferenceUNet3dOptions().bf16(true));
-  EXPECT_FALSE(OnednnUNet3d::supports(bf16));
-  EXPECT_THROW(OnednnUNet3d{bf16}, ModelError);
+}
+
+// bf16 where the CPU runs it natively (as LibTorch's path): as close to the
+// autocast UNet as the LibTorch folded bf16 network is; refused elsewhere.
+TEST(OnednnUNet3d, Bf16StaysCloseToTheAutocastUNetWhereNative) {
+  UNet3d net = trained_like(UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3));
+  const InferenceUNet3d folded(net, 0, InferenceUNet3dOptions().bf16(true));
+  if (!cpu_features().native_bf16()) {
+    EXPECT_FALSE(OnednnUNet3d::supports(folded));
+    EXPECT_THROW(OnednnUNet3d{folded}, ModelError);
+    return;
+  }
+  ASSERT_TRUE(OnednnUNet3d::supports(folded));
+  const OnednnUNet3d direct(folded);
+  const torch::Tensor x = torch::randn({2, 1, 16, 16, 16});
+  const torch::Tensor out = direct.forward(x);
+  const torch::Tensor ref = reference(net, x, 0, /*bf16=*/true);
+  EXPECT_EQ(out.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
+  // It does run in bf16: float32 would agree far more closely.
+  EXPECT_FALSE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
+  // Labels: as the LibTorch bf16 path agrees with the autocast UNet, or better.
+  const double agree = out.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
+  const double agree_libtorch = folded.forward(x).argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
+  EXPECT_GE(agree, std::min(0.99, agree_libtorch - 0.005)) << agree << " vs " << agree_libtorch;
 }
 
 }  // namespace
