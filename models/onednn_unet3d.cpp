@@ -30,8 +30,8 @@ struct Conv {
   memory weights, bias;
   memory::desc src_md, dst_md;
   /// When the producer's layout is not the one this convolution's kernel
-  /// reads (e.g. 8 channels: oneDNN's kernels read those plain), the input
-  /// is reordered into `src` first.
+  /// reads (e.g. the head's GEMM reads plain NCDHW, the 3x3x3 kernels
+  /// channels-last), the input is reordered into `src` first.
   bool reorder_input = false;
   dnnl::reorder input_reorder;
   memory src;
