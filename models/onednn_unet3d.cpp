@@ -39,32 +39,37 @@ struct Conv {
 
 /// Where a logical activation element lives: channel-blocked NCDHW (block
 /// 1 = plain NCDHW, 8 or 16 = nCdhw8c/16c) or channels-last (NDHWC), the
-/// layouts oneDNN's kernels use here.
+/// layouts oneDNN's kernels use here. Offsets are strides, and the channel
+/// part a shift and a mask (blocks are powers of two): no division per
+/// element.
 struct Layout {
-  int64_t block = 1;
-  bool channels_last = false;
   int64_t channels = 0;
   int64_t d = 0, h = 0, w = 0;
+  int64_t sn = 0, sz = 0, sy = 0, sx = 0;  // strides of n, z, y, x
+  int64_t s_block = 0, shift = 0, mask = 0;  // channel c: (c >> shift) * s_block + (c & mask)
+  Tag tag = Tag::undef;
 
-  int64_t offset(int64_t n, int64_t c, int64_t z, int64_t y, int64_t x) const {
-    if (channels_last) return (((n * d + z) * h + y) * w + x) * channels + c;
-    const int64_t blocks = (channels + block - 1) / block;
-    return ((((n * blocks + c / block) * d + z) * h + y) * w + x) * block + c % block;
-  }
+  int64_t voxel(int64_t n, int64_t z, int64_t y, int64_t x) const { return n * sn + z * sz + y * sy + x * sx; }
+  int64_t channel(int64_t c) const { return (c >> shift) * s_block + (c & mask); }
 };
 
 /// The Layout of `md`; throws ModelError for one not listed there.
 Layout layout_of(const memory::desc& md) {
   const Dt dt = md.data_type();
   const memory::dims dims = md.dims();
-  Layout l{1, false, dims[1], dims[2], dims[3], dims[4]};
+  const int64_t c = dims[1], d = dims[2], h = dims[3], w = dims[4];
+  Layout l{c, d, h, w};
+  l.tag = Tag::ndhwc;
   if (md == memory::desc(dims, dt, Tag::ndhwc)) {
-    l.channels_last = true;
+    l.sx = c, l.sy = w * c, l.sz = h * w * c, l.sn = d * h * w * c;
+    l.s_block = 0, l.shift = 0, l.mask = -1;  // c itself
     return l;
   }
-  for (const auto& [b, tag] : {std::pair<int64_t, Tag>{1, Tag::ncdhw}, {8, Tag::nCdhw8c}, {16, Tag::nCdhw16c}}) {
+  for (const auto& [log2, tag] : {std::pair<int64_t, Tag>{0, Tag::ncdhw}, {3, Tag::nCdhw8c}, {4, Tag::nCdhw16c}}) {
     if (md == memory::desc(dims, dt, tag)) {
-      l.block = b;
+      const int64_t b = int64_t{1} << log2, blocks = (c + b - 1) / b;
+      l.sx = b, l.sy = w * b, l.sz = h * w * b, l.s_block = d * h * w * b, l.sn = blocks * l.s_block;
+      l.shift = log2, l.mask = b - 1, l.tag = tag;
       return l;
     }
   }
@@ -85,17 +90,29 @@ struct ShuffleConcat {
   template <typename T>
   void operator()(const T* up_data, const T* skip_data, T* cat_data) const {
     const int64_t S = s[0] * s[1] * s[2];
-    const int64_t total = cat.channels;
+    const int64_t total = cat.channels, skip_channels = total - up_channels;
+    // Channel offsets once: the destination's, the skip's, and the up
+    // buffer's per sub-position.
+    std::vector<int64_t> to(static_cast<size_t>(total)), from_skip(static_cast<size_t>(skip_channels));
+    std::vector<int64_t> from_up(static_cast<size_t>(S * up_channels));
+    for (int64_t c = 0; c < total; ++c) to[static_cast<size_t>(c)] = cat.channel(c);
+    for (int64_t c = 0; c < skip_channels; ++c) from_skip[static_cast<size_t>(c)] = skip.channel(c);
+    for (int64_t sub = 0; sub < S; ++sub) {
+      for (int64_t c = 0; c < up_channels; ++c) from_up[static_cast<size_t>(sub * up_channels + c)] = up.channel(c * S + sub);
+    }
     at::parallel_for(0, n_batch * cat.d, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const int64_t z = i % cat.d, n = i / cat.d;
         for (int64_t y = 0; y < cat.h; ++y) {
           for (int64_t x = 0; x < cat.w; ++x) {
             const int64_t sub = (z % s[0]) * s[1] * s[2] + (y % s[1]) * s[2] + x % s[2];
-            for (int64_t c = 0; c < total; ++c) {
-              cat_data[cat.offset(n, c, z, y, x)] =
-                  c < up_channels ? up_data[up.offset(n, c * S + sub, z / s[0], y / s[1], x / s[2])]
-                                  : skip_data[skip.offset(n, c - up_channels, z, y, x)];
+            T* out = cat_data + cat.voxel(n, z, y, x);
+            const T* u = up_data + up.voxel(n, z / s[0], y / s[1], x / s[2]);
+            const int64_t* u_off = from_up.data() + sub * up_channels;
+            for (int64_t c = 0; c < up_channels; ++c) out[to[static_cast<size_t>(c)]] = u[u_off[c]];
+            const T* k = skip_data + skip.voxel(n, z, y, x);
+            for (int64_t c = 0; c < skip_channels; ++c) {
+              out[to[static_cast<size_t>(up_channels + c)]] = k[from_skip[static_cast<size_t>(c)]];
             }
           }
         }
@@ -187,10 +204,9 @@ struct OnednnUNet3d::Impl {
       MEDSEG_CHECK(cat[2] == skip.dims()[2] && cat[3] == skip.dims()[3] && cat[4] == skip.dims()[4],
                    "OnednnUNet3d: up-sampled grid does not match the skip's");
       const Layout up_layout = layout_of(p.up.back().dst_md), skip_layout = layout_of(skip);
-      // The decoder reads the concatenation as oneDNN laid out its producer.
-      const memory::desc cat_md(cat, dt, up_layout.channels_last ? Tag::ndhwc
-                                              : cat[1] % 16 == 0      ? Tag::nCdhw16c
-                                                                      : Tag::ncdhw);
+      // The concatenation in the layout oneDNN gave the up-sampling's output:
+      // the decoder's kernel reads it without a reorder.
+      const memory::desc cat_md(cat, dt, up_layout.tag);
       p.cat.emplace_back(cat_md, engine);
       std::memset(p.cat.back().get_data_handle(), 0, cat_md.get_size());
       p.shuffle.push_back({cat[0], up_channels, s, up_layout, skip_layout, layout_of(cat_md)});
