@@ -11,6 +11,8 @@
 // bundled batch-norm models).
 #include <torch/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "models/inference_unet3d.h"
@@ -37,5 +39,11 @@ class OnednnUNet3d {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// `model` (eval mode) with `domain`'s statistics folded, as `medseg infer`
+/// runs it: on oneDNN's own API where OnednnUNet3d::supports() it, else the
+/// LibTorch InferenceUNet3d. Maps (N, C, D, H, W) float32 windows to float32
+/// logits; later changes to `model` do not reach it.
+std::function<torch::Tensor(const torch::Tensor&)> folded_forward(const UNet3d& model, int64_t domain, bool bf16);
 
 }  // namespace medseg::models

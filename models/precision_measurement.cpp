@@ -10,8 +10,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <type_traits>
-#include <memory>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,7 +18,6 @@
 
 #include "core/atomic_file.h"
 #include "core/debug_log.h"
-#include "models/inference_unet3d.h"
 #include "models/onednn_unet3d.h"
 #include "models/unet3d.h"
 
@@ -65,23 +62,13 @@ PrecisionTimings time_precisions(int side) {
   torch::manual_seed(0);
   UNet3d model(UNet3dOptions(1, 3).base_features(8).depth(4));
   model->eval();
-  // Each precision as `medseg infer` runs it (pipeline/infer/predictor.cpp):
-  // on oneDNN's own API where it can.
-  const OnednnUNet3d fp32(InferenceUNet3d(model, 0, InferenceUNet3dOptions().bf16(false)));
-  const InferenceUNet3d bf16_folded(model, 0, InferenceUNet3dOptions().bf16(true));
-  const std::function<torch::Tensor(const torch::Tensor&)> bf16 =
-      OnednnUNet3d::supports(bf16_folded)
-          ? std::function<torch::Tensor(const torch::Tensor&)>(
-                [net = std::make_shared<OnednnUNet3d>(bf16_folded)](const torch::Tensor& x) { return net->forward(x); })
-          : [&bf16_folded](const torch::Tensor& x) { return bf16_folded.forward(x); };
+  // Each precision as `medseg infer` runs it.
+  const auto fp32 = folded_forward(model, 0, false);
+  const auto bf16 = folded_forward(model, 0, true);
   const torch::Tensor x = torch::randn({2, 1, side, side, side});
-  const auto seconds = [&x](const auto& net) {
+  const auto seconds = [&x](const std::function<torch::Tensor(const torch::Tensor&)>& net) {
     const auto start = std::chrono::steady_clock::now();
-    if constexpr (std::is_invocable_v<decltype(net), const torch::Tensor&>) {
-      (void)net(x);
-    } else {
-      (void)net.forward(x);
-    }
+    (void)net(x);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   seconds(fp32);  // warm-up: oneDNN's kernels and the allocator's first touch

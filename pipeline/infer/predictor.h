@@ -13,9 +13,9 @@ namespace medseg::pipeline {
 Predictor network_predictor(models::UNet3d model, std::int64_t domain, bool bf16);
 
 /// The same logits, faster: `model` (eval mode, after any adaptation) is
-/// rebuilt once as a models::InferenceUNet3d with `domain`'s batch-norm
-/// statistics folded into its convolutions. Later changes to `model` do not
-/// reach the predictor.
+/// rebuilt once with `domain`'s batch-norm statistics folded into its
+/// convolutions, on oneDNN's own API where it can (models::folded_forward).
+/// Later changes to `model` do not reach the predictor.
 Predictor folded_network_predictor(const models::UNet3d& model, std::int64_t domain, bool bf16);
 
 }  // namespace medseg::pipeline

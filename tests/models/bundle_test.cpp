@@ -168,6 +168,14 @@ class BundleTest : public ::testing::Test {
     net_ = trained_unet();
     save_bundle(bundle_, tiny_info(), net_);
   }
+  /// Writes `yaml` with `pattern` replaced as model.yaml and returns the
+  /// ModelError reading it throws.
+  std::string error_after(const std::string& yaml, const std::string& pattern, const std::string& replacement) {
+    spit(bundle_ / "model.yaml", yaml);
+    edit_info(bundle_, pattern, replacement);
+    return model_error([&] { read_bundle_info(bundle_); });
+  }
+
   TempDir dir_;
   fs::path bundle_ = dir_ / "tiny.bundle";
   UNet3d net_{nullptr};
@@ -483,9 +491,7 @@ TEST_F(BundleTest, ABadAdaptationThresholdNamesFileAndKey) {
   save_bundle(bundle_, info, net_);
   const std::string yaml = slurp(bundle_ / "model.yaml");
   const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
-    spit(bundle_ / "model.yaml", yaml);
-    edit_info(bundle_, pattern, replacement);
-    return model_error([&] { read_bundle_info(bundle_); });
+    return BundleTest::error_after(yaml, pattern, replacement);
   };
   std::string m = error_after("  min_change: 0.25\n", "  min_change: 1.5\n");
   EXPECT_CONTAINS(m, "model.yaml', key 'adaptation.min_change', line ");
@@ -509,9 +515,7 @@ TEST_F(BundleTest, NewerFormatVersionIsRefused) {
 TEST_F(BundleTest, MissingKeysWrongTypesAndMismatchesNameFileAndKey) {
   const std::string yaml = slurp(bundle_ / "model.yaml");
   const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
-    spit(bundle_ / "model.yaml", yaml);
-    edit_info(bundle_, pattern, replacement);
-    return model_error([&] { read_bundle_info(bundle_); });
+    return BundleTest::error_after(yaml, pattern, replacement);
   };
   std::string m = error_after("  depth: 3\n", "");
   EXPECT_CONTAINS(m, "model.yaml', key 'architecture.depth', line ");
@@ -551,9 +555,7 @@ TEST_F(BundleTest, MissingKeysWrongTypesAndMismatchesNameFileAndKey) {
 TEST_F(BundleTest, OverflowingNumbersAndLongValuesAreOneLineErrorsWithKeyAndLine) {
   const std::string yaml = slurp(bundle_ / "model.yaml");
   const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
-    spit(bundle_ / "model.yaml", yaml);
-    edit_info(bundle_, pattern, replacement);
-    const std::string message = model_error([&] { read_bundle_info(bundle_); });
+    const std::string message = BundleTest::error_after(yaml, pattern, replacement);
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     return message;
   };
