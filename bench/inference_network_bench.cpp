@@ -30,6 +30,7 @@
 #include "models/autocast.h"
 #include "models/cpu_features.h"
 #include "models/inference_unet3d.h"
+#include "models/direct_conv_oc8.h"
 #include "models/onednn_unet3d.h"
 #include "models/precision.h"
 #include "models/runtime.h"
@@ -141,8 +142,21 @@ void run_table(const Args& a, bool bf16) {
         std::printf("oneDNN network, batch %lld: max |logit difference| to folded %.3g\n",
                     static_cast<long long>(batch), diff);
       }
+      std::printf("oneDNN network, batch %lld: %d layers on the direct 8-channel kernel\n",
+                  static_cast<long long>(batch), direct->direct_layers());
       variants.push_back({"oneDNN folded, batch " + std::to_string(batch), flops, batch,
                           [direct, x]() { direct->forward(x); }, {}});
+      // oneDNN's kernels for every layer, for the comparison where the
+      // default uses the direct kernel (AVX2) or not (AVX-512: the reverse).
+      const auto other_choice = direct->direct_layers() > 0 ? medseg::models::DirectKernels::never
+                                                            : medseg::models::DirectKernels::always;
+      if (other_choice == medseg::models::DirectKernels::never || medseg::models::direct_conv_oc8_available()) {
+        const auto other = std::make_shared<medseg::models::OnednnUNet3d>(*folded, other_choice);
+        variants.push_back({std::string("oneDNN folded, ") +
+                                (other_choice == medseg::models::DirectKernels::never ? "no" : "all") +
+                                " direct kernels, batch " + std::to_string(batch),
+                            flops, batch, [other, x]() { other->forward(x); }, {}});
+      }
     }
     // One batch per thread, each thread's ATen loops on that thread alone
     // (as the training loader's workers):

@@ -19,11 +19,19 @@
 
 namespace medseg::models {
 
+/// Which float32 layers run on medseg's own kernel (models/direct_conv_oc8.h:
+/// 3x3x3, 8 output channels) instead of oneDNN's.
+enum class DirectKernels {
+  where_faster,  ///< where oneDNN's kernels are AVX2 ones (below AVX-512) and the CPU has AVX2 + FMA
+  always,        ///< wherever a layer fits and the CPU has AVX2 + FMA (tests, benchmarks)
+  never,         ///< oneDNN only
+};
+
 class OnednnUNet3d {
  public:
   /// Throws ModelError when `network` cannot run here: a norm kept unfolded
   /// (instance, group), or bf16 weights on a CPU without native bf16.
-  explicit OnednnUNet3d(const InferenceUNet3d& network);
+  explicit OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct = DirectKernels::where_faster);
   ~OnednnUNet3d();
   OnednnUNet3d(const OnednnUNet3d&) = delete;
   OnednnUNet3d& operator=(const OnednnUNet3d&) = delete;
@@ -34,6 +42,10 @@ class OnednnUNet3d {
 
   /// Whether `network` can run on this executor (see the constructor).
   static bool supports(const InferenceUNet3d& network);
+
+  /// How many layers run on the direct kernel (known after the first call
+  /// for an input shape; 0 before).
+  int direct_layers() const;
 
  private:
   struct Impl;

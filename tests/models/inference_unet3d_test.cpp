@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "models/autocast.h"
 #include "models/cpu_features.h"
+#include "models/direct_conv_oc8.h"
 #include "models/domain_batch_norm.h"
 #include "models/onednn_unet3d.h"
 #include "tests/models/tensor_expect.h"
@@ -139,18 +140,27 @@ TEST(OnednnUNet3d, MatchesTheEvalUNet) {
        small(NormOptions(NormKind::kBatchRenorm)).strides({{1, 1, 1}, {2, 2, 1}, {2, 1, 2}}), {2, 2, 8, 16, 24}, 0},
       {"no norm", small(NormOptions(NormKind::kNone)), {2, 2, 16, 16, 16}, 0}};
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.what);
     UNet3d net = trained_like(c.options);
     const InferenceUNet3d folded(net, c.domain);
     ASSERT_TRUE(OnednnUNet3d::supports(folded));
-    const OnednnUNet3d direct(folded);
     const torch::Tensor x = torch::randn(c.shape) * 2 + 1;
     const torch::Tensor expected = reference(net, x, c.domain);
-    for (int call = 0; call < 2; ++call) {  // the second call reuses the first's primitives and buffers
-      const torch::Tensor out = direct.forward(x);
-      ASSERT_EQ(out.sizes(), expected.sizes());
-      EXPECT_TRUE(all_close(out, expected, 1e-4, 1e-4)) << (out - expected).abs().max().item<double>();
-      EXPECT_TRUE(torch::equal(out.argmax(1), expected.argmax(1)));
+    // oneDNN alone, and with the 8-output-channel layers on medseg's own
+    // kernel (models/direct_conv_oc8.h; only the bundled widths have them).
+    for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::always}) {
+      SCOPED_TRACE(std::string(c.what) + (kernels == DirectKernels::always ? ", direct kernels" : ", oneDNN only"));
+      const OnednnUNet3d direct(folded, kernels);
+      for (int call = 0; call < 2; ++call) {  // the second call reuses the first's primitives and buffers
+        const torch::Tensor out = direct.forward(x);
+        ASSERT_EQ(out.sizes(), expected.sizes());
+        EXPECT_TRUE(all_close(out, expected, 1e-4, 1e-4)) << (out - expected).abs().max().item<double>();
+        EXPECT_TRUE(torch::equal(out.argmax(1), expected.argmax(1)));
+      }
+      // Every case has one level of 8 channels (base 8: level 0, base 4:
+      // level 1) whose encoder b and decoder a and b fit the kernel (encoder
+      // a reads 1, 2 or 4 channels, not a multiple of 8).
+      const int expected_direct = kernels == DirectKernels::always && direct_conv_oc8_available() ? 3 : 0;
+      EXPECT_EQ(direct.direct_layers(), expected_direct);
     }
   }
 }
