@@ -30,7 +30,7 @@
 #include "models/autocast.h"
 #include "models/cpu_features.h"
 #include "models/inference_unet3d.h"
-#include "models/direct_conv_oc8.h"
+#include "models/direct_conv3x3x3.h"
 #include "models/onednn_unet3d.h"
 #include "models/precision.h"
 #include "models/runtime.h"
@@ -150,7 +150,7 @@ void run_table(const Args& a, bool bf16) {
       // default uses the direct kernel (AVX2) or not (AVX-512: the reverse).
       const auto other_choice = direct->direct_layers() > 0 ? medseg::models::DirectKernels::never
                                                             : medseg::models::DirectKernels::always;
-      if (other_choice == medseg::models::DirectKernels::never || medseg::models::direct_conv_oc8_available()) {
+      if (other_choice == medseg::models::DirectKernels::never || medseg::models::direct_conv_available()) {
         const auto other = std::make_shared<medseg::models::OnednnUNet3d>(*folded, other_choice);
         variants.push_back({std::string("oneDNN folded, ") +
                                 (other_choice == medseg::models::DirectKernels::never ? "no" : "all") +

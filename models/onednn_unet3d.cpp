@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "models/check.h"
 #include "models/cpu_features.h"
-#include "models/direct_conv_oc8.h"
+#include "models/direct_conv3x3x3.h"
 
 namespace medseg::models {
 namespace {
@@ -36,7 +36,7 @@ struct Conv {
   bool reorder_input = false;
   dnnl::reorder input_reorder;
   memory src;
-  /// Set when the layer runs on direct_conv_oc8 instead of `primitive`.
+  /// Set when the layer runs on direct_conv instead of `primitive`.
   bool direct = false;
   std::vector<float> direct_weights, direct_bias;
 };
@@ -146,36 +146,37 @@ struct OnednnUNet3d::Impl {
   InferenceUNet3d::FoldedLayers layers;
   float slope = 0.01f;
   Dt dt = Dt::f32;  // of the weights and activations; the logits are float32
-  bool direct_oc8 = false;  // layers that fit run on direct_conv_oc8
+  bool direct_kernels = false;  // layers that fit run on direct_conv
   int direct_layers = 0;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::map<std::array<int64_t, 5>, Plan> plans;
   std::mutex mutex;
 
-  /// 3x3x3, stride 1, padding 1, 8 outputs from a multiple of 8 inputs,
-  /// float32 with LeakyReLU: what direct_conv_oc8 computes.
+  /// 3x3x3, stride 1, padding 1, float32 with LeakyReLU, channels as
+  /// direct_conv_fits(): what direct_conv computes.
   bool fits_direct(const FoldedConv& l, Dt dst_dt, bool activation) const {
     const auto w = l.weight.sizes();
-    return direct_oc8 && dt == Dt::f32 && dst_dt == Dt::f32 && activation && w.size() == 5 && w[0] == 8 &&
-           w[1] % 8 == 0 && w[2] == 3 && w[3] == 3 && w[4] == 3 && l.stride == std::vector<int64_t>{1, 1, 1} &&
-           l.padding == std::vector<int64_t>{1, 1, 1};
+    return direct_kernels && dt == Dt::f32 && dst_dt == Dt::f32 && activation && w.size() == 5 &&
+           direct_conv_fits(w[1], w[0]) && w[2] == 3 && w[3] == 3 && w[4] == 3 &&
+           l.stride == std::vector<int64_t>{1, 1, 1} && l.padding == std::vector<int64_t>{1, 1, 1};
   }
 
   Conv make_direct(const FoldedConv& l, const memory::desc& input) {
     Conv c;
     c.direct = true;
     const memory::dims in = input.dims();
-    const memory::desc src_md(in, Dt::f32, Tag::nCdhw8c);
-    c.dst_md = memory::desc({in[0], 8, in[2], in[3], in[4]}, Dt::f32, Tag::nCdhw8c);
+    const int64_t out_channels = l.weight.size(0);
+    const memory::desc src_md(in, Dt::f32, in[1] == 1 ? Tag::ncdhw : Tag::nCdhw8c);
+    c.dst_md = memory::desc({in[0], out_channels, in[2], in[3], in[4]}, Dt::f32, Tag::nCdhw8c);
     if (src_md != input) {
       c.reorder_input = true;
       c.src = memory(src_md, engine);
       c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, src_md));
     }
     const torch::Tensor w = l.weight.to(torch::kFloat).contiguous();
-    c.direct_weights = pack_direct_conv_oc8_weights(w.data_ptr<float>(), in[1]);
-    const torch::Tensor b = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({8});
-    c.direct_bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + 8);
+    c.direct_weights = pack_direct_conv_weights(w.data_ptr<float>(), out_channels, in[1]);
+    const torch::Tensor b = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({out_channels});
+    c.direct_bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + out_channels);
     ++direct_layers;
     return c;
   }
@@ -285,7 +286,7 @@ namespace {
 
 /// oneDNN runs AVX2 kernels (its ISA, or the ONEDNN_MAX_CPU_ISA cap, is
 /// below AVX-512): there its 8-output-channel convolutions run at half speed
-/// and direct_conv_oc8 at twice theirs. With AVX-512 oneDNN's kernels are
+/// and direct_conv at twice theirs. With AVX-512 oneDNN's kernels are
 /// kept (docs/performance.md, "U-Net forward against the Conv3d ceiling").
 bool onednn_runs_avx2_kernels() {
   switch (dnnl::get_effective_cpu_isa()) {
@@ -306,7 +307,7 @@ OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct)
   impl_->layers = network.folded_layers();
   impl_->slope = static_cast<float>(network.options().negative_slope());
   impl_->dt = impl_->layers.head.weight.scalar_type() == torch::kBFloat16 ? Dt::bf16 : Dt::f32;
-  impl_->direct_oc8 = direct_conv_oc8_available() &&
+  impl_->direct_kernels = direct_conv_available() &&
                       (direct == DirectKernels::always ||
                        (direct == DirectKernels::where_faster && onednn_runs_avx2_kernels()));
 }
@@ -343,16 +344,17 @@ torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
     if (c.direct) {
       stream.wait();
       const memory::dims d = src->get_desc().dims();
-      DirectConvOc8Args a;
+      DirectConvArgs a;
       a.input = static_cast<const float*>(src->get_data_handle());
       a.batch = d[0], a.in_channels = d[1], a.depth = d[2], a.height = d[3], a.width = d[4];
-      a.block_stride = d[2] * d[3] * d[4] * 8;
-      a.batch_stride = d[1] / 8 * a.block_stride;
+      a.out_channels = c.dst_md.dims()[1];
+      a.block_stride = d[2] * d[3] * d[4] * (d[1] == 1 ? 1 : 8);
+      a.batch_stride = (d[1] == 1 ? 1 : d[1] / 8) * a.block_stride;
       a.weights = c.direct_weights.data();
       a.bias = c.direct_bias.data();
       a.negative_slope = m.slope;
       a.output = static_cast<float*>(dst.get_data_handle());
-      direct_conv_oc8(a);
+      direct_conv(a);
       return;
     }
     c.primitive.execute(stream, {{DNNL_ARG_SRC, *src},

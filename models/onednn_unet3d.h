@@ -19,8 +19,8 @@
 
 namespace medseg::models {
 
-/// Which float32 layers run on medseg's own kernel (models/direct_conv_oc8.h:
-/// 3x3x3, 8 output channels) instead of oneDNN's.
+/// Which float32 layers run on medseg's own kernel (models/direct_conv3x3x3.h:
+/// 3x3x3, 8 or 16 output channels) instead of oneDNN's.
 enum class DirectKernels {
   where_faster,  ///< where oneDNN's kernels are AVX2 ones (below AVX-512) and the CPU has AVX2 + FMA
   always,        ///< wherever a layer fits and the CPU has AVX2 + FMA (tests, benchmarks)

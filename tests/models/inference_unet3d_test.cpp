@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "models/autocast.h"
 #include "models/cpu_features.h"
-#include "models/direct_conv_oc8.h"
+#include "models/direct_conv3x3x3.h"
 #include "models/domain_batch_norm.h"
 #include "models/onednn_unet3d.h"
 #include "tests/models/tensor_expect.h"
@@ -128,25 +128,26 @@ TEST(OnednnUNet3d, MatchesTheEvalUNet) {
     UNet3dOptions options;
     std::vector<int64_t> shape;
     int64_t domain;
+    int direct_layers;  // with DirectKernels::always
   };
   const std::vector<Case> cases{
       {"two domains, the second", small(NormOptions(NormKind::kBatch).num_domains(2).domain_affine(true)),
-       {2, 2, 16, 16, 16}, 1},
+       {2, 2, 16, 16, 16}, 1, 4},
       {"bundled widths (8..32), batch 3", UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3).norm(NormOptions(NormKind::kBatch)),
-       {3, 1, 16, 16, 16}, 0},
+       {3, 1, 16, 16, 16}, 0, 7},
       {"transposed up-sampling, batch 1", small(NormOptions(NormKind::kBatch)).upsample(UpsampleKind::kTransposedConv),
-       {1, 2, 16, 16, 16}, 0},
+       {1, 2, 16, 16, 16}, 0, 4},
       {"anisotropic strides, non-cubic window",
-       small(NormOptions(NormKind::kBatchRenorm)).strides({{1, 1, 1}, {2, 2, 1}, {2, 1, 2}}), {2, 2, 8, 16, 24}, 0},
-      {"no norm", small(NormOptions(NormKind::kNone)), {2, 2, 16, 16, 16}, 0}};
+       small(NormOptions(NormKind::kBatchRenorm)).strides({{1, 1, 1}, {2, 2, 1}, {2, 1, 2}}), {2, 2, 8, 16, 24}, 0, 4},
+      {"no norm", small(NormOptions(NormKind::kNone)), {2, 2, 16, 16, 16}, 0, 4}};
   for (const auto& c : cases) {
     UNet3d net = trained_like(c.options);
     const InferenceUNet3d folded(net, c.domain);
     ASSERT_TRUE(OnednnUNet3d::supports(folded));
     const torch::Tensor x = torch::randn(c.shape) * 2 + 1;
     const torch::Tensor expected = reference(net, x, c.domain);
-    // oneDNN alone, and with the 8-output-channel layers on medseg's own
-    // kernel (models/direct_conv_oc8.h; only the bundled widths have them).
+    // oneDNN alone, and with the layers of 8 and 16 output channels on
+    // medseg's own kernel (models/direct_conv3x3x3.h).
     for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::always}) {
       SCOPED_TRACE(std::string(c.what) + (kernels == DirectKernels::always ? ", direct kernels" : ", oneDNN only"));
       const OnednnUNet3d direct(folded, kernels);
@@ -156,10 +157,12 @@ TEST(OnednnUNet3d, MatchesTheEvalUNet) {
         EXPECT_TRUE(all_close(out, expected, 1e-4, 1e-4)) << (out - expected).abs().max().item<double>();
         EXPECT_TRUE(torch::equal(out.argmax(1), expected.argmax(1)));
       }
-      // Every case has one level of 8 channels (base 8: level 0, base 4:
-      // level 1) whose encoder b and decoder a and b fit the kernel (encoder
-      // a reads 1, 2 or 4 channels, not a multiple of 8).
-      const int expected_direct = kernels == DirectKernels::always && direct_conv_oc8_available() ? 3 : 0;
+      // Every stride-1 3x3x3 layer that writes 8 or 16 channels from 1 or a
+      // multiple of 8, counted by hand: base 4 (levels 4, 8, 16): encoder
+      // b of levels 1 and 2, decoder a and b of level 1; base 8 (8, 16, 32):
+      // encoder a and b of level 0, b of level 1, decoder a and b of levels
+      // 1 and 0.
+      const int expected_direct = kernels == DirectKernels::always && direct_conv_available() ? c.direct_layers : 0;
       EXPECT_EQ(direct.direct_layers(), expected_direct);
     }
   }
