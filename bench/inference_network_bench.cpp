@@ -142,7 +142,7 @@ void run_table(const Args& a, bool bf16) {
         std::printf("oneDNN network, batch %lld: max |logit difference| to folded %.3g\n",
                     static_cast<long long>(batch), diff);
       }
-      std::printf("oneDNN network, batch %lld: %d layers on the direct 8-channel kernel\n",
+      std::printf("oneDNN network, batch %lld: %d layers on the direct kernel (models/direct_conv3x3x3.h)\n",
                   static_cast<long long>(batch), direct->direct_layers());
       variants.push_back({"oneDNN folded, batch " + std::to_string(batch), flops, batch,
                           [direct, x]() { direct->forward(x); }, {}});

@@ -98,6 +98,13 @@ class ShuffleConcat {
     for (int64_t sub = 0; sub < S; ++sub) {
       for (int64_t c = 0; c < up_channels; ++c) from_up_.push_back(up.channel(c * S + sub));
     }
+    // Where the skip's layout is the destination's shifted by whole channel
+    // blocks (oneDNN's AVX2 kernels: both nCdhw8c) or both are channels-last,
+    // the skip is copied in runs instead of element by element.
+    const bool same_grid = skip.d == cat.d && skip.h == cat.h && skip.w == cat.w;
+    skip_by_blocks_ = same_grid && skip.tag == cat.tag && skip.shift == cat.shift && skip.shift > 0 &&
+                      (up_channels & cat.mask) == 0 && skip.channels % (cat.mask + 1) == 0;
+    skip_by_voxel_ = same_grid && skip.tag == Tag::ndhwc && cat.tag == Tag::ndhwc;
   }
 
   /// T: the element, moved as it is (float, or the bits of a bfloat16).
@@ -115,11 +122,27 @@ class ShuffleConcat {
             const T* u = up_data + up_.voxel(n, z / s[0], y / s[1], x / s[2]);
             const int64_t* u_off = from_up_.data() + sub * up_channels_;
             for (int64_t c = 0; c < up_channels_; ++c) out[to_[static_cast<size_t>(c)]] = u[u_off[c]];
+            if (skip_by_blocks_) continue;
             const T* k = skip_data + skip_.voxel(n, z, y, x);
+            if (skip_by_voxel_) {
+              std::memcpy(out + up_channels_, k, static_cast<size_t>(skip_channels) * sizeof(T));
+              continue;
+            }
             const int64_t* to_skip = to_.data() + up_channels_;
             for (int64_t c = 0; c < skip_channels; ++c) out[to_skip[c]] = k[from_skip_[static_cast<size_t>(c)]];
           }
         }
+      }
+    });
+    if (!skip_by_blocks_) return;
+    // The skip's channel blocks are the destination's last ones, voxel for
+    // voxel: whole-block copies instead of one element at a time.
+    const int64_t block_elements = skip_.s_block, skip_blocks = skip_.sn / skip_.s_block;
+    at::parallel_for(0, n_batch_ * skip_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t n = i / skip_blocks, b = i % skip_blocks;
+        std::memcpy(cat_data + n * cat_.sn + (up_channels_ >> cat_.shift) * cat_.s_block + b * cat_.s_block,
+                    skip_data + n * skip_.sn + b * skip_.s_block, static_cast<size_t>(block_elements) * sizeof(T));
       }
     });
   }
@@ -129,6 +152,7 @@ class ShuffleConcat {
   Int3 s_;
   Layout up_, skip_, cat_;
   std::vector<int64_t> to_, from_skip_, from_up_;
+  bool skip_by_blocks_ = false, skip_by_voxel_ = false;
 };
 
 }  // namespace
