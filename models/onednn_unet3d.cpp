@@ -97,7 +97,13 @@ class ShuffleConcat {
     for (int64_t c = 0; c < cat.channels - up_channels; ++c) from_skip_.push_back(skip.channel(c));
     for (int64_t sub = 0; sub < S; ++sub) {
       for (int64_t c = 0; c < up_channels; ++c) from_up_.push_back(up.channel(c * S + sub));
+      // sub = (z % s0) * s1 * s2 + (y % s1) * s2 + x % s2, as pixel_shuffle_3d
+      const int64_t dz = sub / (s[1] * s[2]), dy = (sub / s[2]) % s[1], dx = sub % s[2];
+      cat_delta_.push_back(cat.voxel(0, dz, dy, dx));
+      skip_delta_.push_back(skip.voxel(0, dz, dy, dx));
     }
+    MEDSEG_CHECK(up.d * s[0] == cat.d && up.h * s[1] == cat.h && up.w * s[2] == cat.w,
+                 "ShuffleConcat: the up-sampled grid is not the destination's");
     // Where the skip's layout is the destination's shifted by whole channel
     // blocks (oneDNN's AVX2 kernels: both nCdhw8c) or both are channels-last,
     // the skip is copied in runs instead of element by element.
@@ -111,25 +117,32 @@ class ShuffleConcat {
   template <typename T>
   void operator()(const T* up_data, const T* skip_data, T* cat_data) const {
     const Int3& s = s_;
-    const int64_t skip_channels = cat_.channels - up_channels_;
-    at::parallel_for(0, n_batch_ * cat_.d, 1, [&](int64_t begin, int64_t end) {
+    const int64_t S = s[0] * s[1] * s[2], skip_channels = cat_.channels - up_channels_;
+    const int64_t* to_skip = to_.data() + up_channels_;
+    // Coarse voxel by coarse voxel: each is read once while it is in cache
+    // and written to its S children (fine voxel by fine voxel, the coarse
+    // buffer was read S times over: 7.3 instead of 5.8 ms per bf16 batch of
+    // two 64^3 windows, a forward of 69 ms; what is left is memory traffic).
+    at::parallel_for(0, n_batch_ * up_.d, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        const int64_t z = i % cat_.d, n = i / cat_.d;
-        for (int64_t y = 0; y < cat_.h; ++y) {
-          for (int64_t x = 0; x < cat_.w; ++x) {
-            const int64_t sub = (z % s[0]) * s[1] * s[2] + (y % s[1]) * s[2] + x % s[2];
-            T* out = cat_data + cat_.voxel(n, z, y, x);
-            const T* u = up_data + up_.voxel(n, z / s[0], y / s[1], x / s[2]);
-            const int64_t* u_off = from_up_.data() + sub * up_channels_;
-            for (int64_t c = 0; c < up_channels_; ++c) out[to_[static_cast<size_t>(c)]] = u[u_off[c]];
-            if (skip_by_blocks_) continue;
-            const T* k = skip_data + skip_.voxel(n, z, y, x);
-            if (skip_by_voxel_) {
-              std::memcpy(out + up_channels_, k, static_cast<size_t>(skip_channels) * sizeof(T));
-              continue;
+        const int64_t cz = i % up_.d, n = i / up_.d;
+        for (int64_t cy = 0; cy < up_.h; ++cy) {
+          for (int64_t cx = 0; cx < up_.w; ++cx) {
+            const T* u = up_data + up_.voxel(n, cz, cy, cx);
+            const int64_t fine = cat_.voxel(n, cz * s[0], cy * s[1], cx * s[2]);
+            const int64_t fine_skip = skip_.voxel(n, cz * s[0], cy * s[1], cx * s[2]);
+            for (int64_t sub = 0; sub < S; ++sub) {
+              T* out = cat_data + fine + cat_delta_[static_cast<size_t>(sub)];
+              const int64_t* u_off = from_up_.data() + sub * up_channels_;
+              for (int64_t c = 0; c < up_channels_; ++c) out[to_[static_cast<size_t>(c)]] = u[u_off[c]];
+              if (skip_by_blocks_) continue;
+              const T* k = skip_data + fine_skip + skip_delta_[static_cast<size_t>(sub)];
+              if (skip_by_voxel_) {
+                for (int64_t c = 0; c < skip_channels; ++c) out[up_channels_ + c] = k[c];
+                continue;
+              }
+              for (int64_t c = 0; c < skip_channels; ++c) out[to_skip[c]] = k[from_skip_[static_cast<size_t>(c)]];
             }
-            const int64_t* to_skip = to_.data() + up_channels_;
-            for (int64_t c = 0; c < skip_channels; ++c) out[to_skip[c]] = k[from_skip_[static_cast<size_t>(c)]];
           }
         }
       }
@@ -152,6 +165,7 @@ class ShuffleConcat {
   Int3 s_;
   Layout up_, skip_, cat_;
   std::vector<int64_t> to_, from_skip_, from_up_;
+  std::vector<int64_t> cat_delta_, skip_delta_;  // per sub: the child's offset from the first child
   bool skip_by_blocks_ = false, skip_by_voxel_ = false;
 };
 
