@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <array>
+#include <cstdint>
 
 #include "models/check.h"
 #include "models/cpu_features.h"
@@ -33,12 +34,24 @@ MEDSEG_AVX2 inline __m256 leaky_relu(__m256 v, __m256 slope) {
   return _mm256_add_ps(_mm256_max_ps(v, zero), _mm256_mul_ps(slope, _mm256_min_ps(v, zero)));
 }
 
+/// Eight outputs stored as float32, or rounded to bfloat16 (to nearest,
+/// ties to even, as LibTorch and oneDNN round; NaN is not special-cased:
+/// the network's activations are finite).
+MEDSEG_AVX2 inline void store8(float* out, __m256 v) { _mm256_storeu_ps(out, v); }
+MEDSEG_AVX2 inline void store8(std::uint16_t* out, __m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i high = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+  const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(high), _mm256_extracti128_si256(high, 1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), packed);
+}
+
 /// UR consecutive output voxels from x0 on, none of them at the x border (all
 /// three kw taps are inside the row), OB output blocks of 8 channels:
 /// UR * OB accumulators, OB weight vectors and one broadcast per OB FMAs.
-template <int OB, int CPB, int UR>
+template <int OB, int CPB, int UR, typename Out>
 MEDSEG_AVX2 void interior_block(const DirectConvArgs& a, const Input& in, const Rows& rows, int64_t x0,
-                                float* out, int64_t out_block_stride) {
+                                Out* out, int64_t out_block_stride) {
   __m256 acc[OB][UR];
 #pragma GCC unroll 2
   for (int o = 0; o < OB; ++o) {
@@ -71,13 +84,13 @@ MEDSEG_AVX2 void interior_block(const DirectConvArgs& a, const Input& in, const 
 #pragma GCC unroll 2
   for (int o = 0; o < OB; ++o) {
 #pragma GCC unroll 16
-    for (int j = 0; j < UR; ++j) _mm256_storeu_ps(out + o * out_block_stride + (x0 + j) * 8, leaky_relu(acc[o][j], slope));
+    for (int j = 0; j < UR; ++j) store8(out + o * out_block_stride + (x0 + j) * 8, leaky_relu(acc[o][j], slope));
   }
 }
 
 /// One output voxel at any x, taps outside the row skipped (the padding).
-template <int OB, int CPB>
-MEDSEG_AVX2 void border_voxel(const DirectConvArgs& a, const Input& in, const Rows& rows, int64_t x, float* out,
+template <int OB, int CPB, typename Out>
+MEDSEG_AVX2 void border_voxel(const DirectConvArgs& a, const Input& in, const Rows& rows, int64_t x, Out* out,
                               int64_t out_block_stride) {
   __m256 acc[OB];
   for (int o = 0; o < OB; ++o) acc[o] = _mm256_loadu_ps(a.bias + 8 * o);
@@ -94,20 +107,20 @@ MEDSEG_AVX2 void border_voxel(const DirectConvArgs& a, const Input& in, const Ro
     }
   }
   const __m256 slope = _mm256_set1_ps(a.negative_slope);
-  for (int o = 0; o < OB; ++o) _mm256_storeu_ps(out + o * out_block_stride + x * 8, leaky_relu(acc[o], slope));
+  for (int o = 0; o < OB; ++o) store8(out + o * out_block_stride + x * 8, leaky_relu(acc[o], slope));
 }
 
 /// The last n < UR voxels of a row's interior.
-template <int OB, int CPB, int UR>
-MEDSEG_AVX2 void tail(const DirectConvArgs& a, const Input& in, const Rows& rows, int64_t x0, int64_t n, float* out,
+template <int OB, int CPB, int UR, typename Out>
+MEDSEG_AVX2 void tail(const DirectConvArgs& a, const Input& in, const Rows& rows, int64_t x0, int64_t n, Out* out,
                       int64_t out_block_stride) {
   if constexpr (UR > 0) {
-    if (n == UR) return interior_block<OB, CPB, UR>(a, in, rows, x0, out, out_block_stride);
-    tail<OB, CPB, UR - 1>(a, in, rows, x0, n, out, out_block_stride);
+    if (n == UR) return interior_block<OB, CPB, UR, Out>(a, in, rows, x0, out, out_block_stride);
+    tail<OB, CPB, UR - 1, Out>(a, in, rows, x0, n, out, out_block_stride);
   }
 }
 
-template <int OB, int CPB>
+template <int OB, int CPB, typename Out>
 MEDSEG_AVX2 void output_row(const DirectConvArgs& a, const Input& in, int64_t n, int64_t z, int64_t y) {
   constexpr int kBlock = 12 / OB;  // 12 accumulators + OB weights + 1 broadcast of 16 ymm registers
   Rows rows{};
@@ -119,14 +132,14 @@ MEDSEG_AVX2 void output_row(const DirectConvArgs& a, const Input& in, int64_t n,
     }
   }
   const int64_t out_block_stride = a.depth * a.height * a.width * 8;
-  float* out = a.output + n * OB * out_block_stride + (z * a.height + y) * a.width * 8;
+  Out* out = static_cast<Out*>(a.output) + n * OB * out_block_stride + (z * a.height + y) * a.width * 8;
   int64_t x = 1;
   for (; x + kBlock <= a.width - 1; x += kBlock) {
-    interior_block<OB, CPB, kBlock>(a, in, rows, x, out, out_block_stride);
+    interior_block<OB, CPB, kBlock, Out>(a, in, rows, x, out, out_block_stride);
   }
-  if (x < a.width - 1) tail<OB, CPB, kBlock - 1>(a, in, rows, x, a.width - 1 - x, out, out_block_stride);
-  border_voxel<OB, CPB>(a, in, rows, 0, out, out_block_stride);
-  if (a.width > 1) border_voxel<OB, CPB>(a, in, rows, a.width - 1, out, out_block_stride);
+  if (x < a.width - 1) tail<OB, CPB, kBlock - 1, Out>(a, in, rows, x, a.width - 1 - x, out, out_block_stride);
+  border_voxel<OB, CPB, Out>(a, in, rows, 0, out, out_block_stride);
+  if (a.width > 1) border_voxel<OB, CPB, Out>(a, in, rows, a.width - 1, out, out_block_stride);
 }
 
 #undef MEDSEG_AVX2
@@ -161,8 +174,13 @@ void direct_conv(const DirectConvArgs& a) {
                a.out_channels, " channels is not one of its layers (1 or 8k -> 8 or 16)");
   const bool plain = a.in_channels == 1;
   const Input in{plain ? 1 : a.in_channels / 8, a.block_stride};
-  const auto row = a.out_channels == 8 ? (plain ? &output_row<1, 1> : &output_row<1, 8>)
-                                       : (plain ? &output_row<2, 1> : &output_row<2, 8>);
+  using Row = void (*)(const DirectConvArgs&, const Input&, int64_t, int64_t, int64_t);
+  // [bf16 output][16 outputs][one plain input channel]
+  static constexpr Row kRows[2][2][2] = {
+      {{&output_row<1, 8, float>, &output_row<1, 1, float>}, {&output_row<2, 8, float>, &output_row<2, 1, float>}},
+      {{&output_row<1, 8, std::uint16_t>, &output_row<1, 1, std::uint16_t>},
+       {&output_row<2, 8, std::uint16_t>, &output_row<2, 1, std::uint16_t>}}};
+  const Row row = kRows[a.bf16_output ? 1 : 0][a.out_channels == 16 ? 1 : 0][plain ? 1 : 0];
   const int64_t rows = a.batch * a.depth * a.height;
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) row(a, in, r / (a.depth * a.height), (r / a.height) % a.depth, r % a.height);

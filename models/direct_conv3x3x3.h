@@ -1,6 +1,7 @@
 #pragma once
 // A direct 3x3x3 convolution (stride 1, zero padding 1) with 8 or 16 output
-// channels, bias and LeakyReLU, float32, written with AVX2 + FMA intrinsics.
+// channels, bias and LeakyReLU, float32 (output float32 or bfloat16), written
+// with AVX2 + FMA intrinsics.
 //
 // Why it exists: the full-resolution layers of the bundled U-Nets have 8
 // output channels and the next level 16, and oneDNN 2.6's AVX2 direct kernel
@@ -34,7 +35,10 @@ struct DirectConvArgs {
   const float* weights = nullptr;
   const float* bias = nullptr;     ///< out_channels values
   float negative_slope = 0.01f;    ///< LeakyReLU; 0 = ReLU
-  float* output = nullptr;
+  /// float32, or with `bf16_output` the bits of bfloat16 values (rounded to
+  /// nearest even) for a bf16 network's next layer.
+  void* output = nullptr;
+  bool bf16_output = false;
 };
 
 /// Whether this CPU can run the kernel (AVX2 and FMA, with OS support).

@@ -36,6 +36,10 @@ struct Conv {
   bool reorder_input = false;
   dnnl::reorder input_reorder;
   memory src;
+  /// The producer's layout is the kernel's under another name (8 channels:
+  /// NDHWC and nCdhw8c are the same bytes): read in place as `src_md`.
+  bool alias_input = false;
+  memory::desc src_md;
   /// Set when the layer runs on direct_conv instead of `primitive`.
   bool direct = false;
   std::vector<float> direct_weights, direct_bias;
@@ -185,6 +189,7 @@ struct OnednnUNet3d::Impl {
   float slope = 0.01f;
   Dt dt = Dt::f32;  // of the weights and activations; the logits are float32
   bool direct_kernels = false;  // layers that fit run on direct_conv
+  bool direct_first = false;    // the same for layers reading one plain input channel (the first)
   int direct_layers = 0;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::map<std::array<int64_t, 5>, Plan> plans;
@@ -192,11 +197,41 @@ struct OnednnUNet3d::Impl {
 
   /// 3x3x3, stride 1, padding 1, float32 with LeakyReLU, channels as
   /// direct_conv_fits(): what direct_conv computes.
+  /// The first layer reads the float32 input, so it fits in a bf16
+  /// network too (the kernel then writes bf16).
   bool fits_direct(const FoldedConv& l, Dt dst_dt, bool activation) const {
     const auto w = l.weight.sizes();
-    return direct_kernels && dt == Dt::f32 && dst_dt == Dt::f32 && activation && w.size() == 5 &&
-           direct_conv_fits(w[1], w[0]) && w[2] == 3 && w[3] == 3 && w[4] == 3 &&
-           l.stride == std::vector<int64_t>{1, 1, 1} && l.padding == std::vector<int64_t>{1, 1, 1};
+    if (w.size() != 5 || !direct_conv_fits(w[1], w[0]) || w[2] != 3 || w[3] != 3 || w[4] != 3 || !activation ||
+        dst_dt != dt || l.stride != std::vector<int64_t>{1, 1, 1} || l.padding != std::vector<int64_t>{1, 1, 1}) {
+      return false;
+    }
+    return w[1] == 1 ? direct_first : direct_kernels && dt == Dt::f32;
+  }
+
+  /// Whether `a` and `b` describe the same bytes: equal, or 8 channels as
+  /// NDHWC and as nCdhw8c.
+  static bool same_bytes(const memory::desc& a, const memory::desc& b) {
+    if (a == b) return true;
+    const memory::dims d = a.dims();
+    if (d != b.dims() || a.data_type() != b.data_type() || d.size() != 5 || d[1] != 8) return false;
+    const auto is_8c = [&](const memory::desc& m) {
+      return m == memory::desc(d, m.data_type(), Tag::ndhwc) || m == memory::desc(d, m.data_type(), Tag::nCdhw8c);
+    };
+    return is_8c(a) && is_8c(b);
+  }
+
+  /// How `c` reads `input` where its kernel wants `wanted`: as it is, under
+  /// another name, or reordered into its own buffer.
+  void connect(Conv& c, const memory::desc& input, const memory::desc& wanted) {
+    if (wanted == input) return;
+    if (same_bytes(input, wanted)) {
+      c.alias_input = true;
+      c.src_md = wanted;
+      return;
+    }
+    c.reorder_input = true;
+    c.src = memory(wanted, engine);
+    c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, wanted));
   }
 
   Conv make_direct(const FoldedConv& l, const memory::desc& input) {
@@ -204,13 +239,8 @@ struct OnednnUNet3d::Impl {
     c.direct = true;
     const memory::dims in = input.dims();
     const int64_t out_channels = l.weight.size(0);
-    const memory::desc src_md(in, Dt::f32, in[1] == 1 ? Tag::ncdhw : Tag::nCdhw8c);
-    c.dst_md = memory::desc({in[0], out_channels, in[2], in[3], in[4]}, Dt::f32, Tag::nCdhw8c);
-    if (src_md != input) {
-      c.reorder_input = true;
-      c.src = memory(src_md, engine);
-      c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, src_md));
-    }
+    connect(c, input, memory::desc(in, Dt::f32, in[1] == 1 ? Tag::ncdhw : Tag::nCdhw8c));
+    c.dst_md = memory::desc({in[0], out_channels, in[2], in[3], in[4]}, dt, Tag::nCdhw8c);
     const torch::Tensor w = l.weight.to(torch::kFloat).contiguous();
     c.direct_weights = pack_direct_conv_weights(w.data_ptr<float>(), out_channels, in[1]);
     const torch::Tensor b = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({out_channels});
@@ -245,11 +275,7 @@ struct OnednnUNet3d::Impl {
     Conv c;
     c.primitive = dnnl::convolution_forward(pd);
     c.dst_md = pd.dst_desc();
-    if (pd.src_desc() != input) {
-      c.reorder_input = true;
-      c.src = memory(pd.src_desc(), engine);
-      c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, pd.src_desc()));
-    }
+    connect(c, input, pd.src_desc());
     dnnl::stream stream(engine);
     const torch::Tensor w = l.weight.contiguous();
     memory user_w({wdims, dt, Tag::oidhw}, engine, w.data_ptr());
@@ -325,8 +351,12 @@ namespace {
 /// oneDNN runs AVX2 kernels (its ISA, or the ONEDNN_MAX_CPU_ISA cap, is
 /// below AVX-512): there its 8-output-channel convolutions run at about half
 /// the speed of its wider ones and direct_conv runs them 1.6x faster (the
-/// 16-channel ones 1.1x). With AVX-512 oneDNN's kernels are faster and kept
-/// (docs/performance.md, "U-Net forward against the Conv3d ceiling").
+/// 16-channel ones 1.1x). With AVX-512 oneDNN's kernels are faster and kept,
+/// except for a bf16 network's first layer (one input channel, which AMX
+/// tiles cannot use: 9 ms per two 64^3 windows, direct_conv ~6 ms; the
+/// forward 5-10 % faster). In float32 with AVX-512 the first layer on
+/// direct_conv measured 1-2 % slower (docs/performance.md, "U-Net forward
+/// against the Conv3d ceiling").
 bool onednn_runs_avx2_kernels() {
   switch (dnnl::get_effective_cpu_isa()) {
     case dnnl::cpu_isa::avx2:
@@ -346,9 +376,9 @@ OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct)
   impl_->layers = network.folded_layers();
   impl_->slope = static_cast<float>(network.options().negative_slope());
   impl_->dt = impl_->layers.head.weight.scalar_type() == torch::kBFloat16 ? Dt::bf16 : Dt::f32;
-  impl_->direct_kernels = direct_conv_available() &&
-                      (direct == DirectKernels::always ||
-                       (direct == DirectKernels::where_faster && onednn_runs_avx2_kernels()));
+  const bool available = direct_conv_available() && direct != DirectKernels::never;
+  impl_->direct_kernels = available && (direct == DirectKernels::always || onednn_runs_avx2_kernels());
+  impl_->direct_first = impl_->direct_kernels || (available && impl_->dt == Dt::bf16);
 }
 
 OnednnUNet3d::~OnednnUNet3d() = default;
@@ -376,9 +406,13 @@ torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
   dnnl::stream stream(m.engine);
   const auto run = [&](Conv& c, const memory& input, const memory& dst) {
     const memory* src = &input;
+    memory alias;
     if (c.reorder_input) {
       c.input_reorder.execute(stream, {{DNNL_ARG_FROM, input}, {DNNL_ARG_TO, c.src}});
       src = &c.src;
+    } else if (c.alias_input) {
+      alias = memory(c.src_md, m.engine, input.get_data_handle());
+      src = &alias;
     }
     if (c.direct) {
       stream.wait();
@@ -392,7 +426,8 @@ torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
       a.weights = c.direct_weights.data();
       a.bias = c.direct_bias.data();
       a.negative_slope = m.slope;
-      a.output = static_cast<float*>(dst.get_data_handle());
+      a.output = dst.get_data_handle();
+      a.bf16_output = c.dst_md.data_type() == Dt::bf16;
       direct_conv(a);
       return;
     }

@@ -19,11 +19,13 @@
 
 namespace medseg::models {
 
-/// Which float32 layers run on medseg's own kernel (models/direct_conv3x3x3.h:
-/// 3x3x3, 8 or 16 output channels) instead of oneDNN's.
+/// Which layers run on medseg's own kernel (models/direct_conv3x3x3.h: 3x3x3,
+/// 8 or 16 output channels, float32 arithmetic) instead of oneDNN's, on CPUs
+/// with AVX2 + FMA. The first layer (one float32 input channel) fits in
+/// float32 and bf16 networks, the others in float32 ones.
 enum class DirectKernels {
-  where_faster,  ///< where oneDNN's kernels are AVX2 ones (below AVX-512) and the CPU has AVX2 + FMA
-  always,        ///< wherever a layer fits and the CPU has AVX2 + FMA (tests, benchmarks)
+  where_faster,  ///< every fitting layer where oneDNN's kernels are AVX2 ones (below AVX-512), else a bf16 network's first
+  always,        ///< wherever a layer fits (tests, benchmarks)
   never,         ///< oneDNN only
 };
 

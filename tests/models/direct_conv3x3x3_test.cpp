@@ -25,12 +25,14 @@ torch::Tensor from_blocked(const torch::Tensor& y) {
   return y.permute({0, 1, 5, 2, 3, 4}).reshape({y.size(0), y.size(1) * 8, y.size(2), y.size(3), y.size(4)});
 }
 
-torch::Tensor run_direct(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, float slope) {
+torch::Tensor run_direct(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, float slope,
+                         bool bf16_output = false) {
   const int64_t in_channels = x.size(1), out_channels = weight.size(0);
   const torch::Tensor in = to_blocked(x);
   const std::vector<float> packed =
       pack_direct_conv_weights(weight.contiguous().data_ptr<float>(), out_channels, in_channels);
-  torch::Tensor out = torch::full({x.size(0), out_channels / 8, x.size(2), x.size(3), x.size(4), 8}, std::nanf(""));
+  torch::Tensor out = torch::full({x.size(0), out_channels / 8, x.size(2), x.size(3), x.size(4), 8}, std::nanf(""),
+                                  bf16_output ? torch::kBFloat16 : torch::kFloat);
   DirectConvArgs a;
   a.input = in.data_ptr<float>();
   a.batch = x.size(0), a.in_channels = in_channels, a.out_channels = out_channels;
@@ -40,9 +42,10 @@ torch::Tensor run_direct(const torch::Tensor& x, const torch::Tensor& weight, co
   a.weights = packed.data();
   a.bias = bias.data_ptr<float>();
   a.negative_slope = slope;
-  a.output = out.data_ptr<float>();
+  a.output = out.data_ptr();
+  a.bf16_output = bf16_output;
   direct_conv(a);
-  return from_blocked(out);
+  return from_blocked(out).to(torch::kFloat);
 }
 
 // Against LibTorch's own Conv3d + LeakyReLU: every channel count the kernel
@@ -67,6 +70,42 @@ TEST(DirectConv3x3x3, MatchesTorchConv3dAndLeakyRelu) {
       }
     }
   }
+}
+
+// bf16 output (a bf16 network's first layer): the identity filter passes the
+// input through, so the kernel's rounding must be LibTorch's own
+// float -> bfloat16 conversion (to nearest, ties to even), value for value,
+// including exact ties and values that round up across a power of two.
+TEST(DirectConv3x3x3, Bf16OutputRoundsAsLibTorch) {
+  ASSERT_TRUE(direct_conv_available());
+  torch::manual_seed(5);
+  torch::Tensor x = torch::randn({1, 1, 2, 3, 40}) * 3;
+  // Ties: bfloat16 keeps the top 16 bits, so 1 + 2^-8 lies halfway between
+  // 1 and 1 + 2^-7 (ties to 1, the even one), 1 + 3 * 2^-8 halfway between
+  // 1 + 2^-7 and 1 + 2^-6 (ties up); 2 - 2^-9 rounds up to 2.
+  const std::vector<float> special{1.0f + 1.0f / 256, 1.0f + 3.0f / 256, 2.0f - 1.0f / 512, -(1.0f + 1.0f / 256)};
+  for (size_t i = 0; i < special.size(); ++i) x.view({-1})[static_cast<int64_t>(i) * 7] = special[i];
+  torch::Tensor w = torch::zeros({8, 1, 3, 3, 3});
+  w.index_put_({torch::indexing::Slice(), 0, 1, 1, 1}, 1.0f);  // centre tap: out = in on every channel
+  const torch::Tensor b = torch::zeros({8});
+  const torch::Tensor out = run_direct(x, w, b, /*slope=*/1.0f, /*bf16_output=*/true);
+  const torch::Tensor expected = x.to(torch::kBFloat16).to(torch::kFloat).expand({1, 8, 2, 3, 40});
+  EXPECT_TRUE(torch::equal(out, expected));
+  EXPECT_EQ(out.reshape({-1})[0].item<float>(), 1.0f);  // the first special value: a tie, to even
+}
+
+// A real layer with bf16 output: within bf16 rounding of LibTorch's fp32
+// result, and every value a bf16 number.
+TEST(DirectConv3x3x3, Bf16OutputStaysWithinBf16Rounding) {
+  torch::manual_seed(6);
+  const torch::Tensor x = torch::randn({2, 1, 4, 5, 19});
+  const torch::Tensor w = torch::randn({8, 1, 3, 3, 3}) * 0.3;
+  const torch::Tensor b = torch::randn({8});
+  const torch::Tensor expected = torch::leaky_relu(torch::conv3d(x, w, b, 1, 1), 0.01);
+  const torch::Tensor out = run_direct(x, w, b, 0.01f, /*bf16_output=*/true);
+  EXPECT_TRUE(all_close(out, expected, 1.0 / 128, 1e-6)) << (out - expected).abs().max().item<double>();
+  EXPECT_TRUE(torch::equal(out, out.to(torch::kBFloat16).to(torch::kFloat)));
+  EXPECT_FALSE(torch::equal(out, expected));  // it did round
 }
 
 TEST(DirectConv3x3x3, RefusesLayersItDoesNotCompute) {

@@ -185,18 +185,24 @@ TEST(OnednnUNet3d, Bf16StaysCloseToTheAutocastUNetWhereNative) {
     return;
   }
   ASSERT_TRUE(OnednnUNet3d::supports(folded));
-  const OnednnUNet3d direct(folded);
   const torch::Tensor x = torch::randn({2, 1, 16, 16, 16});
-  const torch::Tensor out = direct.forward(x);
   const torch::Tensor ref = reference(net, x, 0, /*bf16=*/true);
-  EXPECT_EQ(out.scalar_type(), torch::kFloat);
-  EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
-  // It does run in bf16: float32 would agree far more closely.
-  EXPECT_FALSE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
-  // Labels: as the LibTorch bf16 path agrees with the autocast UNet, or better.
-  const double agree = out.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
   const double agree_libtorch = folded.forward(x).argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
-  EXPECT_GE(agree, std::min(0.99, agree_libtorch - 0.005)) << agree << " vs " << agree_libtorch;
+  // oneDNN alone, and (the default) the first layer on the direct kernel,
+  // which writes bf16 for the next layer.
+  for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::where_faster}) {
+    SCOPED_TRACE(kernels == DirectKernels::never ? "oneDNN only" : "default");
+    const OnednnUNet3d direct(folded, kernels);
+    const torch::Tensor out = direct.forward(x);
+    EXPECT_EQ(direct.direct_layers(), kernels == DirectKernels::never || !direct_conv_available() ? 0 : 1);
+    EXPECT_EQ(out.scalar_type(), torch::kFloat);
+    EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
+    // It does run in bf16: float32 would agree far more closely.
+    EXPECT_FALSE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
+    // Labels: as the LibTorch bf16 path agrees with the autocast UNet, or better.
+    const double agree = out.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
+    EXPECT_GE(agree, std::min(0.99, agree_libtorch - 0.005)) << agree << " vs " << agree_libtorch;
+  }
 }
 
 }  // namespace
