@@ -29,8 +29,8 @@
 #include "models/allocator.h"
 #include "models/autocast.h"
 #include "models/cpu_features.h"
-#include "models/inference_unet3d.h"
 #include "models/direct_conv3x3x3.h"
+#include "models/inference_unet3d.h"
 #include "models/onednn_unet3d.h"
 #include "models/precision.h"
 #include "models/runtime.h"
@@ -146,8 +146,9 @@ void run_table(const Args& a, bool bf16) {
                   static_cast<long long>(batch), direct->direct_layers());
       variants.push_back({"oneDNN folded, batch " + std::to_string(batch), flops, batch,
                           [direct, x]() { direct->forward(x); }, {}});
-      // oneDNN's kernels for every layer, for the comparison where the
-      // default uses the direct kernel (AVX2) or not (AVX-512: the reverse).
+      // The other choice, measured beside it: oneDNN's kernels for every
+      // layer where the default puts some on the direct kernel (AVX2; a
+      // bf16 network's first layer), else every fitting layer on it.
       const auto other_choice = direct->direct_layers() > 0 ? medseg::models::DirectKernels::never
                                                             : medseg::models::DirectKernels::always;
       if (other_choice == medseg::models::DirectKernels::never || medseg::models::direct_conv_available()) {
