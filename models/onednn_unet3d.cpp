@@ -92,7 +92,8 @@ Layout layout_of(const memory::desc& md) {
 class ShuffleConcat {
  public:
   /// Channel offsets once per plan: the destination's, the skip's, and the
-  /// up buffer's per sub-position.
+  /// up buffer's per sub-position. The grids fit (checked by the plan): the
+  /// skip's is the destination's, the up buffer's that divided by `s`.
   ShuffleConcat(int64_t n_batch, int64_t up_channels, const Int3& s, const Layout& up, const Layout& skip,
                 const Layout& cat)
       : n_batch_(n_batch), up_channels_(up_channels), s_(s), up_(up), skip_(skip), cat_(cat) {
@@ -106,15 +107,12 @@ class ShuffleConcat {
       cat_delta_.push_back(cat.voxel(0, dz, dy, dx));
       skip_delta_.push_back(skip.voxel(0, dz, dy, dx));
     }
-    MEDSEG_CHECK(up.d * s[0] == cat.d && up.h * s[1] == cat.h && up.w * s[2] == cat.w,
-                 "ShuffleConcat: the up-sampled grid is not the destination's");
     // Where the skip's layout is the destination's shifted by whole channel
     // blocks (oneDNN's AVX2 kernels: both nCdhw8c) or both are channels-last,
     // the skip is copied in runs instead of element by element.
-    const bool same_grid = skip.d == cat.d && skip.h == cat.h && skip.w == cat.w;
-    skip_by_blocks_ = same_grid && skip.tag == cat.tag && skip.shift == cat.shift && skip.shift > 0 &&
+    skip_by_blocks_ = skip.tag == cat.tag && skip.shift == cat.shift && skip.shift > 0 &&
                       (up_channels & cat.mask) == 0 && skip.channels % (cat.mask + 1) == 0;
-    skip_by_voxel_ = same_grid && skip.tag == Tag::ndhwc && cat.tag == Tag::ndhwc;
+    skip_by_voxel_ = skip.tag == Tag::ndhwc && cat.tag == Tag::ndhwc;
   }
 
   /// T: the element, moved as it is (float, or the bits of a bfloat16).
@@ -190,7 +188,6 @@ struct OnednnUNet3d::Impl {
   Dt dt = Dt::f32;  // of the weights and activations; the logits are float32
   bool direct_kernels = false;  // layers that fit run on direct_conv
   bool direct_first = false;    // the same for layers reading one plain input channel (the first)
-  int direct_layers = 0;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::map<std::array<int64_t, 5>, Plan> plans;
   std::mutex mutex;
@@ -234,6 +231,11 @@ struct OnednnUNet3d::Impl {
     c.input_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(engine, input, engine, wanted));
   }
 
+  /// The layer's bias as contiguous float32 (zeros where it has none).
+  static torch::Tensor float_bias(const FoldedConv& l) {
+    return l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({l.weight.size(0)});
+  }
+
   Conv make_direct(const FoldedConv& l, const memory::desc& input) {
     Conv c;
     c.direct = true;
@@ -243,9 +245,8 @@ struct OnednnUNet3d::Impl {
     c.dst_md = memory::desc({in[0], out_channels, in[2], in[3], in[4]}, dt, Tag::nCdhw8c);
     const torch::Tensor w = l.weight.to(torch::kFloat).contiguous();
     c.direct_weights = pack_direct_conv_weights(w.data_ptr<float>(), out_channels, in[1]);
-    const torch::Tensor b = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({out_channels});
+    const torch::Tensor b = float_bias(l);
     c.direct_bias.assign(b.data_ptr<float>(), b.data_ptr<float>() + out_channels);
-    ++direct_layers;
     return c;
   }
 
@@ -283,7 +284,7 @@ struct OnednnUNet3d::Impl {
     dnnl::reorder(user_w, c.weights).execute(stream, user_w, c.weights);
     stream.wait();
     c.bias = memory(bmd, engine);
-    const torch::Tensor bias = l.bias.defined() ? l.bias.to(torch::kFloat).contiguous() : torch::zeros({wdims[0]});
+    const torch::Tensor bias = float_bias(l);
     std::memcpy(c.bias.get_data_handle(), bias.data_ptr(), static_cast<size_t>(wdims[0]) * sizeof(float));
     return c;
   }
@@ -385,7 +386,13 @@ OnednnUNet3d::~OnednnUNet3d() = default;
 
 int OnednnUNet3d::direct_layers() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->plans.empty() ? 0 : impl_->direct_layers / static_cast<int>(impl_->plans.size());
+  if (impl_->plans.empty()) return 0;
+  const Impl::Plan& p = impl_->plans.begin()->second;  // every plan makes the same choices
+  int n = 0;
+  for (const auto* list : {&p.encoder, &p.up, &p.decoder}) {
+    for (const Conv& c : *list) n += c.direct ? 1 : 0;
+  }
+  return n;
 }
 
 torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
