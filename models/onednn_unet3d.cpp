@@ -353,11 +353,12 @@ namespace {
 /// below AVX-512): there its 8-output-channel convolutions run at about half
 /// the speed of its wider ones and direct_conv runs them 1.6x faster (the
 /// 16-channel ones 1.1x). With AVX-512 oneDNN's kernels are faster and kept,
-/// except for a bf16 network's first layer (one input channel, which AMX
-/// tiles cannot use: 9 ms per two 64^3 windows, direct_conv ~6 ms; the
-/// forward 5-10 % faster). In float32 with AVX-512 the first layer on
-/// direct_conv measured 1-2 % slower (docs/performance.md, "U-Net forward
-/// against the Conv3d ceiling").
+/// except for a bf16 network's first layer with AMX (one input channel, which
+/// AMX tiles cannot use: 9 ms per two 64^3 windows, direct_conv ~6 ms; the
+/// forward 5-10 % faster). With AVX512_BF16 but no AMX (oneDNN capped) it
+/// measured within noise either way, and in float32 with AVX-512 1-2 %
+/// slower, so there the first layer stays with oneDNN (docs/performance.md,
+/// "U-Net forward against the Conv3d ceiling").
 bool onednn_runs_avx2_kernels() {
   switch (dnnl::get_effective_cpu_isa()) {
     case dnnl::cpu_isa::avx2:
@@ -379,7 +380,8 @@ OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct)
   impl_->dt = impl_->layers.head.weight.scalar_type() == torch::kBFloat16 ? Dt::bf16 : Dt::f32;
   const bool available = direct_conv_available() && direct != DirectKernels::never;
   impl_->direct_kernels = available && (direct == DirectKernels::always || onednn_runs_avx2_kernels());
-  impl_->direct_first = impl_->direct_kernels || (available && impl_->dt == Dt::bf16);
+  impl_->direct_first =
+      impl_->direct_kernels || (available && impl_->dt == Dt::bf16 && cpu_features().usable_amx_bf16());
 }
 
 OnednnUNet3d::~OnednnUNet3d() = default;

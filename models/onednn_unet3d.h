@@ -24,7 +24,7 @@ namespace medseg::models {
 /// with AVX2 + FMA. The first layer (one float32 input channel) fits in
 /// float32 and bf16 networks, the others in float32 ones.
 enum class DirectKernels {
-  where_faster,  ///< every fitting layer where oneDNN's kernels are AVX2 ones (below AVX-512), else a bf16 network's first
+  where_faster,  ///< every fitting layer where oneDNN's kernels are AVX2 ones (below AVX-512), else a bf16 network's first with AMX
   always,        ///< wherever a layer fits (tests, benchmarks)
   never,         ///< oneDNN only
 };
