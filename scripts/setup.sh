@@ -17,8 +17,10 @@ PACKAGES=(
   # (libtorch-dev does not depend on it): data-parallel training
   libgloo-dev
   # the headers of the oneDNN LibTorch links (libdnnl2): the inference network
-  # calls it directly (models/onednn_unet3d.h)
-  libdnnl-dev
+  # calls it directly (models/onednn_unet3d.h); its CMake config requires
+  # OpenCL (Debian builds it with the OpenCL GPU runtime), which it only
+  # recommends, so --no-install-recommends would leave find_package(dnnl) failing
+  libdnnl-dev ocl-icd-opencl-dev
   # a real MPI launcher for the data-parallel tests (ranks from OMPI_COMM_WORLD_*)
   openmpi-bin
   # DICOM SEG writing/reading (dcmseg, dcmiod, dcmfg), networking (dcmnet, dcmtls)
