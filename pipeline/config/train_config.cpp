@@ -200,7 +200,8 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   const Fields t = top.section("training");
   t.allow_only({"epochs", "iterations_per_epoch", "batch_size", "patch_size", "optimizer", "learning_rate",
                 "momentum", "weight_decay", "lr_schedule", "precision", "seed", "threads", "loader_threads",
-                "prefetch", "gradient_clip", "foreground_oversampling", "memory_budget_gib", "sync_batch_norm"});
+                "prefetch", "gradient_clip", "foreground_oversampling", "memory_budget_gib", "sync_batch_norm",
+                "precise_bn_batches", "frozen_bn_epochs"});
   auto& tc = c.training;
   tc.epochs = t.get_int("epochs", tc.epochs, 1, 100000);
   tc.iterations_per_epoch = t.get_int("iterations_per_epoch", tc.iterations_per_epoch, 1, 1000000);
@@ -228,6 +229,24 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   tc.foreground_oversampling = t.get_double("foreground_oversampling", tc.foreground_oversampling, 0.0, 1.0);
   tc.memory_budget_gib = t.get_double("memory_budget_gib", tc.memory_budget_gib, 0.01, 1024.0);
   tc.sync_batch_norm = t.get_bool("sync_batch_norm", tc.sync_batch_norm);
+  tc.precise_bn_batches = t.get_int("precise_bn_batches", tc.precise_bn_batches, 0, 100000);
+  tc.frozen_bn_epochs = t.get_int("frozen_bn_epochs", tc.frozen_bn_epochs, 0, 100000);
+  if (tc.frozen_bn_epochs >= tc.epochs) {
+    t.fail("frozen_bn_epochs", "must be fewer than training.epochs (" + std::to_string(tc.epochs) +
+                                   "): the statistics it freezes come from the epochs before");
+  }
+  // Both work on one set of batch-norm statistics.
+  const auto needs_single_domain_batch_norm = [&](const char* key) {
+    const models::NormKind kind = c.model.architecture.norm().kind();
+    if (kind != models::NormKind::kBatch && kind != models::NormKind::kBatchRenorm) {
+      t.fail(key, "needs batch-norm statistics, but model.norm.kind is " + models::to_string(kind));
+    }
+    if (c.dataset.simulated_scanners.profiles.size() > 1 || c.model.domains.size() > 1) {
+      t.fail(key, "is implemented for single-domain models only (this one has several domains)");
+    }
+  };
+  if (tc.precise_bn_batches > 0) needs_single_domain_batch_norm("precise_bn_batches");
+  if (tc.frozen_bn_epochs > 0) needs_single_domain_batch_norm("frozen_bn_epochs");
 
   const Fields a = top.section("augmentation");
   a.allow_only({"enabled", "flip_probability", "rotation", "scaling", "elastic", "gain", "offset", "contrast",

@@ -124,6 +124,14 @@ struct TrainingConfig {
   /// statistics of the whole global batch (all ranks), per domain. No effect
   /// in a single process.
   bool sync_batch_norm = true;
+  /// Before each validation, re-estimate the batch-norm running statistics
+  /// with the current weights over this many training batches (PreciseBN,
+  /// pipeline/train/precise_batch_norm.h); 0 = keep the running averages.
+  std::int64_t precise_bn_batches = 0;
+  /// The last this many epochs train with frozen batch norm: every layer
+  /// normalizes with its running statistics (re-estimated first when
+  /// precise_bn_batches > 0), as inference does; 0 = batch statistics to the end.
+  std::int64_t frozen_bn_epochs = 0;
 };
 
 /// One augmentation: applied with `probability`, drawing from `range`.

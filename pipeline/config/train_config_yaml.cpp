@@ -98,7 +98,9 @@ std::string to_yaml(const TrainConfig& c) {
       << t.loader_threads << YAML::Key << "prefetch" << YAML::Value << t.prefetch << YAML::Key
       << "gradient_clip" << YAML::Value << t.gradient_clip << YAML::Key << "foreground_oversampling"
       << YAML::Value << t.foreground_oversampling << YAML::Key << "memory_budget_gib" << YAML::Value
-      << t.memory_budget_gib << YAML::Key << "sync_batch_norm" << YAML::Value << t.sync_batch_norm << YAML::EndMap;
+      << t.memory_budget_gib << YAML::Key << "sync_batch_norm" << YAML::Value << t.sync_batch_norm << YAML::Key
+      << "precise_bn_batches" << YAML::Value << t.precise_bn_batches << YAML::Key << "frozen_bn_epochs" << YAML::Value
+      << t.frozen_bn_epochs << YAML::EndMap;
 
   const auto& a = c.augmentation;
   out << YAML::Key << "augmentation" << YAML::Value << YAML::BeginMap << YAML::Key << "enabled" << YAML::Value

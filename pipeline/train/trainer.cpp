@@ -23,6 +23,7 @@
 #include "pipeline/train/batch_loader.h"
 #include "pipeline/train/checkpoint.h"
 #include "pipeline/train/gradient_averaging.h"
+#include "pipeline/train/precise_batch_norm.h"
 #include "pipeline/train/process_group.h"
 #include "pipeline/train/synced_batch_norm.h"
 #include "pipeline/train/model_options.h"
@@ -163,6 +164,7 @@ std::string to_json_line(const EpochRecord& r) {
     j["validation_dice"] = dice;
     j["mean_validation_dice"] = r.mean_validation_dice;
   }
+  if (r.precise_bn_seconds >= 0.0) j["precise_bn_seconds"] = r.precise_bn_seconds;
   return j.dump();
 }
 
@@ -456,6 +458,28 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.domain_per_batch =
       !config.dataset.simulated_scanners.profiles.empty() && config.dataset.simulated_scanners.domain_per_batch;
   BatchLoader loader(sampler, augmenter, lo, state.epoch * tc.iterations_per_epoch);
+  // PreciseBN draws its own batches (a stream of their own, the same ones at
+  // every validation), so the training batches are those of a run without it.
+  BatchLoaderOptions precise_lo = lo;
+  precise_lo.seed = derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("precise_bn"), 0);
+  precise_lo.rank = 0;
+  precise_lo.world_size = 1;
+  precise_lo.domain_per_batch = false;
+  for (const auto& [key, value] : {std::pair{"precise_bn_batches", tc.precise_bn_batches},
+                                    std::pair{"frozen_bn_epochs", tc.frozen_bn_epochs}}) {
+    if (value > 0 && data.domains.size() > 1) {
+      throw ConfigError(config.file.string() + ": training." + key + ": is implemented for single-domain " +
+                        "models only (the dataset has " + std::to_string(data.domains.size()) + " domains)");
+    }
+  }
+  // Frozen statistics are used by training itself, so every rank would have
+  // to re-estimate the same ones; not implemented.
+  if (tc.frozen_bn_epochs > 0 && group && group->world_size() > 1) {
+    throw ConfigError(config.file.string() + ": training.frozen_bn_epochs: not implemented for data-parallel " +
+                      "training (" + std::to_string(group->world_size()) + " processes)");
+  }
+  // The first epoch that trains with frozen batch norm.
+  const std::int64_t freeze_from = tc.frozen_bn_epochs > 0 ? tc.epochs - tc.frozen_bn_epochs + 1 : tc.epochs + 1;
 
   TrainResult result;
   for (std::int64_t epoch = state.epoch + 1; epoch <= tc.epochs; ++epoch) {
@@ -464,11 +488,24 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     record.epoch = epoch;
     record.precision = models::to_string(precision);
     record.learning_rate = learning_rate(tc, epoch - 1);
+    if (epoch >= freeze_from) {
+      // Re-estimated once, with the weights that will learn to use them; a
+      // run resumed later finds them in its checkpoint.
+      if (epoch == freeze_from && tc.precise_bn_batches > 0) {
+        recompute_batch_norm_statistics(model, sampler, augmenter, precise_lo, tc.precise_bn_batches, bf16);
+      }
+      freeze_batch_norm(model);  // validation's model->train() undoes it: again every epoch
+    }
     train_epoch(tc, run, model, *optimizer, loader, bf16, state.epoch, group, callbacks, record);
     if (rank0) {
       // Rank 0 validates alone: its batch-norm layers must not wait for peers.
       if (synced_stats) set_batch_stats_reduction(*model, nullptr);
       if (epoch % config.validation.every == 0 || epoch == tc.epochs) {
+        if (tc.precise_bn_batches > 0 && epoch < freeze_from) {  // frozen statistics stay as trained with
+          const auto start = Clock::now();
+          recompute_batch_norm_statistics(model, sampler, augmenter, precise_lo, tc.precise_bn_batches, bf16);
+          record.precise_bn_seconds = seconds_since(start);
+        }
         validate(config, data, model, bf16, info, state, record);
       }
       save_epoch(config, run, model, *optimizer, info, state, epoch_start, record);

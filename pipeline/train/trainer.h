@@ -40,6 +40,9 @@ struct EpochRecord {
   /// Per foreground label (1..K-1); empty when this epoch did not validate.
   std::vector<double> validation_dice;
   double mean_validation_dice = -1.0;  ///< -1 when not validated
+  /// Seconds re-estimating the batch-norm statistics before validation
+  /// (training.precise_bn_batches); -1 when not done this epoch.
+  double precise_bn_seconds = -1.0;
   bool best = false;
 };
 

@@ -95,6 +95,44 @@ TEST(TrainConfig, AdaptationThresholdLoadsReloadsAndIsRangeChecked) {
   expect_config_error(dir / "c.yaml", {"adaptation.min_change", "out of range [0, 1]"}, {"adaptation.min_change=-1"});
 }
 
+// PreciseBN (training.precise_bn_batches): off by default, reloads, and
+// refused where there are no batch-norm statistics or several domains.
+TEST(TrainConfig, PreciseBatchNormLoadsReloadsAndIsRefusedWhereItCannotApply) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", kMinimal);
+  EXPECT_EQ(load_train_config(dir / "c.yaml").training.precise_bn_batches, 0);
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  precise_bn_batches: 40\n");
+  const TrainConfig a = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(a.training.precise_bn_batches, 40);
+  test::write_text(dir / "effective.yaml", to_yaml(a));
+  EXPECT_EQ(load_train_config(dir / "effective.yaml").training.precise_bn_batches, 40);
+
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  precise_bn_batches: -3\n");
+  expect_config_error(dir / "c.yaml", {"c.yaml", "training.precise_bn_batches", "line 5", "out of range"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  precise_bn_batches: many\n");
+  expect_config_error(dir / "c.yaml", {"training.precise_bn_batches", "line 5", "many"});
+  test::write_text(dir / "c.yaml",
+                   std::string(kMinimal) + "model:\n  norm: {kind: instance}\ntraining:\n  precise_bn_batches: 8\n");
+  expect_config_error(dir / "c.yaml", {"training.precise_bn_batches", "line 7", "model.norm.kind is instance"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "model:\n  domains: [a, b]\ntraining:\n  precise_bn_batches: 8\n");
+  expect_config_error(dir / "c.yaml", {"training.precise_bn_batches", "single-domain"});
+  test::write_text(dir / "c.yaml", kMinimal);
+  expect_config_error(dir / "c.yaml", {"training.precise_bn_batches", "model.norm.kind is group"},
+                      {"model.norm.kind=group", "training.precise_bn_batches=4"});
+
+  // training.frozen_bn_epochs: the last epochs, never all of them.
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 10\n  frozen_bn_epochs: 2\n");
+  const TrainConfig f = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(f.training.frozen_bn_epochs, 2);
+  test::write_text(dir / "effective.yaml", to_yaml(f));
+  EXPECT_EQ(load_train_config(dir / "effective.yaml").training.frozen_bn_epochs, 2);
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 10\n  frozen_bn_epochs: 10\n");
+  expect_config_error(dir / "c.yaml", {"training.frozen_bn_epochs", "line 6", "fewer than training.epochs (10)"});
+  test::write_text(dir / "c.yaml",
+                   std::string(kMinimal) + "model:\n  norm: {kind: instance}\ntraining:\n  frozen_bn_epochs: 1\n");
+  expect_config_error(dir / "c.yaml", {"training.frozen_bn_epochs", "model.norm.kind is instance"});
+}
+
 TEST(TrainConfig, ScannerAugmentationAndSimulatedScannersLoadAndReload) {
   TempDir dir;
   test::write_text(dir / "c.yaml", R"(dataset:
