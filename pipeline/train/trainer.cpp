@@ -445,6 +445,19 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   }
   models::BundleInfo info = bundle_info(config, options, data, model, run, state.epoch);
 
+  for (const auto& [key, value] : {std::pair{"precise_bn_batches", tc.precise_bn_batches},
+                                    std::pair{"frozen_bn_epochs", tc.frozen_bn_epochs}}) {
+    if (value > 0 && data.domains.size() > 1) {
+      throw ConfigError(config.file.string() + ": training." + key + ": is implemented for single-domain " +
+                        "models only (the dataset has " + std::to_string(data.domains.size()) + " domains)");
+    }
+  }
+  // Frozen statistics are used by training itself, so every rank would have
+  // to re-estimate the same ones; not implemented.
+  if (tc.frozen_bn_epochs > 0 && group && group->world_size() > 1) {
+    throw ConfigError(config.file.string() + ": training.frozen_bn_epochs: not implemented for data-parallel " +
+                      "training (" + std::to_string(group->world_size()) + " processes)");
+  }
   const PatchSampler sampler(data.training, data.patch_size);
   const Augmenter augmenter(config.augmentation, data.patch_size);
   BatchLoaderOptions lo;
@@ -465,19 +478,6 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   precise_lo.rank = 0;
   precise_lo.world_size = 1;
   precise_lo.domain_per_batch = false;
-  for (const auto& [key, value] : {std::pair{"precise_bn_batches", tc.precise_bn_batches},
-                                    std::pair{"frozen_bn_epochs", tc.frozen_bn_epochs}}) {
-    if (value > 0 && data.domains.size() > 1) {
-      throw ConfigError(config.file.string() + ": training." + key + ": is implemented for single-domain " +
-                        "models only (the dataset has " + std::to_string(data.domains.size()) + " domains)");
-    }
-  }
-  // Frozen statistics are used by training itself, so every rank would have
-  // to re-estimate the same ones; not implemented.
-  if (tc.frozen_bn_epochs > 0 && group && group->world_size() > 1) {
-    throw ConfigError(config.file.string() + ": training.frozen_bn_epochs: not implemented for data-parallel " +
-                      "training (" + std::to_string(group->world_size()) + " processes)");
-  }
   // The first epoch that trains with frozen batch norm.
   const std::int64_t freeze_from = tc.frozen_bn_epochs > 0 ? tc.epochs - tc.frozen_bn_epochs + 1 : tc.epochs + 1;
 
