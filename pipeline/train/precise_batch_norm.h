@@ -5,11 +5,14 @@
 // During training the running statistics are an exponential average
 // (momentum 0.1, i.e. mostly the last ~10 batches) of statistics computed
 // while the weights were still moving; with batches of two 3D patches that
-// estimate is noisy. Here the weights are frozen and the population
+// estimate is noisy. Here the weights are held fixed and the population
 // statistics the network was trained to expect are averaged over many
 // training batches: per layer, the mean over batches of each batch's mean and
 // unbiased variance (models::AdaptationEstimate::kBatchAverage), every layer
-// seeing inputs normalized as in training.
+// seeing inputs normalized as in training. On the bundled MRI recipe neither
+// this nor frozen batch norm changed robustness to simulated scanners in a
+// way two training seeds agree on (docs/scanner_training.md); what PreciseBN
+// does reliably is make validation during training reflect the weights.
 #include <cstdint>
 
 #include "models/unet3d.h"
