@@ -16,7 +16,6 @@
 #include "models/bundle.h"
 #include "models/precision.h"
 #include "pipeline/config/train_config.h"
-#include "pipeline/random.h"
 #include "pipeline/train/precise_batch_norm.h"
 #include "pipeline/train/training_data.h"
 
@@ -46,10 +45,7 @@ int main(int argc, char** argv) {
                                                       [](const std::string& line) { std::puts(line.c_str()); });
     const pipeline::PatchSampler sampler(data.training, data.patch_size);
     const pipeline::Augmenter augmenter(config.augmentation, data.patch_size);
-    pipeline::BatchLoaderOptions lo;
-    lo.batch_size = config.training.batch_size;
-    lo.foreground_fraction = config.training.foreground_oversampling;
-    lo.seed = pipeline::derive_seed(static_cast<std::uint64_t>(config.training.seed), pipeline::fnv1a("precise_bn"), 0);
+    const pipeline::BatchLoaderOptions lo = pipeline::precise_bn_loader_options(config.training);
     const bool bf16 = models::resolve_precision(config.training.precision) == models::Precision::kBf16;
     const std::int64_t layers =
         pipeline::recompute_batch_norm_statistics(bundle.model, sampler, augmenter, lo, std::stoll(argv[4]), bf16);

@@ -214,6 +214,10 @@ class DomainBatchNormImpl : public torch::nn::Cloneable<DomainBatchNormImpl> {
 
 TORCH_MODULE(DomainBatchNorm);
 
+/// Every DomainBatchNorm in `model` (including `model` itself), in
+/// registration order (for UNet3d: forward order).
+std::vector<DomainBatchNormImpl*> domain_batch_norms(torch::nn::Module& model);
+
 /// Applies begin_adaptation(domain) to every DomainBatchNorm in `model`
 /// (including `model` itself). Returns the number of layers affected.
 int64_t begin_adaptation(torch::nn::Module& model, int64_t domain, const AdaptationEstimate& estimate = {});

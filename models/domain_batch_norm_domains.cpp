@@ -124,8 +124,6 @@ int64_t DomainBatchNormImpl::add_domain() {
   return k;
 }
 
-namespace {
-
 std::vector<DomainBatchNormImpl*> domain_batch_norms(torch::nn::Module& model) {
   std::vector<DomainBatchNormImpl*> layers;
   if (auto* self = model.as<DomainBatchNormImpl>()) layers.push_back(self);
@@ -134,8 +132,6 @@ std::vector<DomainBatchNormImpl*> domain_batch_norms(torch::nn::Module& model) {
   }
   return layers;
 }
-
-}  // namespace
 
 int64_t begin_adaptation(torch::nn::Module& model, int64_t domain, const AdaptationEstimate& estimate) {
   const auto layers = domain_batch_norms(model);

@@ -17,19 +17,11 @@
 namespace medseg::pipeline {
 namespace {
 
-std::vector<models::DomainBatchNormImpl*> batch_norm_layers(torch::nn::Module& model) {
-  std::vector<models::DomainBatchNormImpl*> layers;
-  for (const auto& m : model.modules(/*include_self=*/true)) {
-    if (auto* bn = m->as<models::DomainBatchNormImpl>()) layers.push_back(bn);
-  }
-  return layers;
-}
-
 // The layers an adaptation changes: the first `o.layers` in forward order
 // (modules() lists them in registration order, which UNet3d keeps in forward
 // order: encoder levels from full resolution down, then the decoder), or all.
 std::vector<models::DomainBatchNormImpl*> adapted_layers(torch::nn::Module& model, const AdaptationOptions& o) {
-  auto layers = batch_norm_layers(model);
+  auto layers = models::domain_batch_norms(model);
   const auto count = static_cast<std::int64_t>(layers.size());
   if (o.layers > count) {
     throw ConfigError("cannot adapt " + std::to_string(o.layers) + " batch-norm layers: the model has " +
@@ -40,7 +32,7 @@ std::vector<models::DomainBatchNormImpl*> adapted_layers(torch::nn::Module& mode
 }
 
 void cancel_all(torch::nn::Module& model) {
-  for (auto* layer : batch_norm_layers(model)) {
+  for (auto* layer : models::domain_batch_norms(model)) {
     if (layer->is_adapting()) layer->cancel_adaptation();
   }
 }
@@ -274,7 +266,7 @@ void adapt_domain(models::UNet3d& model, std::int64_t domain, const std::vector<
                   const std::array<std::int64_t, 3>& patch_size, const AdaptationOptions& options) {
   if (images_in.empty()) throw ConfigError("adaptation needs at least one image");
   check_options(options);
-  if (batch_norm_layers(*model).empty()) {
+  if (models::domain_batch_norms(*model).empty()) {
     throw ModelError("adaptation: the model has no batch-normalization layer (norm kind '" +
                      models::to_string(model->options.norm().kind()) + "' needs no adaptation)");
   }

@@ -8,19 +8,16 @@
 #include "core/error.h"
 #include "models/autocast.h"
 #include "models/domain_batch_norm.h"
+#include "pipeline/random.h"
 
 namespace medseg::pipeline {
-namespace {
-
-std::vector<models::DomainBatchNormImpl*> batch_norm_layers(models::UNet3d& model) {
-  std::vector<models::DomainBatchNormImpl*> layers;
-  for (const auto& m : model->modules(/*include_self=*/true)) {
-    if (auto* bn = m->as<models::DomainBatchNormImpl>()) layers.push_back(bn);
-  }
-  return layers;
+BatchLoaderOptions precise_bn_loader_options(const TrainingConfig& training) {
+  BatchLoaderOptions o;
+  o.batch_size = training.batch_size;
+  o.foreground_fraction = training.foreground_oversampling;
+  o.seed = derive_seed(static_cast<std::uint64_t>(training.seed), fnv1a("precise_bn"), 0);
+  return o;
 }
-
-}  // namespace
 
 std::int64_t recompute_batch_norm_statistics(models::UNet3d& model, const PatchSampler& sampler,
                                              const Augmenter& augmenter, const BatchLoaderOptions& options,
@@ -28,7 +25,7 @@ std::int64_t recompute_batch_norm_statistics(models::UNet3d& model, const PatchS
   if (batches < 1) {
     throw ConfigError("precise batch norm: needs at least one batch, got " + std::to_string(batches));
   }
-  const auto layers = batch_norm_layers(model);
+  const auto layers = models::domain_batch_norms(*model);
   if (layers.empty()) throw ConfigError("precise batch norm: the model has no batch-norm layer");
   if (layers.front()->num_domains() != 1) {
     throw ConfigError("precise batch norm: only single-domain models are supported (this one has " +
@@ -43,13 +40,13 @@ std::int64_t recompute_batch_norm_statistics(models::UNet3d& model, const PatchS
   models::AdaptationEstimate estimate;
   estimate.kind = models::AdaptationEstimate::Kind::kBatchAverage;
   try {
-    for (auto* layer : layers) layer->begin_adaptation(0, estimate);
+    models::begin_adaptation(*model, 0, estimate);
     for (std::int64_t n = 0; n < batches; ++n) {
       const Batch batch = make_batch(sampler, augmenter, options, n);
       models::Bf16Autocast autocast(bf16);
       model->forward(batch.image, batch.domains);
     }
-    for (auto* layer : layers) layer->end_adaptation();
+    models::end_adaptation(*model);
   } catch (...) {
     for (auto* layer : layers) {
       if (layer->is_adapting()) layer->cancel_adaptation();
@@ -62,7 +59,7 @@ std::int64_t recompute_batch_norm_statistics(models::UNet3d& model, const PatchS
 }
 
 std::int64_t freeze_batch_norm(models::UNet3d& model) {
-  const auto layers = batch_norm_layers(model);
+  const auto layers = models::domain_batch_norms(*model);
   // Eval mode is exactly "normalize with the running statistics, update
   // nothing"; autograd still reaches γ, β and everything upstream.
   for (auto* layer : layers) layer->eval();

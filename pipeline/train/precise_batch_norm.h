@@ -16,9 +16,15 @@
 #include <cstdint>
 
 #include "models/unet3d.h"
+#include "pipeline/config/train_config.h"
 #include "pipeline/train/batch_loader.h"
 
 namespace medseg::pipeline {
+
+/// How PreciseBN draws its batches for a run with these settings: the run's
+/// batch size and foreground share, from a seed stream of their own (so the
+/// training batches are those of a run without it), one process.
+BatchLoaderOptions precise_bn_loader_options(const TrainingConfig& training);
 
 /// Replaces the running statistics of every batch-norm layer of `model` by
 /// their average over batches 0 … batches − 1 of make_batch(sampler,

@@ -471,15 +471,13 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
   lo.domain_per_batch =
       !config.dataset.simulated_scanners.profiles.empty() && config.dataset.simulated_scanners.domain_per_batch;
   BatchLoader loader(sampler, augmenter, lo, state.epoch * tc.iterations_per_epoch);
-  // PreciseBN draws its own batches (a stream of their own, the same ones at
-  // every validation), so the training batches are those of a run without it.
-  BatchLoaderOptions precise_lo = lo;
-  precise_lo.seed = derive_seed(static_cast<std::uint64_t>(tc.seed), fnv1a("precise_bn"), 0);
-  precise_lo.rank = 0;
-  precise_lo.world_size = 1;
-  precise_lo.domain_per_batch = false;
+  const BatchLoaderOptions precise_lo = precise_bn_loader_options(tc);  // the same batches at every validation
   // The first epoch that trains with frozen batch norm.
   const std::int64_t freeze_from = tc.frozen_bn_epochs > 0 ? tc.epochs - tc.frozen_bn_epochs + 1 : tc.epochs + 1;
+
+  // Whether the statistics were re-estimated after the last epoch trained
+  // (then the freeze needs no second, identical estimate).
+  bool reestimated = false;
 
   TrainResult result;
   for (std::int64_t epoch = state.epoch + 1; epoch <= tc.epochs; ++epoch) {
@@ -491,12 +489,13 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
     if (epoch >= freeze_from) {
       // Re-estimated once, with the weights that will learn to use them; a
       // run resumed later finds them in its checkpoint.
-      if (epoch == freeze_from && tc.precise_bn_batches > 0) {
+      if (epoch == freeze_from && tc.precise_bn_batches > 0 && !reestimated) {
         recompute_batch_norm_statistics(model, sampler, augmenter, precise_lo, tc.precise_bn_batches, bf16);
       }
       freeze_batch_norm(model);  // validation's model->train() undoes it: again every epoch
     }
     train_epoch(tc, run, model, *optimizer, loader, bf16, state.epoch, group, callbacks, record);
+    reestimated = false;
     if (rank0) {
       // Rank 0 validates alone: its batch-norm layers must not wait for peers.
       if (synced_stats) set_batch_stats_reduction(*model, nullptr);
@@ -505,6 +504,7 @@ TrainResult train(const TrainConfig& config, const TrainOptions& options, const 
           const auto start = Clock::now();
           recompute_batch_norm_statistics(model, sampler, augmenter, precise_lo, tc.precise_bn_batches, bf16);
           record.precise_bn_seconds = seconds_since(start);
+          reestimated = true;
         }
         validate(config, data, model, bf16, info, state, record);
       }
