@@ -250,7 +250,8 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
 
   const Fields a = top.section("augmentation");
   a.allow_only({"enabled", "flip_probability", "rotation", "scaling", "elastic", "gain", "offset", "contrast",
-                "gamma", "gamma_invert_probability", "bias_field", "noise", "blur", "low_resolution", "inversion", "remap"});
+                "gamma", "gamma_invert_probability", "bias_field", "noise", "blur", "low_resolution", "inversion", "remap",
+                "scanner_per_batch"});
   auto& ac = c.augmentation;
   ac.enabled = a.get_bool("enabled", ac.enabled);
   ac.flip_probability = a.get_double("flip_probability", ac.flip_probability, 0.0, 1.0);
@@ -268,6 +269,7 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
   ac.low_resolution = read_param(a, "low_resolution", ac.low_resolution, 0.05, 1.0);
   ac.inversion = read_param(a, "inversion", ac.inversion, 0.0, 1.0);
   ac.remap = read_param(a, "remap", ac.remap, 0.0, 10.0);
+  ac.scanner_per_batch = a.get_bool("scanner_per_batch", ac.scanner_per_batch);
 
   const Fields v = top.section("validation");
   v.allow_only({"every", "overlap"});

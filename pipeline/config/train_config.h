@@ -159,6 +159,11 @@ struct AugmentationConfig {
   AugmentationParam inversion{0.0, {1.0, 1.0}};
   /// Random piecewise-linear (non-monotone) remap; range = knot amplitude.
   AugmentationParam remap{0.0, {0.1, 0.5}};
+  /// Draw the intensity transforms once per batch instead of once per patch:
+  /// every patch of a batch then looks like one simulated scanner, so batch
+  /// norm trains on one scanner's statistics at a time, as AdaBN adapts to
+  /// one scanner at inference (docs/scanner_training.md).
+  bool scanner_per_batch = false;
 };
 
 struct ValidationConfig {

@@ -119,6 +119,7 @@ std::string to_yaml(const TrainConfig& c) {
   param(out, "low_resolution", a.low_resolution);
   param(out, "inversion", a.inversion);
   param(out, "remap", a.remap);
+  out << YAML::Key << "scanner_per_batch" << YAML::Value << a.scanner_per_batch;
   out << YAML::EndMap;
 
   out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value

@@ -78,7 +78,8 @@ Patch transform_patch(const TrainingCase& c, const std::array<std::int64_t, 3>& 
 Augmenter::Augmenter(AugmentationConfig config, std::array<std::int64_t, 3> patch_size)
     : config_(std::move(config)), patch_size_(patch_size) {}
 
-Patch Augmenter::operator()(const TrainingCase& c, const PatchLocation& location, Random& random) const {
+Patch Augmenter::operator()(const TrainingCase& c, const PatchLocation& location, Random& random,
+                            const Random* scanner) const {
   const AugmentationConfig& a = config_;
   if (!a.enabled) return extract_patch(c, location.center, patch_size_);
   SpatialParams sp;
@@ -115,16 +116,22 @@ Patch Augmenter::operator()(const TrainingCase& c, const PatchLocation& location
   }
   p.image = p.image.contiguous();
   p.labels = p.labels.contiguous();
-  augment_intensity(p.image, random);
+  if (scanner != nullptr) {
+    Random parameters = *scanner;
+    augment_intensity(p.image, parameters, &random);
+  } else {
+    augment_intensity(p.image, random);
+  }
   return p;
 }
 
-void Augmenter::augment_intensity(at::Tensor& image, Random& random) const {
+void Augmenter::augment_intensity(at::Tensor& image, Random& random, Random* noise) const {
   // The order of the draws is part of the batches' definition (a seed gives
   // the same batches in every version): transforms added later draw last.
   const AugmentationConfig& a = config_;
   if (!a.enabled) return;
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(random.bits());
+  const std::uint64_t tensor_seed = random.bits();  // drawn in either case: the parameters' sequence stays
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(noise != nullptr ? noise->bits() : tensor_seed);
   const std::int64_t channels = image.size(0);
   if (random.chance(a.noise.probability)) {
     const double variance = random.uniform(a.noise.range[0], a.noise.range[1]);

@@ -46,10 +46,16 @@ class Augmenter {
  public:
   Augmenter(AugmentationConfig config, std::array<std::int64_t, 3> patch_size);
   /// The augmented patch at `location`; all randomness comes from `random`
-  /// (and a tensor generator seeded from it).
-  Patch operator()(const TrainingCase& c, const PatchLocation& location, Random& random) const;
-  /// Intensity transforms only, in place on a (C, pd, ph, pw) image.
-  void augment_intensity(at::Tensor& image, Random& random) const;
+  /// (and a tensor generator seeded from it), except, when `scanner` is given
+  /// (augmentation.scanner_per_batch), the intensity transforms' parameters:
+  /// they are drawn from a copy of `scanner`, so every patch given the same
+  /// one looks like the same simulated scanner (its noise still differs).
+  Patch operator()(const TrainingCase& c, const PatchLocation& location, Random& random,
+                   const Random* scanner = nullptr) const;
+  /// Intensity transforms only, in place on a (C, pd, ph, pw) image; noise
+  /// and other tensor randomness from `noise` when given, else from `random`.
+  void augment_intensity(at::Tensor& image, Random& random, Random* noise = nullptr) const;
+  bool scanner_per_batch() const { return config_.enabled && config_.scanner_per_batch; }
 
  private:
   AugmentationConfig config_;

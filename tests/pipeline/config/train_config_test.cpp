@@ -141,9 +141,11 @@ TEST(TrainConfig, ScannerAugmentationAndSimulatedScannersLoadAndReload) {
 augmentation:
   inversion: {probability: 0.25}
   remap: {probability: 0.5, range: [0.2, 0.6]}
+  scanner_per_batch: true
 output: out
 )");
   const TrainConfig a = load_train_config(dir / "c.yaml");
+  EXPECT_TRUE(a.augmentation.scanner_per_batch);
   EXPECT_EQ(a.dataset.simulated_scanners.profiles, (std::vector<std::string>{"original", "scanner_b"}));
   EXPECT_EQ(a.dataset.simulated_scanners.seed, 3);
   EXPECT_TRUE(a.dataset.simulated_scanners.domain_per_batch);
@@ -157,10 +159,13 @@ output: out
   const TrainConfig d = load_train_config(dir / "d.yaml");
   EXPECT_EQ(d.augmentation.inversion.probability, 0.0);
   EXPECT_EQ(d.augmentation.remap.probability, 0.0);
+  EXPECT_FALSE(d.augmentation.scanner_per_batch);
   EXPECT_TRUE(d.dataset.simulated_scanners.profiles.empty());
 
   test::write_text(dir / "e.yaml", std::string(kMinimal) + "augmentation:\n  inversion: {range: [0.5, 1.5]}\n");
   expect_config_error(dir / "e.yaml", {"augmentation.inversion.range", "line 5"});
+  test::write_text(dir / "e.yaml", std::string(kMinimal) + "augmentation:\n  scanner_per_batch: 2\n");
+  expect_config_error(dir / "e.yaml", {"augmentation.scanner_per_batch", "line 5"});
   test::write_text(dir / "f.yaml", R"(dataset:
   synthetic: {count: 4, size: 32}
   simulated_scanners: {profiles: [original, scanner_x]}

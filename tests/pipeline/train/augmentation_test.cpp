@@ -254,16 +254,78 @@ TEST(BatchLoader, DomainPerBatchDrawsEveryBatchFromOneDomain) {
   EXPECT_TRUE(mixed);
 }
 
+// augmentation.scanner_per_batch: one gain (and one noise level) per batch,
+// one per patch without it. The gain is read back as augmented / plain patch,
+// the plain patch coming from the same seed without intensity transforms
+// (the locations are drawn before any intensity parameter).
+TEST(BatchLoader, ScannerPerBatchGivesEveryPatchOfABatchTheSameIntensityTransform) {
+  std::vector<TrainingCase> cases{phantom_case(7), phantom_case(8)};
+  const PatchSampler sampler(cases, {16, 16, 16});
+  const Augmenter plain(no_augmentation(), {16, 16, 16});
+  AugmentationConfig gain_only = no_augmentation();
+  gain_only.gain = {1.0, {0.5, 2.0}};
+  BatchLoaderOptions o;
+  o.batch_size = 3;
+  o.seed = 9;
+  // Gain of each patch of batch `index`.
+  const auto gains = [&](const AugmentationConfig& a, std::int64_t index) {
+    const at::Tensor reference = make_batch(sampler, plain, o, index).image;
+    const at::Tensor augmented = make_batch(sampler, Augmenter(a, {16, 16, 16}), o, index).image;
+    std::vector<double> g;
+    for (std::int64_t s = 0; s < 3; ++s) {
+      const at::Tensor body = reference[s].abs() > 1e-3;
+      EXPECT_GT(body.sum().item<std::int64_t>(), 0);
+      const at::Tensor ratio = augmented[s].masked_select(body) / reference[s].masked_select(body);
+      EXPECT_LT((ratio.max() - ratio.min()).item<double>(), 1e-5);  // a gain, nothing else
+      g.push_back(ratio.mean().item<double>());
+    }
+    return g;
+  };
+  AugmentationConfig per_batch = gain_only;
+  per_batch.scanner_per_batch = true;
+  std::set<long> batch_gains;
+  for (std::int64_t index = 0; index < 4; ++index) {
+    const std::vector<double> g = gains(per_batch, index);
+    EXPECT_NEAR(g[1], g[0], 1e-6) << "batch " << index;
+    EXPECT_NEAR(g[2], g[0], 1e-6) << "batch " << index;
+    EXPECT_GE(g[0], 0.5 - 1e-6);
+    EXPECT_LE(g[0], 2.0 + 1e-6);
+    batch_gains.insert(std::lround(g[0] * 1e4));
+  }
+  EXPECT_EQ(batch_gains.size(), 4u);  // a new scanner for every batch
+  const std::vector<double> mixed = gains(gain_only, 0);
+  EXPECT_GT(std::abs(mixed[1] - mixed[0]) + std::abs(mixed[2] - mixed[0]), 1e-3);
+
+  // Noise: the same level on every patch of a batch, a different field.
+  AugmentationConfig noisy = no_augmentation();
+  noisy.noise = {1.0, {0.01, 0.1}};
+  noisy.scanner_per_batch = true;
+  for (std::int64_t index = 0; index < 3; ++index) {
+    const at::Tensor noise =
+        make_batch(sampler, Augmenter(noisy, {16, 16, 16}), o, index).image - make_batch(sampler, plain, o, index).image;
+    const double std0 = noise[0].std().item<double>();
+    const at::Tensor centred0 = noise[0] - noise[0].mean(), centred1 = noise[1] - noise[1].mean();
+    const double correlation =
+        (centred0 * centred1).sum().item<double>() / (centred0.norm() * centred1.norm()).item<double>();
+    EXPECT_LT(std::abs(correlation), 0.2) << "batch " << index << ": the same noise field twice";
+    EXPECT_NEAR(noise[1].std().item<double>() / std0, 1.0, 0.05) << "batch " << index;
+    EXPECT_NEAR(noise[2].std().item<double>() / std0, 1.0, 0.05) << "batch " << index;
+  }
+}
+
 // Data-parallel training: ranks with batch B together draw exactly the batch
 // one process with batch W * B draws, so their mean gradient is its gradient.
 TEST(BatchLoader, RanksShareTheGlobalBatchExactly) {
   std::vector<TrainingCase> cases{phantom_case(7, 0), phantom_case(8, 1)};
   const PatchSampler sampler(cases, {16, 16, 16});
-  const Augmenter augmenter(AugmentationConfig{}, {16, 16, 16});
   BatchLoaderOptions one;
   one.batch_size = 6;
   one.seed = 5;
   one.foreground_fraction = 0.5;
+  for (const bool scanner_per_batch : {false, true}) {
+  AugmentationConfig a;
+  a.scanner_per_batch = scanner_per_batch;  // one scanner for the global batch, not one per rank
+  const Augmenter augmenter(a, {16, 16, 16});
   for (std::int64_t index : {0, 3}) {
     const Batch global = make_batch(sampler, augmenter, one, index);
     for (std::int64_t rank = 0; rank < 3; ++rank) {
@@ -277,6 +339,7 @@ TEST(BatchLoader, RanksShareTheGlobalBatchExactly) {
       EXPECT_TRUE(at::equal(b.labels, rows(global.labels))) << "batch " << index << ", rank " << rank;
       EXPECT_TRUE(at::equal(b.domains, rows(global.domains))) << "batch " << index << ", rank " << rank;
     }
+  }
   }
 }
 
