@@ -42,13 +42,14 @@ constexpr std::pair<const char*, const char*> kFlatNormAliases[] = {
 
 void read_norm(const core::Fields& n, bool complete, NormOptions& o) {
   if (complete) {
+    // instance_levels is optional: bundles written before it have none (0).
     n.allow_only({"kind", "num_groups", "num_domains", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
-                  "renorm_warmup_steps"});
+                  "renorm_warmup_steps", "instance_levels"});
     n.require({"kind", "num_groups", "num_domains", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
                "renorm_warmup_steps"});
   } else {
     n.allow_only({"kind", "num_groups", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
-                  "renorm_warmup_steps"});
+                  "renorm_warmup_steps", "instance_levels"});
   }
   o.kind(n.get_parsed("kind", o.kind(), parse_norm_kind));
   o.num_groups(n.get_int("num_groups", o.num_groups(), 1, 1024));
@@ -60,6 +61,10 @@ void read_norm(const core::Fields& n, bool complete, NormOptions& o) {
   o.r_max(n.get_double("r_max", o.r_max(), 1.0, 100.0));
   o.d_max(n.get_double("d_max", o.d_max(), 0.0, 100.0));
   o.renorm_warmup_steps(n.get_int("renorm_warmup_steps", o.renorm_warmup_steps(), 0, kMaxInt));
+  o.instance_levels(n.get_int("instance_levels", o.instance_levels(), 0, 8));
+  if (o.instance_levels() > 0 && o.kind() != NormKind::kBatch && o.kind() != NormKind::kBatchRenorm) {
+    n.fail("instance_levels", "applies to batch norm (kind batch or batch_renorm), not to " + to_string(o.kind()));
+  }
 }
 
 // Older configs: `norm: batch` and flat norm_* keys beside it.
@@ -102,6 +107,7 @@ ordered_json architecture_json(const UNet3dOptions& o, ArchitectureKeys keys) {
   norm["r_max"] = n.r_max();
   norm["d_max"] = n.d_max();
   norm["renorm_warmup_steps"] = n.renorm_warmup_steps();
+  if (n.instance_levels() > 0) norm["instance_levels"] = n.instance_levels();  // older readers never see it unused
   ordered_json a = ordered_json::object();
   if (complete) {
     a["in_channels"] = o.in_channels();
@@ -152,6 +158,9 @@ void read_architecture(const core::Fields& m, ArchitectureKeys keys, UNet3dOptio
       }
     }
     read_norm(m.section("norm"), complete, norm);
+    if (norm.instance_levels() > o.depth()) {
+      m.section("norm").fail("instance_levels", "is more than the network's depth (" + std::to_string(o.depth()) + ")");
+    }
   } else {
     read_flat_norm(m, norm);
   }

@@ -49,6 +49,11 @@ struct NormOptions {
   TORCH_ARG(double, r_max) = 3.0;
   TORCH_ARG(double, d_max) = 5.0;
   TORCH_ARG(int64_t, renorm_warmup_steps) = 100;
+  /// Batch kinds in a network: the first this many encoder levels use
+  /// instance norm instead (IBN-Net, Pan et al. 2018: per-window statistics
+  /// where appearance lives, batch statistics deeper, where content does).
+  /// 0 = batch norm everywhere. Ignored by make_norm (one layer).
+  TORCH_ARG(int64_t, instance_levels) = 0;
 };
 
 /// Builds a norm layer for `num_features` channels of (N, C, D, H, W) input.

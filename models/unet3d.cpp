@@ -78,15 +78,25 @@ void UNet3dImpl::reset() {
   decoder_b_.clear();
   up_.clear();
   heads_.clear();
+  const NormOptions& norm = options.norm();
+  const bool batch_kind = norm.kind() == NormKind::kBatch || norm.kind() == NormKind::kBatchRenorm;
+  if (norm.instance_levels() < 0 || norm.instance_levels() > depth || (norm.instance_levels() > 0 && !batch_kind)) {
+    throw ModelError("UNet3d: norm.instance_levels must be 0.." + std::to_string(depth) +
+                     " and only with a batch kind; got " + std::to_string(norm.instance_levels()) + " with " +
+                     to_string(norm.kind()));
+  }
+  // The first instance_levels encoder levels (IBN): instance norm with the same eps and affine.
+  const NormOptions instance = NormOptions(NormKind::kInstance).eps(norm.eps()).affine(norm.affine());
   int64_t in = options.in_channels();
   for (int64_t l = 0; l < depth; ++l) {
     const auto& k = kernels[static_cast<size_t>(l)];
     const int64_t f = features(l);
+    const NormOptions& level_norm = l < norm.instance_levels() ? instance : norm;
     encoder_a_.push_back(register_module("encoder" + std::to_string(l) + "a",
-                                         ConvBlock(in, f, dhw(k), dhw(strides[static_cast<size_t>(l)]),
-                                                   options.norm(), options.negative_slope(), options.dropout())));
+                                         ConvBlock(in, f, dhw(k), dhw(strides[static_cast<size_t>(l)]), level_norm,
+                                                   options.negative_slope(), options.dropout())));
     encoder_b_.push_back(register_module("encoder" + std::to_string(l) + "b",
-                                         ConvBlock(f, f, dhw(k), Int3{1, 1, 1}, options.norm(), options.negative_slope(),
+                                         ConvBlock(f, f, dhw(k), Int3{1, 1, 1}, level_norm, options.negative_slope(),
                                                    options.dropout())));
     in = f;
   }

@@ -127,6 +127,7 @@ void expect_same_info(const BundleInfo& a, const BundleInfo& b) {
   EXPECT_EQ(x.norm().r_max(), y.norm().r_max());
   EXPECT_EQ(x.norm().d_max(), y.norm().d_max());
   EXPECT_EQ(x.norm().renorm_warmup_steps(), y.norm().renorm_warmup_steps());
+  EXPECT_EQ(x.norm().instance_levels(), y.norm().instance_levels());
   EXPECT_EQ(a.channel_names, b.channel_names);
   ASSERT_EQ(a.labels.size(), b.labels.size());
   for (size_t i = 0; i < a.labels.size(); ++i) {
@@ -203,6 +204,30 @@ TEST_F(BundleTest, RoundTripGivesBitIdenticalOutputsAndInfo) {
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::equal(net_->forward(x, domains), loaded.model->forward(x, domains)));
   }
+}
+
+// IBN networks (norm.instance_levels) come back with instance norm where
+// they had it; bundles without the key (all written before it) read as 0.
+TEST_F(BundleTest, InstanceLevelsRoundTripAndAreOptional) {
+  EXPECT_EQ(slurp(bundle_ / "model.yaml").find("instance_levels"), std::string::npos);
+  EXPECT_EQ(read_bundle_info(bundle_).architecture.norm().instance_levels(), 0);
+  BundleInfo info = tiny_info();
+  NormOptions norm = info.architecture.norm();
+  norm.instance_levels(2);
+  info.architecture.norm(norm);
+  torch::manual_seed(3);
+  UNet3d ibn(info.architecture);
+  save_bundle(bundle_, info, ibn);
+  EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "instance_levels: 2");
+  Bundle loaded = load_bundle(bundle_);
+  expect_same_info(loaded.info, info);
+  ibn->eval();
+  const auto x = torch::randn({2, 2, 8, 16, 24});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(ibn->forward(x, torch::tensor({0, 1}, torch::kLong)),
+                           loaded.model->forward(x, torch::tensor({0, 1}, torch::kLong))));
+  EXPECT_CONTAINS(error_after(slurp(bundle_ / "model.yaml"), "instance_levels: 2", "instance_levels: 4"),
+                  "instance_levels");
 }
 
 TEST_F(BundleTest, ModelYamlIsReadableAndHoldsThePlanAsNestedYaml) {

@@ -74,6 +74,19 @@ TEST(InferenceUNet3d, EveryNormKindMatchesEvalUNet) {
   }
 }
 
+// IBN (norm.instance_levels 1): the two instance-norm layers stay, the
+// batch-norm layers fold; the oneDNN network (every norm folded) refuses it.
+TEST(InferenceUNet3d, InstanceLevelsKeepTheirInstanceNormAndFoldTheRest) {
+  UNet3d net = trained_like(small(NormOptions(NormKind::kBatch).num_domains(2).instance_levels(1)));
+  const torch::Tensor x = torch::randn({2, 2, 16, 16, 16}) * 2 + 1;
+  for (int64_t domain : {0, 1}) {
+    const InferenceUNet3d fast(net, domain);
+    EXPECT_EQ(fast.folded_norms(), fast.conv_blocks() - 2);
+    EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, domain), 1e-4, 1e-4)) << "domain " << domain;
+    EXPECT_FALSE(OnednnUNet3d::supports(fast));
+  }
+}
+
 TEST(InferenceUNet3d, BatchNormWithTestBatchStatisticsStaysUnfolded) {
   UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)));
   for (const auto& m : net->modules()) {

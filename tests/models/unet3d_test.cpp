@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "models/autocast.h"
+#include "models/domain_batch_norm.h"
 #include "models/losses.h"
 
 namespace medseg::models {
@@ -83,6 +84,52 @@ TEST(UNet3d, EveryNormKindAcceptsDomainIdsAndGivesLogitsOfTheInputSize) {
     const auto y = net->forward(torch::randn({2, 1, 8, 8, 8}), torch::tensor({0, 1}, torch::kLong));
     EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 2, 8, 8, 8})) << to_string(kind);
   }
+}
+
+// IBN (norm.instance_levels): the first encoder levels normalize each
+// sample by its own statistics, computed here by hand; every other layer
+// keeps batch norm.
+TEST(UNet3d, InstanceLevelsPutInstanceNormInTheFirstEncoderLevelsOnly) {
+  torch::manual_seed(5);
+  NormOptions norm(NormKind::kBatch);
+  norm.num_domains(2).instance_levels(1);
+  UNet3d net(UNet3dOptions(1, 2).base_features(4).depth(3).norm(norm));
+  std::int64_t instance = 0, batch = 0;
+  for (const auto& m : net->named_modules()) {
+    if (m.value()->as<torch::nn::InstanceNorm3dImpl>() != nullptr) {
+      ++instance;
+      EXPECT_TRUE(m.key() == "encoder0a.norm" || m.key() == "encoder0b.norm") << m.key();
+    }
+    if (m.value()->as<DomainBatchNormImpl>() != nullptr) ++batch;
+  }
+  EXPECT_EQ(instance, 2);
+  EXPECT_EQ(batch, 2 * 3 + 2 * 2 - 2);  // encoder levels 1, 2 and both decoder levels
+  {
+    torch::NoGradGuard g;
+    for (auto& p : net->named_parameters()) {
+      if (p.key().find(".norm.") != std::string::npos) p.value().copy_(torch::randn_like(p.value()));
+    }
+  }
+  net->eval();
+  const torch::Tensor x = torch::randn({2, 1, 8, 8, 8}) * torch::tensor({1.0f, 5.0f}).view({2, 1, 1, 1, 1});
+  torch::NoGradGuard g;
+  const auto block = std::dynamic_pointer_cast<ConvBlockImpl>(net->named_children()["encoder0a"]);
+  ASSERT_TRUE(block != nullptr);
+  const torch::Tensor y = block->conv->forward(x);
+  const torch::Tensor mean = y.mean({2, 3, 4}, true);
+  const torch::Tensor var = (y - mean).pow(2).mean({2, 3, 4}, true);
+  const auto c = [](const torch::Tensor& t) { return t.view({1, -1, 1, 1, 1}); };
+  const torch::Tensor z = (y - mean) / (var + 1e-5).sqrt() * c(block->named_parameters()["norm.weight"]) +
+                          c(block->named_parameters()["norm.bias"]);
+  const torch::Tensor expected = torch::where(z > 0, z, 0.01 * z);
+  EXPECT_TRUE(torch::allclose(block->forward(x, {}), expected, 1e-4, 1e-4));
+  // Each sample alone gives the same output (no batch statistics there).
+  EXPECT_TRUE(torch::allclose(block->forward(x.narrow(0, 1, 1), {}), expected.narrow(0, 1, 1), 1e-4, 1e-4));
+
+  norm.kind(NormKind::kGroup);
+  EXPECT_THROW(UNet3d(UNet3dOptions(1, 2).depth(3).norm(norm)), ModelError);
+  norm.kind(NormKind::kBatch).instance_levels(4);
+  EXPECT_THROW(UNet3d(UNet3dOptions(1, 2).depth(3).norm(norm)), ModelError);
 }
 
 // The same layers with the same weights, assembled by hand from ATen ops in

@@ -221,6 +221,18 @@ TEST(TrainConfig, ModelSectionTakesTheNestedKeysAndTheOldFlatAliases) {
   test::write_text(dir / "bad.yaml", std::string(kMinimal) + "model:\n  norm: {kind: layer}\n");
   expect_config_error(dir / "bad.yaml",
                       {"model.norm.kind", "line 5", "'layer'", "batch, instance, group, batch_renorm, none"});
+
+  // IBN: instance norm in the first encoder levels of a batch-norm network.
+  test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  depth: 3\n  norm: {kind: batch, instance_levels: 1}\n");
+  const TrainConfig ibn = load_train_config(dir / "ibn.yaml");
+  EXPECT_EQ(ibn.model.architecture.norm().instance_levels(), 1);
+  test::write_text(dir / "effective.yaml", to_yaml(ibn));
+  EXPECT_EQ(load_train_config(dir / "effective.yaml").model.architecture.norm().instance_levels(), 1);
+  EXPECT_EQ(load_train_config(dir / "nested.yaml").model.architecture.norm().instance_levels(), 0);
+  test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  norm: {kind: group, instance_levels: 1}\n");
+  expect_config_error(dir / "ibn.yaml", {"model.norm.instance_levels", "line 5", "not to group"});
+  test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  depth: 3\n  norm: {kind: batch, instance_levels: 4}\n");
+  expect_config_error(dir / "ibn.yaml", {"model.norm.instance_levels", "more than the network's depth (3)"});
 }
 
 TEST(TrainConfig, ClosedSetsListTheirNamesWithKeyAndLine) {
