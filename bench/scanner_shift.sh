@@ -24,7 +24,8 @@
 # sessions 10-11, entropy alone), min_change_20 (--adapt-min-change 0.2: the
 # default of sessions 12-13 for every model), adabn_checked, tent_checked and prior_checked (the method
 # with the check; prior_checked was the default of sessions 8-9) and
-# prior_adabn (= default, explicitly); adabn_l2, adabn_l4, adabn_l10 (AdaBN
+# prior_adabn (= default, explicitly); prior_entropy (prior, kept when it
+# lowers the mean entropy: no minimum change); adabn_l2, adabn_l4, adabn_l10 (AdaBN
 # on the first 2, 4 or 10 batch-norm layers only: for the bundled depth-4
 # U-Net the full-resolution level, the first two levels, the encoder). Rows: per model, the unshifted sample
 # and each shift kind; Dice per label averaged over the seeds, and the drop
@@ -54,6 +55,7 @@ declare -A FLAGS=([none]="" [adabn]="--domain auto --adapt-method adabn --no-ada
                   [tent_checked]="--domain auto --adapt-method tent"
                   [prior_checked]="--domain auto --adapt-method prior"
                   [prior_adabn]="--domain auto --adapt-method prior,adabn"
+                  [prior_entropy]="--domain auto --adapt-method prior --adapt-min-change 0"
                   [entropy_only]="--domain auto --adapt-min-change 0"
                   [min_change_20]="--domain auto --adapt-min-change 0.2"
                   [adabn_l2]="--domain auto --adapt-method adabn --no-adapt-check --adapt-layers 2"
@@ -127,7 +129,8 @@ for m in ("mri", "ct"):
                 kind = "unshifted"
             table[(kind, row["label"])].append(float(row["dice"]))
         dice[c] = table
-        if c in ("default", "entropy_only", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn"):
+        if c in ("default", "entropy_only", "adabn_checked", "tent_checked", "prior_checked", "prior_adabn",
+                 "prior_entropy"):
             for f in os.listdir(os.path.join(w, m, c)):
                 if f.endswith(".json") and f != "summary.json":
                     a = json.load(open(os.path.join(w, m, c, f))).get("adaptation", {})
