@@ -107,7 +107,8 @@ ordered_json architecture_json(const UNet3dOptions& o, ArchitectureKeys keys) {
   norm["r_max"] = n.r_max();
   norm["d_max"] = n.d_max();
   norm["renorm_warmup_steps"] = n.renorm_warmup_steps();
-  if (n.instance_levels() > 0) norm["instance_levels"] = n.instance_levels();  // older readers never see it unused
+  // Written only when used: bundles without IBN stay readable by medseg versions before it.
+  if (n.instance_levels() > 0) norm["instance_levels"] = n.instance_levels();
   ordered_json a = ordered_json::object();
   if (complete) {
     a["in_channels"] = o.in_channels();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "models/runtime.h"
 #include "pipeline/random.h"
@@ -24,14 +25,16 @@ Batch make_batch(const PatchSampler& sampler, const Augmenter& augmenter, const 
     const auto& all = sampler.domains();
     batch_domain = all[static_cast<std::size_t>(random.index(static_cast<std::int64_t>(all.size())))];
   }
-  // One simulated scanner for the whole global batch (every rank draws the same).
-  const Random scanner(derive_seed(options.seed, /*stream=*/3, static_cast<std::uint64_t>(index)));
+  // augmentation.scanner_per_batch: one simulated scanner for the whole
+  // global batch (every rank draws the same).
+  std::optional<Random> scanner;
+  if (augmenter.scanner_per_batch()) scanner.emplace(derive_seed(options.seed, /*stream=*/3, static_cast<std::uint64_t>(index)));
   for (std::int64_t s = first; s < first + options.batch_size; ++s) {
     Random random(derive_seed(options.seed, /*stream=*/1, static_cast<std::uint64_t>(index * n + s)));
     const bool fg = s >= n - foreground;
     const PatchLocation loc = batch_domain >= 0 ? sampler.sample(random, fg, batch_domain) : sampler.sample(random, fg);
     const TrainingCase& c = sampler.cases()[loc.case_index];
-    Patch p = augmenter(c, loc, random, augmenter.scanner_per_batch() ? &scanner : nullptr);
+    Patch p = augmenter(c, loc, random, scanner ? &*scanner : nullptr);
     images.push_back(p.image);
     labels.push_back(p.labels);
     domains.push_back(c.domain);
