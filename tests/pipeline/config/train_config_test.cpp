@@ -25,6 +25,12 @@ void expect_config_error(const std::filesystem::path& file, const std::vector<st
   }
 }
 
+// The config written as the effective YAML (what a run records) and loaded again.
+TrainConfig reloaded(const TempDir& dir, const TrainConfig& config) {
+  test::write_text(dir / "effective.yaml", to_yaml(config));
+  return load_train_config(dir / "effective.yaml");
+}
+
 TEST(TrainConfig, DefaultsAreFilledIn) {
   TempDir dir;
   test::write_text(dir / "c.yaml", kMinimal);
@@ -62,8 +68,7 @@ augmentation:
   gamma: {probability: 0.5, range: [0.8, 1.2]}
 )");
   const TrainConfig a = load_train_config(dir / "c.yaml");
-  test::write_text(dir / "effective.yaml", to_yaml(a));
-  const TrainConfig b = load_train_config(dir / "effective.yaml");
+  const TrainConfig b = reloaded(dir, a);
   EXPECT_EQ(to_yaml(a), to_yaml(b));
   EXPECT_FALSE(b.model.architecture.norm().momentum().has_value());
   EXPECT_EQ(b.model.architecture.norm().kind(), models::NormKind::kBatchRenorm);
@@ -80,8 +85,7 @@ TEST(TrainConfig, AdaptationThresholdLoadsReloadsAndIsRangeChecked) {
   const TrainConfig a = load_train_config(dir / "c.yaml");
   ASSERT_TRUE(a.adaptation.min_change.has_value());
   EXPECT_DOUBLE_EQ(*a.adaptation.min_change, 0.05);
-  test::write_text(dir / "effective.yaml", to_yaml(a));
-  const TrainConfig b = load_train_config(dir / "effective.yaml");
+  const TrainConfig b = reloaded(dir, a);
   ASSERT_TRUE(b.adaptation.min_change.has_value());
   EXPECT_DOUBLE_EQ(*b.adaptation.min_change, 0.05);
 
@@ -104,8 +108,7 @@ TEST(TrainConfig, PreciseBatchNormLoadsReloadsAndIsRefusedWhereItCannotApply) {
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  precise_bn_batches: 40\n");
   const TrainConfig a = load_train_config(dir / "c.yaml");
   EXPECT_EQ(a.training.precise_bn_batches, 40);
-  test::write_text(dir / "effective.yaml", to_yaml(a));
-  EXPECT_EQ(load_train_config(dir / "effective.yaml").training.precise_bn_batches, 40);
+  EXPECT_EQ(reloaded(dir, a).training.precise_bn_batches, 40);
 
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  precise_bn_batches: -3\n");
   expect_config_error(dir / "c.yaml", {"c.yaml", "training.precise_bn_batches", "line 5", "out of range"});
@@ -124,8 +127,7 @@ TEST(TrainConfig, PreciseBatchNormLoadsReloadsAndIsRefusedWhereItCannotApply) {
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 10\n  frozen_bn_epochs: 2\n");
   const TrainConfig f = load_train_config(dir / "c.yaml");
   EXPECT_EQ(f.training.frozen_bn_epochs, 2);
-  test::write_text(dir / "effective.yaml", to_yaml(f));
-  EXPECT_EQ(load_train_config(dir / "effective.yaml").training.frozen_bn_epochs, 2);
+  EXPECT_EQ(reloaded(dir, f).training.frozen_bn_epochs, 2);
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "training:\n  epochs: 10\n  frozen_bn_epochs: 10\n");
   expect_config_error(dir / "c.yaml", {"training.frozen_bn_epochs", "line 6", "fewer than training.epochs (10)"});
   test::write_text(dir / "c.yaml",
@@ -152,8 +154,7 @@ output: out
   EXPECT_DOUBLE_EQ(a.augmentation.inversion.probability, 0.25);
   EXPECT_DOUBLE_EQ(a.augmentation.inversion.range[0], 1.0);
   EXPECT_DOUBLE_EQ(a.augmentation.remap.range[1], 0.6);
-  test::write_text(dir / "effective.yaml", to_yaml(a));
-  EXPECT_EQ(to_yaml(load_train_config(dir / "effective.yaml")), to_yaml(a));
+  EXPECT_EQ(to_yaml(reloaded(dir, a)), to_yaml(a));
   // Off by default: existing configs draw the same batches as before.
   test::write_text(dir / "d.yaml", kMinimal);
   const TrainConfig d = load_train_config(dir / "d.yaml");
@@ -226,8 +227,7 @@ TEST(TrainConfig, ModelSectionTakesTheNestedKeysAndTheOldFlatAliases) {
   test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  depth: 3\n  norm: {kind: batch, instance_levels: 1}\n");
   const TrainConfig ibn = load_train_config(dir / "ibn.yaml");
   EXPECT_EQ(ibn.model.architecture.norm().instance_levels(), 1);
-  test::write_text(dir / "effective.yaml", to_yaml(ibn));
-  EXPECT_EQ(load_train_config(dir / "effective.yaml").model.architecture.norm().instance_levels(), 1);
+  EXPECT_EQ(reloaded(dir, ibn).model.architecture.norm().instance_levels(), 1);
   EXPECT_EQ(load_train_config(dir / "nested.yaml").model.architecture.norm().instance_levels(), 0);
   test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  norm: {kind: group, instance_levels: 1}\n");
   expect_config_error(dir / "ibn.yaml", {"model.norm.instance_levels", "line 5", "not to group"});
