@@ -16,10 +16,11 @@
 # adaptation columns (e.g. a retrained candidate before it is bundled).
 # Columns: none (the first domain's statistics), adabn, prior, tent (each
 # with --no-adapt-check: the method alone), default (--domain auto as
-# shipped: prior and adabn, the safety check keeps the lower-entropy one of
-# those that lower the entropy and relabel at least the model's
-# adaptation.min_change of the body voxels (since session 14; the MRI
-# bundle's is 20 %, the CT bundle's 0), or neither); SHIFT_COLUMNS="..."
+# shipped, the model's own policy: for the CT bundle prior and adabn, the
+# safety check keeps the lower-entropy one of those that lower the entropy
+# and relabel at least the model's adaptation.min_change of the body voxels
+# (0 for CT since session 14), or neither; for the MRI bundle prior without
+# the check since session 18); SHIFT_COLUMNS="..."
 # picks columns, also entropy_only (--adapt-min-change 0: the default of
 # sessions 10-11, entropy alone), min_change_20 (--adapt-min-change 0.2: the
 # default of sessions 12-13 for every model), adabn_checked, tent_checked and prior_checked (the method

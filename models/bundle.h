@@ -63,6 +63,14 @@ struct BundleInfo {
   /// model (docs/normalization.md, "The safety check"). model.yaml
   /// `adaptation.min_change`, written only when set; unset = medseg's default.
   std::optional<double> adapt_min_change;
+  /// The default `--domain auto` policy chosen for this model on its tuning
+  /// scans: the methods tried (pipeline AdaptationMethod names, e.g.
+  /// "prior"; empty = medseg's default) and whether the safety check decides
+  /// (unset = medseg's default, checked). model.yaml `adaptation.methods` and
+  /// `adaptation.check`, written only when set; the command line overrides
+  /// both. Method names are checked where they are used (pipeline::Segmenter).
+  std::vector<std::string> adapt_methods;
+  std::optional<bool> adapt_check;
   Provenance provenance;
 };
 

@@ -91,9 +91,13 @@ ParsedInfo parse_info(const std::string& file, const YAML::Node& root) {
   // Optional since it was added (format version 1 readers before it ignore it).
   if (top.has("adaptation")) {
     const core::Fields adaptation = top.section("adaptation");
-    adaptation.allow_only({"min_change"});
-    adaptation.require({"min_change"});
-    info.adapt_min_change = adaptation.get_double("min_change", 0.0, 0.0, 1.0);
+    adaptation.allow_only({"min_change", "methods", "check"});
+    if (adaptation.has("min_change")) info.adapt_min_change = adaptation.get_double("min_change", 0.0, 0.0, 1.0);
+    if (adaptation.has("methods")) {
+      info.adapt_methods = adaptation.get_strings("methods");
+      if (info.adapt_methods.empty()) adaptation.fail("methods", "expected at least one adaptation method");
+    }
+    if (adaptation.has("check")) info.adapt_check = adaptation.get_bool("check", true);
   }
 
   const core::Fields provenance = top.section("provenance");
@@ -154,7 +158,11 @@ ordered_json info_json(const BundleInfo& info) {
                        {"domains", info.domains},
                        {"patch_size", info.patch_size},
                        {"preprocessing", preprocessing}};
-  if (info.adapt_min_change) tree["adaptation"] = {{"min_change", *info.adapt_min_change}};
+  ordered_json adaptation = ordered_json::object();
+  if (info.adapt_min_change) adaptation["min_change"] = *info.adapt_min_change;
+  if (!info.adapt_methods.empty()) adaptation["methods"] = info.adapt_methods;
+  if (info.adapt_check) adaptation["check"] = *info.adapt_check;
+  if (!adaptation.empty()) tree["adaptation"] = adaptation;
   tree["provenance"] = provenance;
   return tree;
 }

@@ -31,8 +31,8 @@ struct InferArgs {
   double overlap = 0.5;
   bool probabilities = false;
   std::string domain;
-  std::string adapt_method = "prior,adabn";
-  bool no_adapt_check = false;
+  std::string adapt_method;  // empty: the model's, else the default
+  std::optional<bool> adapt_check;  // unset: the model's, else checked
   std::optional<double> adapt_min_change;  // unset: the model's, else the default
   std::int64_t adapt_layers = 0;
   bool keep_largest = false;
@@ -113,12 +113,14 @@ int run_infer(const InferArgs& a) {
   so.min_island_ml = a.min_island_ml;
   so.probabilities = a.probabilities;
   so.domain = a.domain;
-  try {
-    so.adapt_methods = pipeline::parse_adaptation_methods(a.adapt_method);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("--adapt-method: ") + e.what());
+  if (!a.adapt_method.empty()) {
+    try {
+      so.adapt_methods = pipeline::parse_adaptation_methods(a.adapt_method);
+    } catch (const ConfigError& e) {
+      throw ConfigError(std::string("--adapt-method: ") + e.what());
+    }
   }
-  so.adapt_check = !a.no_adapt_check;
+  so.adapt_check = a.adapt_check;
   so.adapt_min_change = a.adapt_min_change;
   so.adapt_layers = a.adapt_layers;
 
@@ -232,12 +234,18 @@ Command add_infer_command(CLI::App& parent) {
                   "With --domain auto: prior (training-like windows, statistics mixed with the model's), "
                   "adabn (every window, model statistics replaced), tent (prior, then entropy minimisation "
                   "of the batch-norm scale/shift), or several, comma-separated: each adapts a copy and the "
-                  "one with the lowest prediction entropy is used (default: prior,adabn)");
-  cli->add_flag("--no-adapt-check", a->no_adapt_check,
-                "With --domain auto: always use the adapted statistics, of several methods the one with "
-                "the lowest prediction entropy (default: only when the label-free check finds they lower "
-                "the prediction entropy and change enough labels, see --adapt-min-change; the report says "
-                "what was decided)");
+                  "one with the lowest prediction entropy is used (default: the model's adaptation.methods, "
+                "else prior,adabn)");
+  auto* no_check = cli->add_flag_function(
+      "--no-adapt-check", [a](std::int64_t) { a->adapt_check = false; },
+      "With --domain auto: always use the adapted statistics, of several methods the one with the lowest "
+      "prediction entropy (default: the model's adaptation.check, else checked)");
+  cli->add_flag_function(
+         "--adapt-check", [a](std::int64_t) { a->adapt_check = true; },
+         "With --domain auto: use the adapted statistics only when the label-free check finds they lower the "
+         "prediction entropy and change enough labels, see --adapt-min-change; the report says what was "
+         "decided (default: the model's adaptation.check, else checked)")
+      ->excludes(no_check);
   cli->add_option_function<double>(
          "--adapt-min-change", [a](double v) { a->adapt_min_change = v; },
          "With the check: the share of body voxels (0..1) an adaptation must relabel to be kept; a lower "

@@ -59,14 +59,22 @@ std::string architecture_text(const models::UNet3dOptions& a) {
   return s.str();
 }
 
-/// The safety check's threshold for --domain auto, whose it is.
+/// What --domain auto does by default with this model: the methods it tries,
+/// whether the safety check decides and with which threshold, and whose
+/// setting each is.
 std::string adaptation_text(const models::BundleInfo& info) {
   if (!pipeline::has_batch_statistics(info.architecture)) return "- (no batch statistics to adapt)";
-  char text[120];
-  std::snprintf(text, sizeof text, "--domain auto keeps statistics that relabel >= %g %% of the body (%s)",
+  std::string methods;
+  for (const auto& m : info.adapt_methods) methods += (methods.empty() ? "" : ",") + m;
+  const std::string whose_methods = methods.empty() ? "medseg's default" : "this model's";
+  if (methods.empty()) methods = pipeline::to_string(pipeline::kDefaultAdaptMethods);
+  std::string text = "--domain auto tries " + methods + " (" + whose_methods + "); ";
+  if (!info.adapt_check.value_or(true)) return text + "used without the check (this model's)";
+  char check[120];
+  std::snprintf(check, sizeof check, "keeps statistics that relabel >= %g %% of the body (%s)",
                 100.0 * info.adapt_min_change.value_or(pipeline::AdaptationCheckOptions{}.min_change),
                 info.adapt_min_change ? "this model's" : "medseg's default");
-  return text;
+  return text + check;
 }
 
 void print_text(const models::BundleInfo& info, const std::string& path) {

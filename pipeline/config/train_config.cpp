@@ -278,8 +278,19 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
 
   if (top.has("adaptation")) {
     const Fields ad = top.section("adaptation");
-    ad.allow_only({"min_change"});
+    ad.allow_only({"min_change", "methods", "check"});
     if (ad.has("min_change")) c.adaptation.min_change = ad.get_double("min_change", 0.0, 0.0, 1.0);
+    if (ad.has("methods")) {
+      std::string names;
+      for (const auto& m : ad.get_strings("methods")) names += (names.empty() ? "" : ",") + m;
+      if (names.empty()) ad.fail("methods", "expected at least one adaptation method (adabn, prior, tent)");
+      try {
+        c.adaptation.methods = parse_adaptation_methods(names);
+      } catch (const Error& e) {
+        ad.fail("methods", e.what());
+      }
+    }
+    if (ad.has("check")) c.adaptation.check = ad.get_bool("check", true);
   }
 
   if (!top.has("output")) top.fail("output", "missing: the folder for checkpoints, logs and bundles");

@@ -13,6 +13,7 @@
 
 #include "models/architecture.h"
 #include "models/precision.h"
+#include "pipeline/infer/adaptation_method.h"
 #include "pipeline/preprocess/normalize.h"
 
 namespace medseg::pipeline {
@@ -176,6 +177,12 @@ struct AdaptationConfig {
   /// The safety check's minimum relabelled share for this model
   /// (models::BundleInfo::adapt_min_change); unset = medseg's default.
   std::optional<double> min_change;
+  /// The methods `--domain auto` tries (models::BundleInfo::adapt_methods);
+  /// empty = medseg's default.
+  std::vector<AdaptationMethod> methods;
+  /// Whether the safety check decides (models::BundleInfo::adapt_check);
+  /// unset = medseg's default (checked).
+  std::optional<bool> check;
 };
 
 struct TrainConfig {

@@ -124,9 +124,17 @@ std::string to_yaml(const TrainConfig& c) {
 
   out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value
       << c.validation.every << YAML::Key << "overlap" << YAML::Value << c.validation.overlap << YAML::EndMap;
-  if (c.adaptation.min_change) {
-    out << YAML::Key << "adaptation" << YAML::Value << YAML::BeginMap << YAML::Key << "min_change" << YAML::Value
-        << *c.adaptation.min_change << YAML::EndMap;
+  const AdaptationConfig& ad = c.adaptation;
+  if (ad.min_change || !ad.methods.empty() || ad.check) {
+    out << YAML::Key << "adaptation" << YAML::Value << YAML::BeginMap;
+    if (ad.min_change) out << YAML::Key << "min_change" << YAML::Value << *ad.min_change;
+    if (!ad.methods.empty()) {
+      out << YAML::Key << "methods" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (const AdaptationMethod m : ad.methods) out << to_string(m);
+      out << YAML::EndSeq;
+    }
+    if (ad.check) out << YAML::Key << "check" << YAML::Value << *ad.check;
+    out << YAML::EndMap;
   }
   out << YAML::Key << "output" << YAML::Value << c.output.string();
   out << YAML::EndMap;

@@ -167,43 +167,6 @@ bool has_batch_statistics(const models::UNet3dOptions& options) {
   return kind == models::NormKind::kBatch || kind == models::NormKind::kBatchRenorm;
 }
 
-AdaptationMethod parse_adaptation_method(const std::string& name) {
-  if (name == "adabn") return AdaptationMethod::kAdaBN;
-  if (name == "prior") return AdaptationMethod::kPrior;
-  if (name == "tent") return AdaptationMethod::kTent;
-  throw ConfigError("unknown adaptation method '" + name + "' (use adabn, prior or tent)");
-}
-
-std::string to_string(AdaptationMethod method) {
-  switch (method) {
-    case AdaptationMethod::kAdaBN: return "adabn";
-    case AdaptationMethod::kPrior: return "prior";
-    case AdaptationMethod::kTent: return "tent";
-  }
-  return "?";
-}
-
-std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names) {
-  std::vector<AdaptationMethod> methods;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t comma = names.find(',', start);
-    const AdaptationMethod m = parse_adaptation_method(names.substr(start, comma - start));
-    if (std::find(methods.begin(), methods.end(), m) != methods.end()) {
-      throw ConfigError("adaptation method '" + to_string(m) + "' is listed twice in '" + names + "'");
-    }
-    methods.push_back(m);
-    if (comma == std::string::npos) return methods;
-    start = comma + 1;
-  }
-}
-
-std::string to_string(const std::vector<AdaptationMethod>& methods) {
-  std::string joined;
-  for (const AdaptationMethod m : methods) joined += (joined.empty() ? "" : ",") + to_string(m);
-  return joined;
-}
-
 std::string domain_name(const models::BundleInfo& info, std::int64_t index) {
   if (index >= 0 && index < static_cast<std::int64_t>(info.domains.size())) {
     return info.domains[static_cast<std::size_t>(index)];

@@ -18,27 +18,10 @@
 #include "models/bundle.h"
 #include "models/domain_batch_norm.h"
 #include "models/unet3d.h"
+#include "pipeline/infer/adaptation_method.h"
 #include "pipeline/infer/sliding_window.h"
 
 namespace medseg::pipeline {
-
-/// `--adapt-method`: adabn | prior | tent.
-enum class AdaptationMethod {
-  /// Every sliding window, exact pooled statistics, source forgotten.
-  kAdaBN,
-  /// Windows drawn like training patches, per-batch averaged statistics,
-  /// mixed with the source statistics with weight N / (N + n).
-  kPrior,
-  /// kPrior, then a few steps minimising the prediction entropy over the
-  /// batch-norm scale/shift only.
-  kTent,
-};
-AdaptationMethod parse_adaptation_method(const std::string& name);  ///< throws ConfigError
-std::string to_string(AdaptationMethod method);
-/// `--adapt-method prior,adabn`: one or more distinct methods, comma-separated
-/// (throws ConfigError naming the bad entry).
-std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names);
-std::string to_string(const std::vector<AdaptationMethod>& methods);  ///< "prior,adabn"
 
 struct AdaptationOptions {
   AdaptationMethod method = AdaptationMethod::kPrior;

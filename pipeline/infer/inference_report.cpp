@@ -74,8 +74,15 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
   j["precision"] = to_string(s.precision);
   const auto& o = options.segment;
   if (o.domain == kAutoDomain) {
-    nlohmann::ordered_json adaptation{{"method", to_string(o.adapt_methods)}, {"checked", o.adapt_check}};
-    if (o.adapt_check && s.adaptation_check) {
+    // The methods and the check are the model's own unless the command line
+    // gave them (`*_from`: "option", "model" or "default").
+    const auto [methods, methods_from] = segmenter.adapt_methods(o);
+    const auto [checked, checked_from] = segmenter.adapt_check(o);
+    nlohmann::ordered_json adaptation{{"method", to_string(methods)},
+                                      {"method_from", methods_from},
+                                      {"checked", checked},
+                                      {"checked_from", checked_from}};
+    if (checked && s.adaptation_check) {
       // The model's own threshold unless the command line gave one.
       adaptation["min_change"] = s.adaptation_check->min_change;
       adaptation["min_change_from"] = s.adaptation_check->min_change_source;

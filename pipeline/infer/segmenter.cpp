@@ -54,6 +54,15 @@ Segmenter::Segmenter(models::Bundle bundle)
                       " input channel(s)");
   }
   bundle_.model->eval();
+  if (!bundle_.info.adapt_methods.empty()) {
+    std::string names;
+    for (const auto& m : bundle_.info.adapt_methods) names += (names.empty() ? "" : ",") + m;
+    try {
+      model_adapt_methods_ = parse_adaptation_methods(names);
+    } catch (const ConfigError& e) {
+      throw ConfigError("model '" + bundle_.info.name + "': model.yaml, key 'adaptation.methods': " + e.what());
+    }
+  }
 }
 
 std::int64_t Segmenter::domain_index(const std::string& name) const {
@@ -73,7 +82,6 @@ void Segmenter::check(const SegmentOptions& o) const {
   if (o.windows_per_batch < 1) throw ConfigError("windows per batch must be at least 1");
   if (o.min_island_ml < 0.0) throw ConfigError("minimum island volume must not be negative");
   if (o.domain == kAutoDomain) {
-    if (o.adapt_methods.empty()) throw ConfigError("--adapt-method: no method given");
     if (!has_batch_statistics(bundle_.model->options)) {
       throw ConfigError("--domain auto: model '" + bundle_.info.name + "' uses " +
                         models::to_string(bundle_.model->options.norm().kind()) +
@@ -97,6 +105,18 @@ std::pair<double, std::string> Segmenter::adapt_min_change(const SegmentOptions&
   if (o.adapt_min_change) return {*o.adapt_min_change, "option"};
   if (bundle_.info.adapt_min_change) return {*bundle_.info.adapt_min_change, "model"};
   return {AdaptationCheckOptions{}.min_change, "default"};
+}
+
+std::pair<std::vector<AdaptationMethod>, std::string> Segmenter::adapt_methods(const SegmentOptions& o) const {
+  if (!o.adapt_methods.empty()) return {o.adapt_methods, "option"};
+  if (!model_adapt_methods_.empty()) return {model_adapt_methods_, "model"};
+  return {kDefaultAdaptMethods, "default"};
+}
+
+std::pair<bool, std::string> Segmenter::adapt_check(const SegmentOptions& o) const {
+  if (o.adapt_check) return {*o.adapt_check, "option"};
+  if (bundle_.info.adapt_check) return {*bundle_.info.adapt_check, "model"};
+  return {true, "default"};
 }
 
 Segmentation Segmenter::segment(const std::vector<Volume>& channels, const SegmentOptions& o) const {
@@ -129,8 +149,10 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     // Each method adapts its own copy with one more domain, so the bundle
     // stays as it is.
     std::vector<models::UNet3d> adapted;
-    const auto methods = static_cast<double>(o.adapt_methods.size());
-    for (const AdaptationMethod method : o.adapt_methods) {
+    const std::vector<AdaptationMethod> method_list = adapt_methods(o).first;
+    const auto [checked, checked_from] = adapt_check(o);
+    const auto methods = static_cast<double>(method_list.size());
+    for (const AdaptationMethod method : method_list) {
       models::UNet3d copy = copy_model(bundle_.model);
       domain = models::add_domain(*copy);
       copy->options.norm().num_domains(domain + 1);
@@ -149,26 +171,27 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
     model = adapted.front();
     result.domain = kAutoDomain;
     // Several methods are scored even without the check: it is what chooses.
-    if (o.adapt_check || adapted.size() > 1) {
+    if (checked || adapted.size() > 1) {
       AdaptationCheckOptions co;
       co.windows_per_batch = o.windows_per_batch;
       // Without the check the lowest entropy decides alone (it only chooses).
       const auto [min_change, min_change_source] = adapt_min_change(o);
-      co.min_change = o.adapt_check ? min_change : 0.0;
+      co.min_change = checked ? min_change : 0.0;
       const auto predictor = [&o, bf16](const models::UNet3d& m, std::int64_t d) {
         return o.reference_network ? network_predictor(m, d, bf16) : folded_network_predictor(m, d, bf16);
       };
       std::vector<AdaptationCandidate> candidates;
       for (std::size_t m = 0; m < adapted.size(); ++m) {
-        candidates.push_back({to_string(o.adapt_methods[m]), predictor(adapted[m], domain)});
+        candidates.push_back({to_string(method_list[m]), predictor(adapted[m], domain)});
       }
       result.adaptation_check =
           check_adaptations(predictor(bundle_.model, 0), candidates, pre.image.data, info.patch_size, co);
       AdaptationCheck& check = *result.adaptation_check;
-      if (o.adapt_check) check.min_change_source = min_change_source;
-      if (!o.adapt_check) {
+      if (checked) check.min_change_source = min_change_source;
+      if (!checked) {
         check.keep = true;
-        check.reason = "used without the check (--no-adapt-check): " + check.candidates[check.chosen].name +
+        const std::string why = checked_from == "model" ? "the model's adaptation.check: false" : "--no-adapt-check";
+        check.reason = "used without the check (" + why + "): " + check.candidates[check.chosen].name +
                        " has the lowest mean entropy of " + std::to_string(adapted.size()) + " methods";
       }
       if (check.keep) {

@@ -56,12 +56,15 @@ struct SegmentOptions {
   /// "auto": how the statistics are adapted (adaptation.h). With several
   /// methods each adapts its own copy and the one with the lowest entropy on
   /// the check's windows is used (docs/normalization.md, "The safety check").
-  std::vector<AdaptationMethod> adapt_methods{AdaptationMethod::kPrior, AdaptationMethod::kAdaBN};
+  /// Empty: the bundle's own (model.yaml `adaptation.methods`), else
+  /// kDefaultAdaptMethods.
+  std::vector<AdaptationMethod> adapt_methods;
   /// "auto": keep the adaptation only if the label-free check
   /// (adaptation_check.h) says it helps; otherwise use the first domain.
   /// Without it one method is used as it is, and of several the one with the
-  /// lowest entropy, even if the model's own statistics score lower.
-  bool adapt_check = true;
+  /// lowest entropy, even if the model's own statistics score lower. Unset:
+  /// the bundle's own (model.yaml `adaptation.check`), else checked.
+  std::optional<bool> adapt_check;
   /// With the check: the share of body voxels an adaptation must relabel to
   /// be kept (AdaptationCheckOptions::min_change); 0 = entropy alone. Unset:
   /// the bundle's own (model.yaml `adaptation.min_change`), else
@@ -141,6 +144,10 @@ class Segmenter {
   /// The minimum change the check uses with `options` and where it comes
   /// from ("option", "model" or "default"; see adapt_min_change).
   std::pair<double, std::string> adapt_min_change(const SegmentOptions& options) const;
+  /// The methods `--domain auto` tries with `options`, and from where.
+  std::pair<std::vector<AdaptationMethod>, std::string> adapt_methods(const SegmentOptions& options) const;
+  /// Whether the safety check decides with `options`, and from where.
+  std::pair<bool, std::string> adapt_check(const SegmentOptions& options) const;
 
   const models::BundleInfo& info() const { return bundle_.info; }
   const PreprocessingPlan& plan() const { return preprocessor_.plan(); }
@@ -150,6 +157,8 @@ class Segmenter {
 
   models::Bundle bundle_;
   Preprocessor preprocessor_;
+  /// bundle_.info.adapt_methods, parsed once.
+  std::vector<AdaptationMethod> model_adapt_methods_;
 };
 
 }  // namespace medseg::pipeline

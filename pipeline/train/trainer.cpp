@@ -249,6 +249,8 @@ models::BundleInfo bundle_info(const TrainConfig& config, const TrainOptions& op
   info.patch_size = data.patch_size;
   info.preprocessing_json = plan_to_json(data.plan.preprocessing);
   info.adapt_min_change = config.adaptation.min_change;
+  for (const AdaptationMethod m : config.adaptation.methods) info.adapt_methods.push_back(to_string(m));
+  info.adapt_check = config.adaptation.check;
   info.provenance.medseg_version = options.software_version;
   info.provenance.config_yaml = run.effective_config;
   info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);

@@ -289,7 +289,9 @@ TEST_F(InferCli, NamedAndAutoDomainsRunAndUnknownDomainIsRefused) {
   EXPECT_EQ(report["domain"], "auto");
   EXPECT_GT(report["timings_s"]["adaptation"].get<double>(), 0.0);
   EXPECT_EQ(report["adaptation"]["method"], "prior,adabn");  // the default
+  EXPECT_EQ(report["adaptation"]["method_from"], "default");
   EXPECT_EQ(report["adaptation"]["checked"], false);
+  EXPECT_EQ(report["adaptation"]["checked_from"], "option");
   EXPECT_EQ(report["adaptation"]["kept"], true);
   // The check's decision and its measurements are in the report.
   const Result checked = medseg(infer(in + " --domain auto --adapt-method tent --output " + quoted(tmp_ / "checked")));
@@ -386,6 +388,55 @@ TEST_F(InferCli, TheModelsAdaptationThresholdIsUsedAndReported) {
   const Result bad = medseg("infer" + model + " " + in + " --output " + quoted(tmp_ / "bad"));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("adaptation.min_change"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("model.yaml"), std::string::npos) << bad.err;
+  EXPECT_TRUE(!std::filesystem::exists(tmp_ / "bad") || std::filesystem::is_empty(tmp_ / "bad"));
+}
+
+// A bundle carrying its own policy (model.yaml adaptation.methods / .check):
+// --domain auto follows it, the report and `model info` say so, the command
+// line overrides it, and a bad entry is one line naming file and key.
+TEST_F(InferCli, TheModelsAdaptationPolicyIsUsedAndReported) {
+  const std::string in = quoted(tmp_ / "in" / "plain.nrrd");
+  std::filesystem::copy(tmp_ / "bundle", tmp_ / "carrying");
+  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::app) << "adaptation:\n  methods: [tent]\n  check: false\n";
+  const Result info = medseg("model info " + quoted(tmp_ / "carrying"));
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("--domain auto tries tent (this model's); used without the check (this model's)"),
+            std::string::npos)
+      << info.out;
+  const std::string model = " --model " + quoted(tmp_ / "carrying") + " --precision fp32 --domain auto";
+  const Result by_model = medseg("infer" + model + " " + in + " --output " + quoted(tmp_ / "by_model"));
+  ASSERT_EQ(by_model.exit_code, 0) << by_model.err;
+  const auto m = nlohmann::json::parse(slurp(tmp_ / "by_model" / "plain.json"))["adaptation"];
+  EXPECT_EQ(m["method"], "tent");
+  EXPECT_EQ(m["method_from"], "model");
+  EXPECT_EQ(m["checked"], false);
+  EXPECT_EQ(m["checked_from"], "model");
+  EXPECT_EQ(m["kept"], true);
+  EXPECT_FALSE(m.contains("min_change")) << m;
+  // --adapt-check and --adapt-method override the model's.
+  const Result by_option = medseg("infer" + model + " " + in + " --adapt-check --adapt-method prior --output " +
+                                  quoted(tmp_ / "by_option"));
+  ASSERT_EQ(by_option.exit_code, 0) << by_option.err;
+  const auto o = nlohmann::json::parse(slurp(tmp_ / "by_option" / "plain.json"))["adaptation"];
+  EXPECT_EQ(o["method"], "prior");
+  EXPECT_EQ(o["method_from"], "option");
+  EXPECT_EQ(o["checked"], true);
+  EXPECT_EQ(o["checked_from"], "option");
+  EXPECT_EQ(o["min_change_from"], "default");
+  ASSERT_EQ(o["candidates"].size(), 1u) << o;
+  const Result both = medseg("infer" + model + " " + in + " --adapt-check --no-adapt-check --output " +
+                             quoted(tmp_ / "both"));
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  EXPECT_EQ(count_lines(both.err), 1) << both.err;
+  // A method name medseg does not know, in the bundle.
+  std::string yaml = slurp(tmp_ / "carrying" / "model.yaml");
+  yaml.replace(yaml.find("methods: [tent]"), 15, "methods: [bn]");
+  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::trunc) << yaml;
+  const Result bad = medseg("infer" + model + " " + in + " --output " + quoted(tmp_ / "bad"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("adaptation.methods"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("model.yaml"), std::string::npos) << bad.err;
   EXPECT_TRUE(!std::filesystem::exists(tmp_ / "bad") || std::filesystem::is_empty(tmp_ / "bad"));
 }

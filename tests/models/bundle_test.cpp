@@ -139,6 +139,8 @@ void expect_same_info(const BundleInfo& a, const BundleInfo& b) {
   EXPECT_EQ(a.patch_size, b.patch_size);
   EXPECT_EQ(a.preprocessing_json, b.preprocessing_json);
   EXPECT_EQ(a.adapt_min_change, b.adapt_min_change);
+  EXPECT_EQ(a.adapt_methods, b.adapt_methods);
+  EXPECT_EQ(a.adapt_check, b.adapt_check);
   EXPECT_EQ(a.provenance.created, b.provenance.created);
   EXPECT_EQ(a.provenance.medseg_version, b.provenance.medseg_version);
   EXPECT_EQ(a.provenance.config_yaml, b.provenance.config_yaml);
@@ -528,6 +530,56 @@ TEST_F(BundleTest, ABadAdaptationThresholdNamesFileAndKey) {
   EXPECT_CONTAINS(m, "adaptation.min_chnge");
   m = error_after("adaptation:\n  min_change: 0.25\n", "adaptation: 0.25\n");
   EXPECT_CONTAINS(m, "key 'adaptation'");
+}
+
+// The default adaptation policy chosen for a model (methods, checked or not)
+// travels with it, each key on its own; a bundle without them reads back
+// without them.
+TEST_F(BundleTest, TheModelsAdaptationPolicyRoundTripsAndIsOptional) {
+  EXPECT_TRUE(read_bundle_info(bundle_).adapt_methods.empty());
+  EXPECT_FALSE(read_bundle_info(bundle_).adapt_check.has_value());
+  BundleInfo info = tiny_info();
+  info.adapt_methods = {"prior"};
+  info.adapt_check = false;
+  save_bundle(bundle_, info, net_);
+  EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "adaptation:\n  methods: [prior]\n  check: false\n");
+  BundleInfo loaded = load_bundle(bundle_).info;
+  EXPECT_EQ(loaded.adapt_methods, std::vector<std::string>{"prior"});
+  ASSERT_TRUE(loaded.adapt_check.has_value());
+  EXPECT_FALSE(*loaded.adapt_check);
+  expect_same_info(loaded, info);
+
+  info = tiny_info();
+  info.adapt_min_change = 0.1;
+  info.adapt_methods = {"tent", "adabn"};
+  info.adapt_check = true;
+  save_bundle(bundle_, info, net_);
+  loaded = load_bundle(bundle_).info;
+  EXPECT_EQ(loaded.adapt_methods, (std::vector<std::string>{"tent", "adabn"}));
+  EXPECT_EQ(loaded.adapt_check, std::optional<bool>(true));
+  expect_same_info(loaded, info);
+
+  info = tiny_info();
+  info.adapt_check = true;  // alone: no methods, no threshold written
+  save_bundle(bundle_, info, net_);
+  EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "adaptation:\n  check: true\nprovenance:");
+  expect_same_info(load_bundle(bundle_).info, info);
+}
+
+TEST_F(BundleTest, ABadAdaptationPolicyNamesFileAndKey) {
+  BundleInfo info = tiny_info();
+  info.adapt_methods = {"prior"};
+  info.adapt_check = false;
+  save_bundle(bundle_, info, net_);
+  const std::string yaml = slurp(bundle_ / "model.yaml");
+  const auto error_after = [&](const std::string& pattern, const std::string& replacement) {
+    return BundleTest::error_after(yaml, pattern, replacement);
+  };
+  EXPECT_CONTAINS(error_after("  methods: \\[prior\\]\n", "  methods: []\n"),
+                  "model.yaml', key 'adaptation.methods', line ");
+  EXPECT_CONTAINS(error_after("  methods: \\[prior\\]\n", "  methods: {a: 1}\n"), "key 'adaptation.methods'");
+  EXPECT_CONTAINS(error_after("  check: false\n", "  check: sometimes\n"), "key 'adaptation.check'");
+  EXPECT_CONTAINS(error_after("  check: false\n", "  checked: false\n"), "adaptation.checked");
 }
 
 TEST_F(BundleTest, NewerFormatVersionIsRefused) {

@@ -99,6 +99,36 @@ TEST(TrainConfig, AdaptationThresholdLoadsReloadsAndIsRangeChecked) {
   expect_config_error(dir / "c.yaml", {"adaptation.min_change", "out of range [0, 1]"}, {"adaptation.min_change=-1"});
 }
 
+// The model's default adaptation methods and check (written into the bundle
+// by training), each optional on its own.
+TEST(TrainConfig, AdaptationPolicyLoadsReloadsAndIsChecked) {
+  TempDir dir;
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  methods: [tent, adabn]\n  check: false\n");
+  const TrainConfig a = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(a.adaptation.methods, (std::vector<AdaptationMethod>{AdaptationMethod::kTent, AdaptationMethod::kAdaBN}));
+  EXPECT_EQ(a.adaptation.check, std::optional<bool>(false));
+  EXPECT_FALSE(a.adaptation.min_change.has_value());
+  const TrainConfig b = reloaded(dir, a);
+  EXPECT_EQ(b.adaptation.methods, a.adaptation.methods);
+  EXPECT_EQ(b.adaptation.check, std::optional<bool>(false));
+  EXPECT_FALSE(b.adaptation.min_change.has_value());
+
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  methods: prior\n");
+  const TrainConfig one = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(one.adaptation.methods, std::vector<AdaptationMethod>{AdaptationMethod::kPrior});
+  EXPECT_FALSE(one.adaptation.check.has_value());
+  EXPECT_FALSE(reloaded(dir, one).adaptation.check.has_value());
+
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  methods: [prior, bn]\n");
+  expect_config_error(dir / "c.yaml", {"c.yaml", "adaptation.methods", "line 5", "unknown adaptation method 'bn'"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  methods: [prior, prior]\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.methods", "listed twice"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  methods: []\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.methods", "at least one"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  check: perhaps\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.check", "line 5"});
+}
+
 // PreciseBN (training.precise_bn_batches): off by default, reloads, and
 // refused where there are no batch-norm statistics or several domains.
 TEST(TrainConfig, PreciseBatchNormLoadsReloadsAndIsRefusedWhereItCannotApply) {

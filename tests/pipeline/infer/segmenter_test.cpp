@@ -171,6 +171,75 @@ TEST(Segmenter, TheModelsMinimumChangeAppliesUnlessTheOptionGivesOne) {
   EXPECT_THROW(plain.check(o), ConfigError);
 }
 
+// The methods tried and whether the check decides: the command line's if
+// given, else the model's (model.yaml adaptation.methods / .check), else
+// medseg's default (prior,adabn, checked). A model's policy gives exactly
+// the labels the same options give on the command line.
+TEST(Segmenter, TheModelsMethodsAndCheckApplyUnlessTheOptionsGiveThem) {
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  const Segmenter plain(make_tiny_bundle());
+  models::Bundle carrying = make_tiny_bundle();
+  carrying.info.adapt_methods = {"tent"};
+  carrying.info.adapt_check = false;
+  const Segmenter model_says_tent_unchecked(carrying);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  o.domain = "auto";
+
+  using Methods = std::vector<AdaptationMethod>;
+  EXPECT_EQ(plain.adapt_methods(o), std::make_pair(Methods{AdaptationMethod::kPrior, AdaptationMethod::kAdaBN},
+                                                   std::string("default")));
+  EXPECT_EQ(plain.adapt_check(o), std::make_pair(true, std::string("default")));
+  EXPECT_EQ(model_says_tent_unchecked.adapt_methods(o), std::make_pair(Methods{AdaptationMethod::kTent},
+                                                                       std::string("model")));
+  EXPECT_EQ(model_says_tent_unchecked.adapt_check(o), std::make_pair(false, std::string("model")));
+
+  const Segmentation by_model = model_says_tent_unchecked.segment({input}, o);
+  EXPECT_EQ(by_model.domain, "auto");
+  EXPECT_FALSE(by_model.adaptation_check.has_value());  // one method, unchecked: nothing to score
+  SegmentOptions explicit_options = o;
+  explicit_options.adapt_methods = {AdaptationMethod::kTent};
+  explicit_options.adapt_check = false;
+  EXPECT_EQ(model_says_tent_unchecked.adapt_methods(explicit_options).second, "option");
+  EXPECT_EQ(model_says_tent_unchecked.adapt_check(explicit_options).second, "option");
+  const Segmentation by_option = plain.segment({input}, explicit_options);
+  EXPECT_TRUE(torch::equal(by_model.probabilities->data, by_option.probabilities->data));
+  // tent differs from the default's candidates, so the equality above is the
+  // model's policy at work, not a coincidence.
+  SegmentOptions prior_only = explicit_options;
+  prior_only.adapt_methods = {AdaptationMethod::kPrior};
+  EXPECT_FALSE(torch::equal(by_model.probabilities->data, plain.segment({input}, prior_only).probabilities->data));
+
+  // The options override the model's policy: checked, with two methods.
+  o.adapt_methods = {AdaptationMethod::kPrior, AdaptationMethod::kAdaBN};
+  o.adapt_check = true;
+  const Segmentation overridden = model_says_tent_unchecked.segment({input}, o);
+  ASSERT_TRUE(overridden.adaptation_check.has_value());
+  ASSERT_EQ(overridden.adaptation_check->candidates.size(), 2u);
+  EXPECT_EQ(overridden.adaptation_check->candidates[0].name, "prior");
+  EXPECT_EQ(overridden.adaptation_check->min_change_source, "default");
+  // Two methods unchecked by the model: chosen by entropy, and the report's
+  // reason names the model's setting.
+  o.adapt_methods.clear();
+  o.adapt_check.reset();
+  carrying.info.adapt_methods = {"prior", "adabn"};
+  const Segmentation two = Segmenter(carrying).segment({input}, o);
+  ASSERT_TRUE(two.adaptation_check.has_value());
+  EXPECT_TRUE(two.adaptation_check->keep);
+  EXPECT_NE(two.adaptation_check->reason.find("the model's adaptation.check: false"), std::string::npos)
+      << two.adaptation_check->reason;
+
+  // A method name the model cannot have is refused when the bundle is used.
+  carrying.info.adapt_methods = {"prior", "bn"};
+  try {
+    Segmenter bad(carrying);
+    ADD_FAILURE() << "a bundle with an unknown adaptation method was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("adaptation.methods"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'bn'"), std::string::npos) << e.what();
+  }
+}
+
 // Several methods: each adapts its own copy, the check keeps the one it
 // scores lowest, and the labels are exactly those of that method alone.
 TEST(Segmenter, DomainAutoWithSeveralMethodsUsesTheChecksChoice) {
