@@ -32,6 +32,8 @@
 # and each shift kind; Dice per label averaged over the seeds, and the drop
 # against the unshifted sample with the same column's setting "none".
 # SHIFT_MODELS="mri" (or "ct") runs one model's rows only (default: both).
+# SHIFT_ADAPT_FLAGS="..." is appended to every adapting column's flags (e.g.
+# "--adapt-windows 48 --adapt-prior-strength 16" to try prior's settings).
 # Prints a Markdown table; per-case Dice and each report stay in WORK_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,8 +95,10 @@ for m in "${MODALITIES[@]}"; do
   for c in "${COLUMNS[@]}"; do
     [ -f "$W/$m/$c/eval.csv" ] && continue
     rm -rf "${W:?}/$m/$c"
+    flags=${FLAGS[$c]}
+    [[ $flags == *"--domain auto"* ]] && flags+=" ${SHIFT_ADAPT_FLAGS:-}"
     # shellcheck disable=SC2086
-    $B infer --model "${MODEL_DIR[$m]}" "$W/$m/in" --output "$W/$m/$c" ${FLAGS[$c]} > "$W/$m/$c.log" 2>&1
+    $B infer --model "${MODEL_DIR[$m]}" "$W/$m/in" --output "$W/$m/$c" $flags > "$W/$m/$c.log" 2>&1
     $B evaluate --pred "$W/$m/$c" --ref "$W/$m/ref" --csv "$W/$m/$c/eval.csv" > /dev/null
   done
 done

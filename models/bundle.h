@@ -71,6 +71,13 @@ struct BundleInfo {
   /// both. Method names are checked where they are used (pipeline::Segmenter).
   std::vector<std::string> adapt_methods;
   std::optional<bool> adapt_check;
+  /// `prior` and `tent`: the windows drawn per scan and the strength N of
+  /// the model's statistics in the mix N / (N + n) (pipeline
+  /// AdaptationOptions::windows_per_image / prior_strength), chosen for this
+  /// model; model.yaml `adaptation.prior_windows` / `adaptation.prior_strength`,
+  /// written only when set; unset = medseg's defaults.
+  std::optional<std::int64_t> adapt_prior_windows;
+  std::optional<double> adapt_prior_strength;
   Provenance provenance;
 };
 

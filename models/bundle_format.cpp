@@ -19,6 +19,12 @@ namespace medseg::models::detail {
 namespace {
 
 namespace fs = std::filesystem;
+
+// model.yaml adaptation.prior_windows / prior_strength: the bounds of what
+// one scan's adaptation can sensibly draw and weigh.
+constexpr std::int64_t kMinPriorWindows = 2;
+constexpr std::int64_t kMaxPriorWindows = 4096;
+constexpr double kMaxPriorStrength = 1e6;
 using nlohmann::json;
 using nlohmann::ordered_json;
 
@@ -91,13 +97,19 @@ ParsedInfo parse_info(const std::string& file, const YAML::Node& root) {
   // Optional since it was added (format version 1 readers before it ignore it).
   if (top.has("adaptation")) {
     const core::Fields adaptation = top.section("adaptation");
-    adaptation.allow_only({"min_change", "methods", "check"});
+    adaptation.allow_only({"min_change", "methods", "check", "prior_windows", "prior_strength"});
     if (adaptation.has("min_change")) info.adapt_min_change = adaptation.get_double("min_change", 0.0, 0.0, 1.0);
     if (adaptation.has("methods")) {
       info.adapt_methods = adaptation.get_strings("methods");
       if (info.adapt_methods.empty()) adaptation.fail("methods", "expected at least one adaptation method");
     }
     if (adaptation.has("check")) info.adapt_check = adaptation.get_bool("check", true);
+    if (adaptation.has("prior_windows")) {
+      info.adapt_prior_windows = adaptation.get_int("prior_windows", 16, kMinPriorWindows, kMaxPriorWindows);
+    }
+    if (adaptation.has("prior_strength")) {
+      info.adapt_prior_strength = adaptation.get_double("prior_strength", 16.0, 0.0, kMaxPriorStrength);
+    }
   }
 
   const core::Fields provenance = top.section("provenance");
@@ -162,6 +174,8 @@ ordered_json info_json(const BundleInfo& info) {
   if (info.adapt_min_change) adaptation["min_change"] = *info.adapt_min_change;
   if (!info.adapt_methods.empty()) adaptation["methods"] = info.adapt_methods;
   if (info.adapt_check) adaptation["check"] = *info.adapt_check;
+  if (info.adapt_prior_windows) adaptation["prior_windows"] = *info.adapt_prior_windows;
+  if (info.adapt_prior_strength) adaptation["prior_strength"] = *info.adapt_prior_strength;
   if (!adaptation.empty()) tree["adaptation"] = adaptation;
   tree["provenance"] = provenance;
   return tree;
@@ -231,6 +245,16 @@ std::pair<std::string, std::string> find_problem(const BundleInfo& info) {
   }
   if (info.adapt_min_change && !(*info.adapt_min_change >= 0.0 && *info.adapt_min_change <= 1.0)) {
     return {"adaptation.min_change", "expected a share of voxels in [0, 1], got " + std::to_string(*info.adapt_min_change)};
+  }
+  if (info.adapt_prior_windows &&
+      (*info.adapt_prior_windows < kMinPriorWindows || *info.adapt_prior_windows > kMaxPriorWindows)) {
+    return {"adaptation.prior_windows", "expected " + n(kMinPriorWindows) + " to " + n(kMaxPriorWindows) +
+                                            " windows, got " + n(*info.adapt_prior_windows)};
+  }
+  if (info.adapt_prior_strength &&
+      !(*info.adapt_prior_strength >= 0.0 && *info.adapt_prior_strength <= kMaxPriorStrength)) {
+    return {"adaptation.prior_strength",
+            "expected a strength in [0, 1e6] windows, got " + std::to_string(*info.adapt_prior_strength)};
   }
   return {};
 }

@@ -35,6 +35,8 @@ struct InferArgs {
   std::optional<bool> adapt_check;  // unset: the model's, else checked
   std::optional<double> adapt_min_change;  // unset: the model's, else the default
   std::int64_t adapt_layers = 0;
+  std::optional<std::int64_t> adapt_prior_windows;  // unset: the model's, else the default
+  std::optional<double> adapt_prior_strength;       // unset: the model's, else the default
   bool keep_largest = false;
   double min_island_ml = 0.0;
   std::int64_t windows_per_batch = 2;
@@ -123,6 +125,8 @@ int run_infer(const InferArgs& a) {
   so.adapt_check = a.adapt_check;
   so.adapt_min_change = a.adapt_min_change;
   so.adapt_layers = a.adapt_layers;
+  so.adapt_prior_windows = a.adapt_prior_windows;
+  so.adapt_prior_strength = a.adapt_prior_strength;
 
   // Everything that would fail every case is checked before the first one.
   const pipeline::Segmenter segmenter(models::load_bundle(a.model));
@@ -256,6 +260,15 @@ Command add_infer_command(CLI::App& parent) {
                   "With --domain auto: adapt only the first N batch-norm layers (the encoder from full "
                   "resolution down); the deeper ones keep the model's statistics (default 0 = all)")
       ->check(CLI::NonNegativeNumber);
+  cli->add_option_function<std::int64_t>(
+      "--adapt-windows", [a](std::int64_t v) { a->adapt_prior_windows = v; },
+      "With --domain auto, prior and tent: windows drawn per scan, a third centred on the body (default: the "
+      "model's adaptation.prior_windows, else 16)");
+  cli->add_option_function<double>(
+      "--adapt-prior-strength", [a](double v) { a->adapt_prior_strength = v; },
+      "With --domain auto, prior and tent: the weight N of the model's own statistics, in windows; they "
+      "count N / (N + windows) in the mix, 0 = the scan's alone (default: the model's "
+      "adaptation.prior_strength, else 16)");
   cli->add_flag("--keep-largest", a->keep_largest, "Keep only the largest connected component of each label");
   cli->add_option("--min-island-ml", a->min_island_ml, "Remove components smaller than this volume (mL)")
       ->check(CLI::NonNegativeNumber);

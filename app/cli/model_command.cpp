@@ -69,6 +69,14 @@ std::string adaptation_text(const models::BundleInfo& info) {
   const std::string whose_methods = methods.empty() ? "medseg's default" : "this model's";
   if (methods.empty()) methods = pipeline::to_string(pipeline::kDefaultAdaptMethods);
   std::string text = "--domain auto tries " + methods + " (" + whose_methods + "); ";
+  if (info.adapt_prior_windows || info.adapt_prior_strength) {
+    const pipeline::AdaptationOptions defaults;
+    char prior[160];
+    std::snprintf(prior, sizeof prior, "prior draws %lld windows, the model's statistics count as %g more (this model's); ",
+                  static_cast<long long>(info.adapt_prior_windows.value_or(defaults.windows_per_image)),
+                  info.adapt_prior_strength.value_or(defaults.prior_strength));
+    text += prior;
+  }
   if (!info.adapt_check.value_or(true)) return text + "used without the check (this model's)";
   char check[120];
   std::snprintf(check, sizeof check, "keeps statistics that relabel >= %g %% of the body (%s)",

@@ -278,7 +278,7 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
 
   if (top.has("adaptation")) {
     const Fields ad = top.section("adaptation");
-    ad.allow_only({"min_change", "methods", "check"});
+    ad.allow_only({"min_change", "methods", "check", "prior_windows", "prior_strength"});
     if (ad.has("min_change")) c.adaptation.min_change = ad.get_double("min_change", 0.0, 0.0, 1.0);
     if (ad.has("methods")) {
       std::string names;
@@ -291,6 +291,8 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
       }
     }
     if (ad.has("check")) c.adaptation.check = ad.get_bool("check", true);
+    if (ad.has("prior_windows")) c.adaptation.prior_windows = ad.get_int("prior_windows", 16, 2, 4096);
+    if (ad.has("prior_strength")) c.adaptation.prior_strength = ad.get_double("prior_strength", 16.0, 0.0, 1e6);
   }
 
   if (!top.has("output")) top.fail("output", "missing: the folder for checkpoints, logs and bundles");

@@ -183,6 +183,11 @@ struct AdaptationConfig {
   /// Whether the safety check decides (models::BundleInfo::adapt_check);
   /// unset = medseg's default (checked).
   std::optional<bool> check;
+  /// `prior` / `tent`: windows drawn per scan and the strength of the
+  /// model's statistics (models::BundleInfo::adapt_prior_windows /
+  /// adapt_prior_strength); unset = medseg's defaults.
+  std::optional<std::int64_t> prior_windows;
+  std::optional<double> prior_strength;
 };
 
 struct TrainConfig {

@@ -125,7 +125,7 @@ std::string to_yaml(const TrainConfig& c) {
   out << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "every" << YAML::Value
       << c.validation.every << YAML::Key << "overlap" << YAML::Value << c.validation.overlap << YAML::EndMap;
   const AdaptationConfig& ad = c.adaptation;
-  if (ad.min_change || !ad.methods.empty() || ad.check) {
+  if (ad.min_change || !ad.methods.empty() || ad.check || ad.prior_windows || ad.prior_strength) {
     out << YAML::Key << "adaptation" << YAML::Value << YAML::BeginMap;
     if (ad.min_change) out << YAML::Key << "min_change" << YAML::Value << *ad.min_change;
     if (!ad.methods.empty()) {
@@ -134,6 +134,8 @@ std::string to_yaml(const TrainConfig& c) {
       out << YAML::EndSeq;
     }
     if (ad.check) out << YAML::Key << "check" << YAML::Value << *ad.check;
+    if (ad.prior_windows) out << YAML::Key << "prior_windows" << YAML::Value << *ad.prior_windows;
+    if (ad.prior_strength) out << YAML::Key << "prior_strength" << YAML::Value << *ad.prior_strength;
     out << YAML::EndMap;
   }
   out << YAML::Key << "output" << YAML::Value << c.output.string();

@@ -88,6 +88,9 @@ std::string inference_report_json(const Segmenter& segmenter, const InferenceCas
       adaptation["min_change_from"] = s.adaptation_check->min_change_source;
     }
     adaptation["layers"] = o.adapt_layers;  // 0 = every batch-norm layer
+    // What prior and tent drew and how much the model's statistics weighed.
+    adaptation["prior_windows"] = segmenter.adapt_prior_windows(o);
+    adaptation["prior_strength"] = segmenter.adapt_prior_strength(o);
     if (const auto& check = s.adaptation_check) {
       adaptation["kept"] = check->keep;
       if (check->keep) adaptation["chosen"] = check->candidates.at(check->chosen).name;

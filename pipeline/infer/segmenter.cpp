@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "core/error.h"
 #include "models/domain_batch_norm.h"
@@ -91,6 +92,13 @@ void Segmenter::check(const SegmentOptions& o) const {
       throw ConfigError("--adapt-min-change must be a share of voxels in [0, 1], got " +
                         std::to_string(*o.adapt_min_change));
     }
+    if (o.adapt_prior_windows && *o.adapt_prior_windows < 2) {
+      throw ConfigError("--adapt-windows must be at least 2, got " + std::to_string(*o.adapt_prior_windows));
+    }
+    if (o.adapt_prior_strength && !(*o.adapt_prior_strength >= 0.0 && std::isfinite(*o.adapt_prior_strength))) {
+      throw ConfigError("--adapt-prior-strength must be finite and not negative, got " +
+                        std::to_string(*o.adapt_prior_strength));
+    }
     const std::int64_t layers = batch_norm_layer_count(bundle_.model);
     if (o.adapt_layers < 0 || o.adapt_layers > layers) {
       throw ConfigError("--adapt-layers " + std::to_string(o.adapt_layers) + ": model '" + bundle_.info.name +
@@ -117,6 +125,16 @@ std::pair<bool, std::string> Segmenter::adapt_check(const SegmentOptions& o) con
   if (o.adapt_check) return {*o.adapt_check, "option"};
   if (bundle_.info.adapt_check) return {*bundle_.info.adapt_check, "model"};
   return {true, "default"};
+}
+
+std::int64_t Segmenter::adapt_prior_windows(const SegmentOptions& o) const {
+  return o.adapt_prior_windows.value_or(
+      bundle_.info.adapt_prior_windows.value_or(AdaptationOptions{}.windows_per_image));
+}
+
+double Segmenter::adapt_prior_strength(const SegmentOptions& o) const {
+  return o.adapt_prior_strength.value_or(
+      bundle_.info.adapt_prior_strength.value_or(AdaptationOptions{}.prior_strength));
 }
 
 Segmentation Segmenter::segment(const std::vector<Volume>& channels, const SegmentOptions& o) const {
@@ -162,6 +180,8 @@ Segmentation Segmenter::segment(const std::vector<Volume>& channels, const Segme
       ao.windows_per_batch = o.windows_per_batch;
       ao.layers = o.adapt_layers;
       ao.bf16 = bf16;
+      ao.windows_per_image = adapt_prior_windows(o);
+      ao.prior_strength = adapt_prior_strength(o);
       const double from = predict_from * static_cast<double>(adapted.size()) / methods;
       ao.progress = sub_progress(o.progress, from, from + predict_from / methods);
       adapt_domain(copy, domain, {pre.image.data}, info.patch_size, ao);

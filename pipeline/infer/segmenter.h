@@ -70,6 +70,12 @@ struct SegmentOptions {
   /// the bundle's own (model.yaml `adaptation.min_change`), else
   /// AdaptationCheckOptions{}.min_change.
   std::optional<double> adapt_min_change;
+  /// "auto", `prior` and `tent`: windows drawn per scan and the strength of
+  /// the model's statistics in the mix (AdaptationOptions::windows_per_image,
+  /// prior_strength). Unset: the bundle's own (model.yaml
+  /// `adaptation.prior_windows` / `prior_strength`), else AdaptationOptions{}.
+  std::optional<std::int64_t> adapt_prior_windows;
+  std::optional<double> adapt_prior_strength;
   /// "auto": adapt only the first this many batch-norm layers (forward
   /// order); 0 = all (AdaptationOptions::layers).
   std::int64_t adapt_layers = 0;
@@ -148,6 +154,10 @@ class Segmenter {
   std::pair<std::vector<AdaptationMethod>, std::string> adapt_methods(const SegmentOptions& options) const;
   /// Whether the safety check decides with `options`, and from where.
   std::pair<bool, std::string> adapt_check(const SegmentOptions& options) const;
+  /// `prior`/`tent`'s windows per scan and prior strength with `options`
+  /// (option, else the model's, else AdaptationOptions{}).
+  std::int64_t adapt_prior_windows(const SegmentOptions& options) const;
+  double adapt_prior_strength(const SegmentOptions& options) const;
 
   const models::BundleInfo& info() const { return bundle_.info; }
   const PreprocessingPlan& plan() const { return preprocessor_.plan(); }

@@ -251,6 +251,8 @@ models::BundleInfo bundle_info(const TrainConfig& config, const TrainOptions& op
   info.adapt_min_change = config.adaptation.min_change;
   for (const AdaptationMethod m : config.adaptation.methods) info.adapt_methods.push_back(to_string(m));
   info.adapt_check = config.adaptation.check;
+  info.adapt_prior_windows = config.adaptation.prior_windows;
+  info.adapt_prior_strength = config.adaptation.prior_strength;
   info.provenance.medseg_version = options.software_version;
   info.provenance.config_yaml = run.effective_config;
   info.provenance.fingerprint_json = fingerprint_json(data.fingerprint);

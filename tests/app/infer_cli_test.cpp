@@ -414,6 +414,8 @@ TEST_F(InferCli, TheModelsAdaptationPolicyIsUsedAndReported) {
   EXPECT_EQ(m["checked_from"], "model");
   EXPECT_EQ(m["kept"], true);
   EXPECT_FALSE(m.contains("min_change")) << m;
+  EXPECT_EQ(m["prior_windows"], 16);  // medseg's defaults: the bundle names none
+  EXPECT_DOUBLE_EQ(m["prior_strength"].get<double>(), 16.0);
   // --adapt-check and --adapt-method override the model's.
   const Result by_option = medseg("infer" + model + " " + in + " --adapt-check --adapt-method prior --output " +
                                   quoted(tmp_ / "by_option"));
@@ -425,6 +427,20 @@ TEST_F(InferCli, TheModelsAdaptationPolicyIsUsedAndReported) {
   EXPECT_EQ(o["checked_from"], "option");
   EXPECT_EQ(o["min_change_from"], "default");
   ASSERT_EQ(o["candidates"].size(), 1u) << o;
+  // --adapt-windows / --adapt-prior-strength: used and reported; bad values refused in one line.
+  const Result drawn = medseg("infer" + model + " " + in + " --adapt-windows 6 --adapt-prior-strength 0 --output " +
+                              quoted(tmp_ / "drawn"));
+  ASSERT_EQ(drawn.exit_code, 0) << drawn.err;
+  const auto d = nlohmann::json::parse(slurp(tmp_ / "drawn" / "plain.json"))["adaptation"];
+  EXPECT_EQ(d["prior_windows"], 6);
+  EXPECT_DOUBLE_EQ(d["prior_strength"].get<double>(), 0.0);
+  for (const std::string flags : {" --adapt-windows 1", " --adapt-prior-strength -1", " --adapt-windows x"}) {
+    const Result bad_prior = medseg("infer" + model + " " + in + flags + " --output " + quoted(tmp_ / "p"));
+    EXPECT_EQ(bad_prior.exit_code, 2) << flags;
+    EXPECT_EQ(count_lines(bad_prior.err), 1) << bad_prior.err;
+    EXPECT_NE(bad_prior.err.find("adapt-"), std::string::npos) << bad_prior.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "p" / "plain.nrrd")) << flags;
+  }
   const Result both = medseg("infer" + model + " " + in + " --adapt-check --no-adapt-check --output " +
                              quoted(tmp_ / "both"));
   EXPECT_EQ(both.exit_code, 2) << both.err;

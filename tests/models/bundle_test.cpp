@@ -141,6 +141,8 @@ void expect_same_info(const BundleInfo& a, const BundleInfo& b) {
   EXPECT_EQ(a.adapt_min_change, b.adapt_min_change);
   EXPECT_EQ(a.adapt_methods, b.adapt_methods);
   EXPECT_EQ(a.adapt_check, b.adapt_check);
+  EXPECT_EQ(a.adapt_prior_windows, b.adapt_prior_windows);
+  EXPECT_EQ(a.adapt_prior_strength, b.adapt_prior_strength);
   EXPECT_EQ(a.provenance.created, b.provenance.created);
   EXPECT_EQ(a.provenance.medseg_version, b.provenance.medseg_version);
   EXPECT_EQ(a.provenance.config_yaml, b.provenance.config_yaml);
@@ -560,6 +562,22 @@ TEST_F(BundleTest, TheModelsAdaptationPolicyRoundTripsAndIsOptional) {
   expect_same_info(loaded, info);
 
   info = tiny_info();
+  info.adapt_prior_windows = 48;
+  info.adapt_prior_strength = 2.5;
+  save_bundle(bundle_, info, net_);
+  EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "adaptation:\n  prior_windows: 48\n  prior_strength: 2.5\n");
+  loaded = load_bundle(bundle_).info;
+  EXPECT_EQ(loaded.adapt_prior_windows, std::optional<std::int64_t>(48));
+  EXPECT_EQ(loaded.adapt_prior_strength, std::optional<double>(2.5));
+  EXPECT_TRUE(loaded.adapt_methods.empty());
+  expect_same_info(loaded, info);
+  info.adapt_prior_windows = 1;
+  EXPECT_CONTAINS(model_error([&] { save_bundle(dir_ / "w.bundle", info, net_); }), "adaptation.prior_windows");
+  info.adapt_prior_windows = 16;
+  info.adapt_prior_strength = -1.0;
+  EXPECT_CONTAINS(model_error([&] { save_bundle(dir_ / "s.bundle", info, net_); }), "adaptation.prior_strength");
+
+  info = tiny_info();
   info.adapt_check = true;  // alone: no methods, no threshold written
   save_bundle(bundle_, info, net_);
   EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "adaptation:\n  check: true\nprovenance:");
@@ -580,6 +598,12 @@ TEST_F(BundleTest, ABadAdaptationPolicyNamesFileAndKey) {
   EXPECT_CONTAINS(error_after("  methods: \\[prior\\]\n", "  methods: {a: 1}\n"), "key 'adaptation.methods'");
   EXPECT_CONTAINS(error_after("  check: false\n", "  check: sometimes\n"), "key 'adaptation.check'");
   EXPECT_CONTAINS(error_after("  check: false\n", "  checked: false\n"), "adaptation.checked");
+  EXPECT_CONTAINS(error_after("  check: false\n", "  check: false\n  prior_windows: 1\n"),
+                  "key 'adaptation.prior_windows', line ");
+  EXPECT_CONTAINS(error_after("  check: false\n", "  check: false\n  prior_windows: many\n"),
+                  "key 'adaptation.prior_windows'");
+  EXPECT_CONTAINS(error_after("  check: false\n", "  check: false\n  prior_strength: -2\n"),
+                  "key 'adaptation.prior_strength', line ");
 }
 
 TEST_F(BundleTest, NewerFormatVersionIsRefused) {

@@ -127,6 +127,18 @@ TEST(TrainConfig, AdaptationPolicyLoadsReloadsAndIsChecked) {
   expect_config_error(dir / "c.yaml", {"adaptation.methods", "at least one"});
   test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  check: perhaps\n");
   expect_config_error(dir / "c.yaml", {"adaptation.check", "line 5"});
+
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  prior_windows: 48\n  prior_strength: 4\n");
+  const TrainConfig p = load_train_config(dir / "c.yaml");
+  EXPECT_EQ(p.adaptation.prior_windows, std::optional<std::int64_t>(48));
+  EXPECT_EQ(p.adaptation.prior_strength, std::optional<double>(4.0));
+  const TrainConfig q = reloaded(dir, p);
+  EXPECT_EQ(q.adaptation.prior_windows, std::optional<std::int64_t>(48));
+  EXPECT_EQ(q.adaptation.prior_strength, std::optional<double>(4.0));
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  prior_windows: 1\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.prior_windows", "line 5", "out of range"});
+  test::write_text(dir / "c.yaml", std::string(kMinimal) + "adaptation:\n  prior_strength: -1\n");
+  expect_config_error(dir / "c.yaml", {"adaptation.prior_strength", "line 5", "out of range"});
 }
 
 // PreciseBN (training.precise_bn_batches): off by default, reloads, and

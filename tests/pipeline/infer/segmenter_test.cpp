@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <optional>
 #include <utility>
 
@@ -238,6 +239,51 @@ TEST(Segmenter, TheModelsMethodsAndCheckApplyUnlessTheOptionsGiveThem) {
     EXPECT_NE(std::string(e.what()).find("adaptation.methods"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("'bn'"), std::string::npos) << e.what();
   }
+}
+
+// prior's windows per scan and the weight of the model's statistics: the
+// option's, else the model's (model.yaml adaptation.prior_windows /
+// prior_strength), else AdaptationOptions{}; a model's values give exactly
+// the labels the same options give.
+TEST(Segmenter, TheModelsPriorWindowsAndStrengthApplyUnlessTheOptionsGiveThem) {
+  const Volume input = blob_volume({12, 12, 12}, {1.5, 1.5, 1.5}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 6.0, 4.0);
+  const Segmenter plain(make_tiny_bundle());
+  models::Bundle carrying = make_tiny_bundle();
+  carrying.info.adapt_prior_windows = 6;
+  carrying.info.adapt_prior_strength = 0.0;
+  const Segmenter model_says(carrying);
+  SegmentOptions o = fp32();
+  o.probabilities = true;
+  o.domain = "auto";
+  o.adapt_methods = {AdaptationMethod::kPrior};
+  o.adapt_check = false;
+
+  EXPECT_EQ(plain.adapt_prior_windows(o), AdaptationOptions{}.windows_per_image);
+  EXPECT_EQ(plain.adapt_prior_strength(o), AdaptationOptions{}.prior_strength);
+  EXPECT_EQ(model_says.adapt_prior_windows(o), 6);
+  EXPECT_EQ(model_says.adapt_prior_strength(o), 0.0);
+  const Segmentation by_model = model_says.segment({input}, o);
+  SegmentOptions given = o;
+  given.adapt_prior_windows = 6;
+  given.adapt_prior_strength = 0.0;
+  const Segmentation by_option = plain.segment({input}, given);
+  EXPECT_TRUE(torch::equal(by_model.probabilities->data, by_option.probabilities->data));
+  const Segmentation by_default = plain.segment({input}, o);
+  EXPECT_FALSE(torch::equal(by_model.probabilities->data, by_default.probabilities->data));
+  // The options win over the model's.
+  given.adapt_prior_windows = 16;
+  given.adapt_prior_strength = 16.0;
+  EXPECT_EQ(model_says.adapt_prior_windows(given), 16);
+  EXPECT_EQ(model_says.adapt_prior_strength(given), 16.0);
+  EXPECT_TRUE(torch::equal(model_says.segment({input}, given).probabilities->data, by_default.probabilities->data));
+
+  given.adapt_prior_windows = 1;
+  EXPECT_THROW(plain.check(given), ConfigError);
+  given.adapt_prior_windows.reset();
+  given.adapt_prior_strength = -1.0;
+  EXPECT_THROW(plain.check(given), ConfigError);
+  given.adapt_prior_strength = std::nan("");
+  EXPECT_THROW(plain.check(given), ConfigError);
 }
 
 // Several methods: each adapts its own copy, the check keeps the one it

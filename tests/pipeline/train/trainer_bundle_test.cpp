@@ -37,16 +37,22 @@ models::BundleInfo trained_info(const TempDir& dir, const std::string& name, con
 TEST(TrainerBundle, TheConfigsAdaptationSettingsReachTheBundleAndAbsentOnesStayAbsent) {
   TempDir dir;
   const models::BundleInfo with =
-      trained_info(dir, "with", "adaptation: {min_change: 0.1, methods: [tent, adabn], check: false}\n");
+      trained_info(dir, "with",
+                   "adaptation: {min_change: 0.1, methods: [tent, adabn], check: false, prior_windows: 32, "
+                   "prior_strength: 4}\n");
   ASSERT_TRUE(with.adapt_min_change.has_value());
   EXPECT_DOUBLE_EQ(*with.adapt_min_change, 0.1);
   EXPECT_EQ(with.adapt_methods, (std::vector<std::string>{"tent", "adabn"}));
   EXPECT_EQ(with.adapt_check, std::optional<bool>(false));
+  EXPECT_EQ(with.adapt_prior_windows, std::optional<std::int64_t>(32));
+  EXPECT_EQ(with.adapt_prior_strength, std::optional<double>(4.0));
 
   const models::BundleInfo without = trained_info(dir, "without", "");
   EXPECT_FALSE(without.adapt_min_change.has_value());
   EXPECT_TRUE(without.adapt_methods.empty());
   EXPECT_FALSE(without.adapt_check.has_value());
+  EXPECT_FALSE(without.adapt_prior_windows.has_value());
+  EXPECT_FALSE(without.adapt_prior_strength.has_value());
 }
 
 }  // namespace
