@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "models/adaptation_limits.h"
 #include "models/unet3d.h"
 
 namespace medseg::models {

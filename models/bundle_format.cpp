@@ -20,11 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// model.yaml adaptation.prior_windows / prior_strength: the bounds of what
-// one scan's adaptation can sensibly draw and weigh.
-constexpr std::int64_t kMinPriorWindows = 2;
-constexpr std::int64_t kMaxPriorWindows = 4096;
-constexpr double kMaxPriorStrength = 1e6;
 using nlohmann::json;
 using nlohmann::ordered_json;
 

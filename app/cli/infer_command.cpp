@@ -239,16 +239,16 @@ Command add_infer_command(CLI::App& parent) {
                   "adabn (every window, model statistics replaced), tent (prior, then entropy minimisation "
                   "of the batch-norm scale/shift), or several, comma-separated: each adapts a copy and the "
                   "one with the lowest prediction entropy is used (default: the model's adaptation.methods, "
-                "else prior,adabn)");
+                  "else prior,adabn)");
   auto* no_check = cli->add_flag_function(
       "--no-adapt-check", [a](std::int64_t) { a->adapt_check = false; },
       "With --domain auto: always use the adapted statistics, of several methods the one with the lowest "
       "prediction entropy (default: the model's adaptation.check, else checked)");
   cli->add_flag_function(
          "--adapt-check", [a](std::int64_t) { a->adapt_check = true; },
-         "With --domain auto: use the adapted statistics only when the label-free check finds they lower the "
-         "prediction entropy and change enough labels, see --adapt-min-change; the report says what was "
-         "decided (default: the model's adaptation.check, else checked)")
+         "With --domain auto: use the adapted statistics only when the label-free check finds they lower "
+         "the prediction entropy and change enough labels, see --adapt-min-change; the report says what "
+         "was decided (default: the model's adaptation.check, else checked)")
       ->excludes(no_check);
   cli->add_option_function<double>(
          "--adapt-min-change", [a](double v) { a->adapt_min_change = v; },

@@ -10,6 +10,7 @@
 #include "core/enum_names.h"
 #include "core/error_message.h"
 #include "core/yaml_fields.h"
+#include "models/adaptation_limits.h"
 #include "pipeline/synth/scanner_profile.h"
 
 namespace medseg::pipeline {
@@ -291,8 +292,12 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
       }
     }
     if (ad.has("check")) c.adaptation.check = ad.get_bool("check", true);
-    if (ad.has("prior_windows")) c.adaptation.prior_windows = ad.get_int("prior_windows", 16, 2, 4096);
-    if (ad.has("prior_strength")) c.adaptation.prior_strength = ad.get_double("prior_strength", 16.0, 0.0, 1e6);
+    if (ad.has("prior_windows")) {
+      c.adaptation.prior_windows = ad.get_int("prior_windows", 16, models::kMinPriorWindows, models::kMaxPriorWindows);
+    }
+    if (ad.has("prior_strength")) {
+      c.adaptation.prior_strength = ad.get_double("prior_strength", 16.0, 0.0, models::kMaxPriorStrength);
+    }
   }
 
   if (!top.has("output")) top.fail("output", "missing: the folder for checkpoints, logs and bundles");
