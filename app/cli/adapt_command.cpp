@@ -2,6 +2,7 @@
 // a new scanner's statistics from unlabeled volumes (AdaBN), as a new domain
 // of a new bundle.
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
@@ -31,7 +32,15 @@ struct AdaptArgs {
   std::int64_t windows_per_batch = 2;
   std::string method = "prior";
   std::int64_t layers = 0;
+  std::int64_t windows = pipeline::AdaptationOptions{}.windows_per_image;
+  double prior_strength = pipeline::AdaptationOptions{}.prior_strength;
 };
+
+std::string shortest(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
 
 int run_adapt(const AdaptArgs& a) {
   const models::Precision precision = models::resolve_precision(models::parse_precision(a.precision));
@@ -68,6 +77,8 @@ int run_adapt(const AdaptArgs& a) {
   options.overlap = a.overlap;
   options.windows_per_batch = a.windows_per_batch;
   options.layers = a.layers;
+  options.windows_per_image = a.windows;
+  options.prior_strength = a.prior_strength;
   options.bf16 = precision == models::Precision::kBf16;
   options.progress = [&bar](double f) {
     bar.update(static_cast<std::int64_t>(1000 * f), 1000, "windows");
@@ -79,7 +90,11 @@ int run_adapt(const AdaptArgs& a) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bundle.info.provenance.notes.push_back(
       core::utc_timestamp() + ": domain '" + a.domain + "' (index " + std::to_string(index) + ") added by " + a.method + " adaptation" +
-      (a.layers > 0 ? " of the first " + std::to_string(a.layers) + " batch-norm layers" : std::string()) + " on " +
+      (a.layers > 0 ? " of the first " + std::to_string(a.layers) + " batch-norm layers" : std::string()) +
+      (a.method == "prior" ? " (" + std::to_string(a.windows) + " windows per volume, prior strength " +
+                                 shortest(a.prior_strength) + ")"
+                           : std::string()) +
+      " on " +
       std::to_string(images.size()) + " unlabeled volume(s) with medseg adapt " + kVersion + " (" + kGitCommit +
       "), " + models::to_string(precision) + ", from bundle '" + a.model + "'; weights and metrics are those of the original");
   models::save_bundle(a.output, bundle.info, bundle.model);
@@ -118,6 +133,14 @@ Command add_adapt_command(CLI::App& parent) {
                   "Adapt only the first N batch-norm layers (the encoder from full resolution down); the "
                   "deeper ones keep the model's statistics (default 0 = all)")
       ->check(CLI::NonNegativeNumber);
+  cli->add_option("--adapt-windows", a->windows,
+                  "prior: windows drawn per volume, a third centred on the body (default 16; a model's "
+                  "adaptation.prior_windows applies to infer --domain auto only)")
+      ->check(CLI::Range(std::int64_t{2}, std::int64_t{4096}));
+  cli->add_option("--adapt-prior-strength", a->prior_strength,
+                  "prior: the weight N of the model's own statistics, in windows; they count N / (N + n) "
+                  "for n windows drawn in all, 0 = the new scanner's alone (default 16)")
+      ->check(CLI::Range(0.0, 1e6));
   return {cli, [a] { return run_adapt(*a); }};
 }
 

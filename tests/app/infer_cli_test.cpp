@@ -495,6 +495,41 @@ TEST_F(InferCli, AdaptWritesABundleWithTheNewDomainThatInferUses) {
   EXPECT_EQ(count_lines(too_many.err), 1) << too_many.err;
   EXPECT_NE(too_many.err.find("batch-norm layers"), std::string::npos) << too_many.err;
   EXPECT_FALSE(fs::exists(tmp_ / "adapted5"));
+  // --adapt-windows / --adapt-prior-strength: recorded in the note, and they
+  // change the new domain's statistics; out-of-range values are refused.
+  EXPECT_NE(adapted.info.provenance.notes[0].find("(16 windows per volume, prior strength 16)"), std::string::npos)
+      << adapted.info.provenance.notes[0];
+  // Each flag alone changes the new domain's statistics (same name, same
+  // images, same seed as `adapted`).
+  const auto adapted_with = [&](const std::string& flags, const std::string& folder) {
+    const Result run = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain scanner_c" + flags + " " +
+                              quoted(tmp_ / "in") + " --output " + quoted(tmp_ / folder));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    return models::load_bundle(tmp_ / folder);
+  };
+  const auto differs_from_default = [&](const models::Bundle& other) {
+    const auto theirs = adapted.model->named_buffers();
+    for (const auto& b : other.model->named_buffers()) {
+      if (!at::equal(b.value(), theirs[b.key()])) return true;
+    }
+    return false;
+  };
+  const models::Bundle fewer = adapted_with(" --adapt-windows 4", "adapted6");
+  EXPECT_NE(fewer.info.provenance.notes.at(0).find("(4 windows per volume, prior strength 16)"), std::string::npos)
+      << fewer.info.provenance.notes.at(0);
+  EXPECT_TRUE(differs_from_default(fewer));
+  const models::Bundle alone = adapted_with(" --adapt-prior-strength 0", "adapted8");
+  EXPECT_NE(alone.info.provenance.notes.at(0).find("(16 windows per volume, prior strength 0)"), std::string::npos)
+      << alone.info.provenance.notes.at(0);
+  EXPECT_TRUE(differs_from_default(alone));
+  for (const std::string flags : {" --adapt-windows 1", " --adapt-prior-strength -1"}) {
+    const Result bad = medseg("adapt --model " + quoted(tmp_ / "bundle") + " --domain w" + flags + " " +
+                              quoted(tmp_ / "in") + " --output " + quoted(tmp_ / "adapted7"));
+    EXPECT_EQ(bad.exit_code, 2) << flags;
+    EXPECT_EQ(count_lines(bad.err), 1) << bad.err;
+    EXPECT_NE(bad.err.find("adapt-"), std::string::npos) << bad.err;
+    EXPECT_FALSE(fs::exists(tmp_ / "adapted7")) << flags;
+  }
 }
 
 TEST_F(InferCli, AdaptRefusesInstanceNormBundles) {
