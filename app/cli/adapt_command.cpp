@@ -136,11 +136,11 @@ Command add_adapt_command(CLI::App& parent) {
   cli->add_option("--adapt-windows", a->windows,
                   "prior: windows drawn per volume, a third centred on the body (default 16; a model's "
                   "adaptation.prior_windows applies to infer --domain auto only)")
-      ->check(CLI::Range(std::int64_t{2}, std::int64_t{4096}));
+      ->check(CLI::Range(models::kMinPriorWindows, models::kMaxPriorWindows));
   cli->add_option("--adapt-prior-strength", a->prior_strength,
                   "prior: the weight N of the model's own statistics, in windows; they count N / (N + n) "
                   "for n windows drawn in all, 0 = the new scanner's alone (default 16)")
-      ->check(CLI::Range(0.0, 1e6));
+      ->check(CLI::Range(0.0, models::kMaxPriorStrength));
   return {cli, [a] { return run_adapt(*a); }};
 }
 

@@ -282,8 +282,7 @@ TrainConfig load_train_config_from(const fs::path& file, const std::vector<std::
     ad.allow_only({"min_change", "methods", "check", "prior_windows", "prior_strength"});
     if (ad.has("min_change")) c.adaptation.min_change = ad.get_double("min_change", 0.0, 0.0, 1.0);
     if (ad.has("methods")) {
-      std::string names;
-      for (const auto& m : ad.get_strings("methods")) names += (names.empty() ? "" : ",") + m;
+      const std::vector<std::string> names = ad.get_strings("methods");
       if (names.empty()) ad.fail("methods", "expected at least one adaptation method (adabn, prior, tent)");
       try {
         c.adaptation.methods = parse_adaptation_methods(names);

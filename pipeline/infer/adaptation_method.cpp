@@ -37,6 +37,12 @@ std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names)
   }
 }
 
+std::vector<AdaptationMethod> parse_adaptation_methods(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) joined += (joined.empty() ? "" : ",") + name;
+  return parse_adaptation_methods(joined);
+}
+
 std::string to_string(const std::vector<AdaptationMethod>& methods) {
   std::string joined;
   for (const AdaptationMethod m : methods) joined += (joined.empty() ? "" : ",") + to_string(m);

@@ -23,6 +23,8 @@ std::string to_string(AdaptationMethod method);
 /// `--adapt-method prior,adabn`: one or more distinct methods, comma-separated
 /// (throws ConfigError naming the bad entry).
 std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names);
+/// The same for a list of names (model.yaml / config `adaptation.methods`).
+std::vector<AdaptationMethod> parse_adaptation_methods(const std::vector<std::string>& names);
 std::string to_string(const std::vector<AdaptationMethod>& methods);  ///< "prior,adabn"
 
 /// What `medseg infer --domain auto` tries for a bundle that names no methods

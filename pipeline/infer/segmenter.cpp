@@ -56,10 +56,8 @@ Segmenter::Segmenter(models::Bundle bundle)
   }
   bundle_.model->eval();
   if (!bundle_.info.adapt_methods.empty()) {
-    std::string names;
-    for (const auto& m : bundle_.info.adapt_methods) names += (names.empty() ? "" : ",") + m;
     try {
-      model_adapt_methods_ = parse_adaptation_methods(names);
+      model_adapt_methods_ = parse_adaptation_methods(bundle_.info.adapt_methods);
     } catch (const ConfigError& e) {
       throw ConfigError("model '" + bundle_.info.name + "': model.yaml, key 'adaptation.methods': " + e.what());
     }
@@ -92,7 +90,7 @@ void Segmenter::check(const SegmentOptions& o) const {
       throw ConfigError("--adapt-min-change must be a share of voxels in [0, 1], got " +
                         std::to_string(*o.adapt_min_change));
     }
-    if (o.adapt_prior_windows && *o.adapt_prior_windows < 2) {
+    if (o.adapt_prior_windows && *o.adapt_prior_windows < models::kMinPriorWindows) {
       throw ConfigError("--adapt-windows must be at least 2, got " + std::to_string(*o.adapt_prior_windows));
     }
     if (o.adapt_prior_strength && !(*o.adapt_prior_strength >= 0.0 && std::isfinite(*o.adapt_prior_strength))) {
