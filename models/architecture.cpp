@@ -42,14 +42,14 @@ constexpr std::pair<const char*, const char*> kFlatNormAliases[] = {
 
 void read_norm(const core::Fields& n, bool complete, NormOptions& o) {
   if (complete) {
-    // instance_levels is optional: bundles written before it have none (0).
+    // instance_levels/instance_fraction are optional: bundles written before them have none (0, 1).
     n.allow_only({"kind", "num_groups", "num_domains", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
-                  "renorm_warmup_steps", "instance_levels"});
+                  "renorm_warmup_steps", "instance_levels", "instance_fraction"});
     n.require({"kind", "num_groups", "num_domains", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
                "renorm_warmup_steps"});
   } else {
     n.allow_only({"kind", "num_groups", "domain_affine", "eps", "momentum", "affine", "r_max", "d_max",
-                  "renorm_warmup_steps", "instance_levels"});
+                  "renorm_warmup_steps", "instance_levels", "instance_fraction"});
   }
   o.kind(n.get_parsed("kind", o.kind(), parse_norm_kind));
   o.num_groups(n.get_int("num_groups", o.num_groups(), 1, 1024));
@@ -64,6 +64,13 @@ void read_norm(const core::Fields& n, bool complete, NormOptions& o) {
   o.instance_levels(n.get_int("instance_levels", o.instance_levels(), 0, 8));
   if (o.instance_levels() > 0 && o.kind() != NormKind::kBatch && o.kind() != NormKind::kBatchRenorm) {
     n.fail("instance_levels", "applies to batch norm (kind batch or batch_renorm), not to " + to_string(o.kind()));
+  }
+  o.instance_fraction(n.get_double("instance_fraction", o.instance_fraction(), 0.0, 1.0));
+  if (n.has("instance_fraction") && o.instance_fraction() <= 0.0) {
+    n.fail("instance_fraction", "must be more than 0 (the share of an IBN level's channels that instance norm takes)");
+  }
+  if (n.has("instance_fraction") && o.instance_levels() == 0) {
+    n.fail("instance_fraction", "applies only with instance_levels > 0");
   }
 }
 
@@ -109,6 +116,7 @@ ordered_json architecture_json(const UNet3dOptions& o, ArchitectureKeys keys) {
   norm["renorm_warmup_steps"] = n.renorm_warmup_steps();
   // Written only when used: bundles without IBN stay readable by medseg versions before it.
   if (n.instance_levels() > 0) norm["instance_levels"] = n.instance_levels();
+  if (n.instance_fraction() != 1.0) norm["instance_fraction"] = n.instance_fraction();
   ordered_json a = ordered_json::object();
   if (complete) {
     a["in_channels"] = o.in_channels();

@@ -54,6 +54,11 @@ struct NormOptions {
   /// where appearance lives, batch statistics deeper, where content does).
   /// 0 = batch norm everywhere. Ignored by make_norm (one layer).
   TORCH_ARG(int64_t, instance_levels) = 0;
+  /// With instance_levels: the share of each such layer's channels that
+  /// instance norm takes (rounded, at least one); the batch kind keeps the
+  /// others (IBN-a, Pan et al. 2018). 1 = instance norm alone. Ignored by
+  /// make_norm, which takes the channel count itself.
+  TORCH_ARG(double, instance_fraction) = 1.0;
 };
 
 /// Builds a norm layer for `num_features` channels of (N, C, D, H, W) input.
@@ -61,7 +66,14 @@ struct NormOptions {
 /// (track_running_stats = false, as nnU-Net uses it), torch::nn::GroupNorm or
 /// torch::nn::Identity. Call it through apply_norm() so that domain ids reach
 /// the layers that use them. Throws ConfigError for invalid options.
-torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features);
+/// `instance_channels` > 0 (batch kinds only): that many leading channels use
+/// instance norm instead — all of them: an InstanceNorm3d with the options'
+/// eps and affine; fewer: an InstanceBatchNorm (IBN-a).
+torch::nn::AnyModule make_norm(const NormOptions& options, int64_t num_features, int64_t instance_channels = 0);
+
+/// How many of `num_features` channels an IBN level gives instance norm:
+/// round(instance_fraction · num_features), at least 1.
+int64_t instance_channels(const NormOptions& options, int64_t num_features);
 
 /// Applies a layer built by make_norm: DomainBatchNorm gets `domain_ids`
 /// (int64 (N), or undefined = domain 0); the other kinds ignore them.

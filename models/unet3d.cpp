@@ -18,9 +18,9 @@ UNet3dOptions::UNet3dOptions(int64_t in_channels, int64_t num_classes)
 
 ConvBlockImpl::ConvBlockImpl(int64_t in, int64_t out, std::array<int64_t, 3> kernel_dhw,
                              std::array<int64_t, 3> stride_dhw, const NormOptions& norm, double negative_slope,
-                             double dropout)
+                             double dropout, int64_t instance_channels)
     : in_(in), out_(out), kernel_(kernel_dhw), stride_(stride_dhw), norm_options_(norm),
-      negative_slope_(negative_slope), dropout_(dropout) {
+      negative_slope_(negative_slope), dropout_(dropout), instance_channels_(instance_channels) {
   reset();
 }
 
@@ -30,7 +30,7 @@ void ConvBlockImpl::reset() {
   const torch::ExpandingArray<3> s(at::IntArrayRef(stride_.data(), 3));
   const torch::ExpandingArray<3> p(at::IntArrayRef(half.data(), 3));
   conv = register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(in_, out_, k).stride(s).padding(p)));
-  norm = make_norm(norm_options_, out_);
+  norm = make_norm(norm_options_, out_, instance_channels_);
   register_module("norm", norm.ptr());
 }
 
@@ -85,19 +85,23 @@ void UNet3dImpl::reset() {
                      " and only with a batch kind; got " + std::to_string(norm.instance_levels()) + " with " +
                      to_string(norm.kind()));
   }
-  // The first instance_levels encoder levels (IBN): instance norm with the same eps and affine.
-  const NormOptions instance = NormOptions(NormKind::kInstance).eps(norm.eps()).affine(norm.affine());
+  if (!(norm.instance_fraction() > 0.0 && norm.instance_fraction() <= 1.0)) {
+    throw ModelError("UNet3d: norm.instance_fraction must be in (0, 1], got " +
+                     std::to_string(norm.instance_fraction()));
+  }
   int64_t in = options.in_channels();
   for (int64_t l = 0; l < depth; ++l) {
     const auto& k = kernels[static_cast<size_t>(l)];
     const int64_t f = features(l);
-    const NormOptions& level_norm = l < norm.instance_levels() ? instance : norm;
+    // The first instance_levels encoder levels (IBN): instance norm on all
+    // or (instance_fraction < 1) some of their channels.
+    const int64_t instance = l < norm.instance_levels() ? instance_channels(norm, f) : 0;
     encoder_a_.push_back(register_module("encoder" + std::to_string(l) + "a",
-                                         ConvBlock(in, f, dhw(k), dhw(strides[static_cast<size_t>(l)]), level_norm,
-                                                   options.negative_slope(), options.dropout())));
+                                         ConvBlock(in, f, dhw(k), dhw(strides[static_cast<size_t>(l)]), norm,
+                                                   options.negative_slope(), options.dropout(), instance)));
     encoder_b_.push_back(register_module("encoder" + std::to_string(l) + "b",
-                                         ConvBlock(f, f, dhw(k), Int3{1, 1, 1}, level_norm, options.negative_slope(),
-                                                   options.dropout())));
+                                         ConvBlock(f, f, dhw(k), Int3{1, 1, 1}, norm, options.negative_slope(),
+                                                   options.dropout(), instance)));
     in = f;
   }
   // Decoder level l (depth-2 ... 0), stored in that order.

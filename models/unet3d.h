@@ -45,10 +45,12 @@ struct UNet3dOptions {
 Int3 total_stride(const UNet3dOptions& options);
 
 /// conv -> dropout -> norm -> LeakyReLU, with domain ids passed to the norm.
+/// `instance_channels` > 0: that many channels use instance norm (IBN
+/// levels; see make_norm).
 class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl> {
  public:
   ConvBlockImpl(int64_t in, int64_t out, std::array<int64_t, 3> kernel_dhw, std::array<int64_t, 3> stride_dhw,
-                const NormOptions& norm, double negative_slope, double dropout);
+                const NormOptions& norm, double negative_slope, double dropout, int64_t instance_channels = 0);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& domain_ids = {});
 
@@ -60,6 +62,7 @@ class ConvBlockImpl : public torch::nn::Cloneable<ConvBlockImpl> {
   std::array<int64_t, 3> kernel_, stride_;
   NormOptions norm_options_;
   double negative_slope_, dropout_;
+  int64_t instance_channels_;
 };
 TORCH_MODULE(ConvBlock);
 

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
-#include <cmath>
 
 #include "core/error.h"
 #include "models/domain_batch_norm.h"
@@ -90,12 +89,16 @@ void Segmenter::check(const SegmentOptions& o) const {
       throw ConfigError("--adapt-min-change must be a share of voxels in [0, 1], got " +
                         std::to_string(*o.adapt_min_change));
     }
-    if (o.adapt_prior_windows && *o.adapt_prior_windows < models::kMinPriorWindows) {
-      throw ConfigError("--adapt-windows must be at least 2, got " + std::to_string(*o.adapt_prior_windows));
+    // The same ranges a model's adaptation.prior_windows / prior_strength accept.
+    if (o.adapt_prior_windows &&
+        (*o.adapt_prior_windows < models::kMinPriorWindows || *o.adapt_prior_windows > models::kMaxPriorWindows)) {
+      throw ConfigError("--adapt-windows must be " + std::to_string(models::kMinPriorWindows) + " to " +
+                        std::to_string(models::kMaxPriorWindows) + ", got " + std::to_string(*o.adapt_prior_windows));
     }
-    if (o.adapt_prior_strength && !(*o.adapt_prior_strength >= 0.0 && std::isfinite(*o.adapt_prior_strength))) {
-      throw ConfigError("--adapt-prior-strength must be finite and not negative, got " +
-                        std::to_string(*o.adapt_prior_strength));
+    if (o.adapt_prior_strength &&
+        !(*o.adapt_prior_strength >= 0.0 && *o.adapt_prior_strength <= models::kMaxPriorStrength)) {
+      throw ConfigError("--adapt-prior-strength must be 0 to " + std::to_string(static_cast<long long>(models::kMaxPriorStrength)) +
+                        ", got " + std::to_string(*o.adapt_prior_strength));
     }
     const std::int64_t layers = batch_norm_layer_count(bundle_.model);
     if (o.adapt_layers < 0 || o.adapt_layers > layers) {

@@ -434,7 +434,8 @@ TEST_F(InferCli, TheModelsAdaptationPolicyIsUsedAndReported) {
   const auto d = nlohmann::json::parse(slurp(tmp_ / "drawn" / "plain.json"))["adaptation"];
   EXPECT_EQ(d["prior_windows"], 6);
   EXPECT_DOUBLE_EQ(d["prior_strength"].get<double>(), 0.0);
-  for (const std::string flags : {" --adapt-windows 1", " --adapt-prior-strength -1", " --adapt-windows x"}) {
+  for (const std::string flags : {" --adapt-windows 1", " --adapt-windows 4097", " --adapt-prior-strength -1",
+                                  " --adapt-prior-strength 2e6", " --adapt-windows x"}) {
     const Result bad_prior = medseg("infer" + model + " " + in + flags + " --output " + quoted(tmp_ / "p"));
     EXPECT_EQ(bad_prior.exit_code, 2) << flags;
     EXPECT_EQ(count_lines(bad_prior.err), 1) << bad_prior.err;

@@ -128,6 +128,7 @@ void expect_same_info(const BundleInfo& a, const BundleInfo& b) {
   EXPECT_EQ(x.norm().d_max(), y.norm().d_max());
   EXPECT_EQ(x.norm().renorm_warmup_steps(), y.norm().renorm_warmup_steps());
   EXPECT_EQ(x.norm().instance_levels(), y.norm().instance_levels());
+  EXPECT_EQ(x.norm().instance_fraction(), y.norm().instance_fraction());
   EXPECT_EQ(a.channel_names, b.channel_names);
   ASSERT_EQ(a.labels.size(), b.labels.size());
   for (size_t i = 0; i < a.labels.size(); ++i) {
@@ -232,6 +233,37 @@ TEST_F(BundleTest, InstanceLevelsRoundTripAndAreOptional) {
                            loaded.model->forward(x, torch::tensor({0, 1}, torch::kLong))));
   EXPECT_CONTAINS(error_after(slurp(bundle_ / "model.yaml"), "instance_levels: 2", "instance_levels: 4"),
                   "instance_levels");
+}
+
+// IBN-a (norm.instance_fraction): written only when below 1, read back with
+// its split layers' weights; out-of-range values name the key.
+TEST_F(BundleTest, InstanceFractionRoundTripsAndIsOptional) {
+  EXPECT_EQ(slurp(bundle_ / "model.yaml").find("instance_fraction"), std::string::npos);
+  EXPECT_DOUBLE_EQ(read_bundle_info(bundle_).architecture.norm().instance_fraction(), 1.0);
+  BundleInfo info = tiny_info();
+  NormOptions norm = info.architecture.norm();
+  norm.instance_levels(1).instance_fraction(0.5);
+  info.architecture.norm(norm);
+  torch::manual_seed(4);
+  UNet3d ibn(info.architecture);
+  {
+    torch::NoGradGuard g;
+    for (auto& p : ibn->parameters()) p.add_(torch::randn_like(p) * 0.1);
+  }
+  save_bundle(bundle_, info, ibn);
+  EXPECT_CONTAINS(slurp(bundle_ / "model.yaml"), "instance_fraction: 0.5");
+  Bundle loaded = load_bundle(bundle_);
+  expect_same_info(loaded.info, info);
+  EXPECT_DOUBLE_EQ(loaded.info.architecture.norm().instance_fraction(), 0.5);
+  ibn->eval();
+  const auto x = torch::randn({2, 2, 8, 16, 24});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(ibn->forward(x, torch::tensor({0, 1}, torch::kLong)),
+                           loaded.model->forward(x, torch::tensor({0, 1}, torch::kLong))));
+  const std::string yaml = slurp(bundle_ / "model.yaml");
+  EXPECT_CONTAINS(error_after(yaml, "instance_fraction: 0.5", "instance_fraction: 0"), "instance_fraction");
+  EXPECT_CONTAINS(error_after(yaml, "instance_fraction: 0.5", "instance_fraction: 1.5"), "instance_fraction");
+  EXPECT_CONTAINS(error_after(yaml, "instance_levels: 1", "instance_levels: 0"), "applies only with instance_levels > 0");
 }
 
 TEST_F(BundleTest, ModelYamlIsReadableAndHoldsThePlanAsNestedYaml) {

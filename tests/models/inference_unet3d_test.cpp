@@ -87,6 +87,21 @@ TEST(InferenceUNet3d, InstanceLevelsKeepTheirInstanceNormAndFoldTheRest) {
   }
 }
 
+// IBN-a (instance_fraction 0.5): the split layers of level 0 stay (with
+// each domain's statistics in their batch half), the others fold.
+TEST(InferenceUNet3d, SplitInstanceBatchLayersStayAndMatchEvalUNet) {
+  UNet3d net = trained_like(
+      small(NormOptions(NormKind::kBatch).num_domains(2).instance_levels(1).instance_fraction(0.5)));
+  const torch::Tensor x = torch::randn({2, 2, 16, 16, 16}) * 2 + 1;
+  for (int64_t domain : {0, 1}) {
+    const InferenceUNet3d fast(net, domain);
+    EXPECT_EQ(fast.folded_norms(), fast.conv_blocks() - 2);
+    EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, domain), 1e-4, 1e-4)) << "domain " << domain;
+    EXPECT_FALSE(OnednnUNet3d::supports(fast));
+  }
+  EXPECT_FALSE(all_close(InferenceUNet3d(net, 1).forward(x), reference(net, x, 0), 1e-2, 1e-2));
+}
+
 TEST(InferenceUNet3d, BatchNormWithTestBatchStatisticsStaysUnfolded) {
   UNet3d net = trained_like(small(NormOptions(NormKind::kBatch)));
   for (const auto& m : net->modules()) {

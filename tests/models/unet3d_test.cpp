@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "models/autocast.h"
 #include "models/domain_batch_norm.h"
+#include "models/instance_batch_norm.h"
 #include "models/losses.h"
 
 namespace medseg::models {
@@ -130,6 +131,38 @@ TEST(UNet3d, InstanceLevelsPutInstanceNormInTheFirstEncoderLevelsOnly) {
   EXPECT_THROW(UNet3d(UNet3dOptions(1, 2).depth(3).norm(norm)), ModelError);
   norm.kind(NormKind::kBatch).instance_levels(4);
   EXPECT_THROW(UNet3d(UNet3dOptions(1, 2).depth(3).norm(norm)), ModelError);
+}
+
+// IBN-a (norm.instance_fraction < 1): at the IBN levels the split layer
+// takes that share of the channels; its batch half is one of the network's
+// batch-norm layers, so adaptation and synchronized statistics reach it.
+TEST(UNet3d, InstanceFractionSplitsTheChannelsOfTheInstanceLevels) {
+  NormOptions norm(NormKind::kBatch);
+  norm.instance_levels(2).instance_fraction(0.5);
+  UNet3d net(UNet3dOptions(1, 2).base_features(4).depth(3).norm(norm));
+  std::map<std::string, std::int64_t> split;
+  std::int64_t instance = 0;
+  for (const auto& m : net->named_modules()) {
+    if (const auto* layer = m.value()->as<InstanceBatchNormImpl>()) split[m.key()] = layer->instance_channels();
+    if (m.value()->as<torch::nn::InstanceNorm3dImpl>() != nullptr) ++instance;  // only inside the split layers
+  }
+  EXPECT_EQ(instance, 4);
+  const std::map<std::string, std::int64_t> expected{
+      {"encoder0a.norm", 2}, {"encoder0b.norm", 2}, {"encoder1a.norm", 4}, {"encoder1b.norm", 4}};
+  EXPECT_EQ(split, expected);
+  EXPECT_EQ(domain_batch_norms(*net).size(), 2 * 3 + 2 * 2);  // every layer keeps a batch half
+  net->train();
+  const auto y = net->forward(torch::randn({2, 1, 8, 8, 8}));
+  EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 2, 8, 8, 8}));
+  y.sum().backward();
+  for (const auto& p : net->named_parameters()) {
+    if (p.key().find(".norm.") != std::string::npos) EXPECT_TRUE(p.value().grad().defined()) << p.key();
+  }
+
+  for (double bad : {0.0, -0.5, 1.5}) {
+    norm.instance_fraction(bad);
+    EXPECT_THROW(UNet3d(UNet3dOptions(1, 2).depth(3).norm(norm)), ModelError) << bad;
+  }
 }
 
 // The same layers with the same weights, assembled by hand from ATen ops in

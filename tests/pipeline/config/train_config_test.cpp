@@ -275,6 +275,21 @@ TEST(TrainConfig, ModelSectionTakesTheNestedKeysAndTheOldFlatAliases) {
   expect_config_error(dir / "ibn.yaml", {"model.norm.instance_levels", "line 5", "not to group"});
   test::write_text(dir / "ibn.yaml", std::string(kMinimal) + "model:\n  depth: 3\n  norm: {kind: batch, instance_levels: 4}\n");
   expect_config_error(dir / "ibn.yaml", {"model.norm.instance_levels", "more than the network's depth (3)"});
+
+  // IBN-a: a share of those levels' channels.
+  test::write_text(dir / "ibna.yaml", std::string(kMinimal) +
+                                          "model:\n  norm: {kind: batch, instance_levels: 2, instance_fraction: 0.5}\n");
+  const TrainConfig ibna = load_train_config(dir / "ibna.yaml");
+  EXPECT_DOUBLE_EQ(ibna.model.architecture.norm().instance_fraction(), 0.5);
+  EXPECT_DOUBLE_EQ(reloaded(dir, ibna).model.architecture.norm().instance_fraction(), 0.5);
+  EXPECT_DOUBLE_EQ(ibn.model.architecture.norm().instance_fraction(), 1.0);
+  test::write_text(dir / "ibna.yaml", std::string(kMinimal) + "model:\n  norm: {kind: batch, instance_fraction: 0.5}\n");
+  expect_config_error(dir / "ibna.yaml", {"model.norm.instance_fraction", "line 5", "only with instance_levels > 0"});
+  for (const char* bad : {"0", "1.5"}) {
+    test::write_text(dir / "ibna.yaml", std::string(kMinimal) + "model:\n  norm: {kind: batch, instance_levels: 1, " +
+                                            "instance_fraction: " + bad + "}\n");
+    expect_config_error(dir / "ibna.yaml", {"model.norm.instance_fraction", "line 5"});
+  }
 }
 
 TEST(TrainConfig, ClosedSetsListTheirNamesWithKeyAndLine) {
