@@ -2,25 +2,22 @@
 
 #include <algorithm>
 
+#include "core/enum_names.h"
 #include "core/error.h"
 
 namespace medseg::pipeline {
 
-AdaptationMethod parse_adaptation_method(const std::string& name) {
-  if (name == "adabn") return AdaptationMethod::kAdaBN;
-  if (name == "prior") return AdaptationMethod::kPrior;
-  if (name == "tent") return AdaptationMethod::kTent;
-  throw ConfigError("unknown adaptation method '" + name + "' (use adabn, prior or tent)");
-}
+namespace {
 
-std::string to_string(AdaptationMethod method) {
-  switch (method) {
-    case AdaptationMethod::kAdaBN: return "adabn";
-    case AdaptationMethod::kPrior: return "prior";
-    case AdaptationMethod::kTent: return "tent";
-  }
-  return "?";
-}
+constexpr core::EnumNames<AdaptationMethod, 3> kNames{
+    "adaptation method",
+    {{{AdaptationMethod::kAdaBN, "adabn"}, {AdaptationMethod::kPrior, "prior"}, {AdaptationMethod::kTent, "tent"}}}};
+
+}  // namespace
+
+AdaptationMethod parse_adaptation_method(const std::string& name) { return kNames.parse(name); }
+
+std::string to_string(AdaptationMethod method) { return kNames.name(method); }
 
 std::vector<AdaptationMethod> parse_adaptation_methods(const std::string& names) {
   std::vector<AdaptationMethod> methods;
