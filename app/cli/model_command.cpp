@@ -70,11 +70,23 @@ std::string adaptation_text(const models::BundleInfo& info) {
   if (methods.empty()) methods = pipeline::to_string(pipeline::kDefaultAdaptMethods);
   std::string text = "--domain auto tries " + methods + " (" + whose_methods + "); ";
   if (info.adapt_prior_windows || info.adapt_prior_strength) {
+    // Say what the strength means (the model's share N / (N + n) of the mix)
+    // and whose each number is: a model may set one and leave the other.
     const pipeline::AdaptationOptions defaults;
-    char prior[160];
-    std::snprintf(prior, sizeof prior, "prior draws %lld windows, the model's statistics count as %g more (this model's); ",
-                  static_cast<long long>(info.adapt_prior_windows.value_or(defaults.windows_per_image)),
-                  info.adapt_prior_strength.value_or(defaults.prior_strength));
+    const auto windows = info.adapt_prior_windows.value_or(defaults.windows_per_image);
+    const double strength = info.adapt_prior_strength.value_or(defaults.prior_strength);
+    const char* whose_windows = info.adapt_prior_windows ? "this model's" : "medseg's default";
+    const char* whose_strength = info.adapt_prior_strength ? "this model's" : "medseg's default";
+    char prior[200];
+    if (strength == 0.0) {
+      std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and uses the scan's statistics alone (%s); ",
+                    static_cast<long long>(windows), whose_windows, whose_strength);
+    } else {
+      std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and gives the model's statistics %.2f of the "
+                    "weight (strength %g, %s); ",
+                    static_cast<long long>(windows), whose_windows, strength / (strength + static_cast<double>(windows)),
+                    strength, whose_strength);
+    }
     text += prior;
   }
   if (!info.adapt_check.value_or(true)) return text + "used without the check (this model's)";
