@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string>
 
 #include "app/cli/command.h"
 #include "models/bundle.h"
@@ -77,17 +78,17 @@ std::string adaptation_text(const models::BundleInfo& info) {
     const double strength = info.adapt_prior_strength.value_or(defaults.prior_strength);
     const char* whose_windows = info.adapt_prior_windows ? "this model's" : "medseg's default";
     const char* whose_strength = info.adapt_prior_strength ? "this model's" : "medseg's default";
-    char prior[200];
+    char prior[120];
+    std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and ", static_cast<long long>(windows),
+                  whose_windows);
+    char weight[120];
     if (strength == 0.0) {
-      std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and uses the scan's statistics alone (%s); ",
-                    static_cast<long long>(windows), whose_windows, whose_strength);
+      std::snprintf(weight, sizeof weight, "uses the scan's statistics alone (%s); ", whose_strength);
     } else {
-      std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and gives the model's statistics %.2f of the "
-                    "weight (strength %g, %s); ",
-                    static_cast<long long>(windows), whose_windows, strength / (strength + static_cast<double>(windows)),
-                    strength, whose_strength);
+      std::snprintf(weight, sizeof weight, "gives the model's statistics %.2f of the weight (strength %g, %s); ",
+                    strength / (strength + static_cast<double>(windows)), strength, whose_strength);
     }
-    text += prior;
+    text += std::string(prior) + weight;
   }
   if (!info.adapt_check.value_or(true)) return text + "used without the check (this model's)";
   char check[120];

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <string>
+#include <utility>
 
 #include "models/bundle.h"
 #include "pipeline/infer/segmenter.h"
@@ -427,22 +429,21 @@ TEST_F(InferCli, TheModelsAdaptationPolicyIsUsedAndReported) {
   EXPECT_EQ(o["checked_from"], "option");
   EXPECT_EQ(o["min_change_from"], "default");
   ASSERT_EQ(o["candidates"].size(), 1u) << o;
-  // `model info` says what prior's numbers mean and whose each is.
-  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::app) << "  prior_windows: 32\n";
-  const Result windows_only = medseg("model info " + quoted(tmp_ / "carrying"));
-  ASSERT_EQ(windows_only.exit_code, 0) << windows_only.err;
-  // 16 / (16 + 32): medseg's strength against the model's 32 windows.
-  EXPECT_NE(windows_only.out.find("prior draws 32 windows (this model's) and gives the model's statistics 0.33 of "
-                                  "the weight (strength 16, medseg's default)"),
-            std::string::npos)
-      << windows_only.out;
-  std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::app) << "  prior_strength: 0\n";
-  const Result alone = medseg("model info " + quoted(tmp_ / "carrying"));
-  ASSERT_EQ(alone.exit_code, 0) << alone.err;
-  EXPECT_NE(alone.out.find("prior draws 32 windows (this model's) and uses the scan's statistics alone (this "
-                           "model's)"),
-            std::string::npos)
-      << alone.out;
+  // `model info` says what prior's numbers mean and whose each is: first
+  // the model's windows with medseg's strength (16 / (16 + 32) = 0.33), then
+  // the model's strength 0 too.
+  const std::pair<std::string, std::string> prior_settings[] = {
+      {"  prior_windows: 32\n",
+       "prior draws 32 windows (this model's) and gives the model's statistics 0.33 of the weight (strength 16, "
+       "medseg's default)"},
+      {"  prior_strength: 0\n", "prior draws 32 windows (this model's) and uses the scan's statistics alone (this "
+                                "model's)"}};
+  for (const auto& [line, expected] : prior_settings) {
+    std::ofstream(tmp_ / "carrying" / "model.yaml", std::ios::app) << line;
+    const Result info_now = medseg("model info " + quoted(tmp_ / "carrying"));
+    ASSERT_EQ(info_now.exit_code, 0) << info_now.err;
+    EXPECT_NE(info_now.out.find(expected), std::string::npos) << line << info_now.out;
+  }
   // --adapt-windows / --adapt-prior-strength: used and reported; bad values refused in one line.
   const Result drawn = medseg("infer" + model + " " + in + " --adapt-windows 6 --adapt-prior-strength 0 --output " +
                               quoted(tmp_ / "drawn"));
