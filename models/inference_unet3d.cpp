@@ -6,6 +6,7 @@
 #include "models/check.h"
 #include "models/cpu_features.h"
 #include "models/domain_batch_norm.h"
+#include "models/instance_batch_norm.h"
 
 namespace medseg::models {
 namespace {
@@ -83,23 +84,27 @@ InferenceUNet3d::ConvLayer InferenceUNet3d::conv_block(const ConvBlockImpl& bloc
   torch::Tensor bias = conv.bias.defined() ? conv.bias.detach().to(torch::kDouble)
                                            : torch::zeros({weight.size(0)}, torch::kDouble);
   torch::nn::AnyModule kept;
+  InstanceChannels instance;
   const auto* bn = block.norm.ptr()->as<DomainBatchNormImpl>();
+  const auto* split = block.norm.ptr()->as<InstanceBatchNormImpl>();
   if (bn != nullptr && foldable(*bn)) {
-    MEDSEG_CHECK(domain >= 0 && domain < bn->num_domains(), "InferenceUNet3d: domain ", domain,
-                 " is out of range for ", bn->num_domains(), " domain(s)");
-    // Eval batch norm is y = (z - mean) * scale + beta per channel, with
-    // scale = gamma / sqrt(var + eps): multiply it into the filters.
-    const torch::Tensor mean = domain_row(bn->running_mean, domain).to(torch::kDouble);
-    const torch::Tensor var = domain_row(bn->running_var, domain).to(torch::kDouble);
-    torch::Tensor scale = (var + bn->options.eps()).rsqrt();
-    torch::Tensor beta = torch::zeros_like(mean);
-    if (bn->options.affine()) {
-      scale = scale * domain_row(bn->weight, domain).to(torch::kDouble);
-      beta = domain_row(bn->bias, domain).to(torch::kDouble);
+    fold_batch_norm(*bn, domain, weight, bias);
+  } else if (split != nullptr && foldable(*split->batch)) {
+    // IBN-a: the batch half (the last channels) folds like any batch norm;
+    // the instance half depends on the window and runs after the convolution.
+    const int64_t k = split->instance_channels();
+    torch::Tensor w_batch = weight.narrow(0, k, weight.size(0) - k);
+    torch::Tensor b_batch = bias.narrow(0, k, bias.size(0) - k);
+    fold_batch_norm(*split->batch, domain, w_batch, b_batch);
+    weight = torch::cat({weight.narrow(0, 0, k), w_batch});
+    bias = torch::cat({bias.narrow(0, 0, k), b_batch});
+    const auto& in = *split->instance;
+    instance.count = k;
+    instance.eps = in.options.eps();
+    if (in.options.affine()) {
+      instance.weight = in.weight.detach().to(torch::kFloat).contiguous();
+      instance.bias = in.bias.detach().to(torch::kFloat).contiguous();
     }
-    weight = weight * scale.view({-1, 1, 1, 1, 1});
-    bias = (bias - mean) * scale + beta;
-    ++folded_;
   } else if (!block.norm.ptr()->as<torch::nn::IdentityImpl>()) {
     kept = block.norm;
   }
@@ -107,12 +112,32 @@ InferenceUNet3d::ConvLayer InferenceUNet3d::conv_block(const ConvBlockImpl& bloc
   layer.stride = to_vector(conv.options.stride());
   layer.padding = to_vector(c10::get<torch::ExpandingArray<3>>(conv.options.padding()));
   layer.norm = kept;
+  layer.instance = instance;
   return layer;
+}
+
+void InferenceUNet3d::fold_batch_norm(const DomainBatchNormImpl& bn, int64_t domain, torch::Tensor& weight,
+                                      torch::Tensor& bias) {
+  MEDSEG_CHECK(domain >= 0 && domain < bn.num_domains(), "InferenceUNet3d: domain ", domain, " is out of range for ",
+               bn.num_domains(), " domain(s)");
+  // Eval batch norm is y = (z - mean) * scale + beta per channel, with
+  // scale = gamma / sqrt(var + eps): multiply it into the filters.
+  const torch::Tensor mean = domain_row(bn.running_mean, domain).to(torch::kDouble);
+  const torch::Tensor var = domain_row(bn.running_var, domain).to(torch::kDouble);
+  torch::Tensor scale = (var + bn.options.eps()).rsqrt();
+  torch::Tensor beta = torch::zeros_like(mean);
+  if (bn.options.affine()) {
+    scale = scale * domain_row(bn.weight, domain).to(torch::kDouble);
+    beta = domain_row(bn.bias, domain).to(torch::kDouble);
+  }
+  weight = weight * scale.view({-1, 1, 1, 1, 1});
+  bias = (bias - mean) * scale + beta;
+  ++folded_;
 }
 
 InferenceUNet3d::FoldedLayers InferenceUNet3d::folded_layers() const {
   const auto folded = [](const ConvLayer& l) {
-    return FoldedConv{l.weight, l.bias, l.stride, l.padding, !l.norm.is_empty()};
+    return FoldedConv{l.weight, l.bias, l.stride, l.padding, !l.norm.is_empty(), l.instance};
   };
   FoldedLayers layers;
   for (const auto& l : encoder_) layers.encoder.push_back(folded(l));
@@ -136,6 +161,13 @@ torch::Tensor InferenceUNet3d::run_conv(const ConvLayer& layer, const torch::Ten
 torch::Tensor InferenceUNet3d::run_block(const ConvLayer& layer, const torch::Tensor& x,
                                          const torch::Tensor& ids) const {
   torch::Tensor y = run_conv(layer, x);
+  if (const int64_t k = layer.instance.count; k > 0) {
+    // In float32 (bf16 activations are widened for the statistics, as
+    // InstanceBatchNorm's autocast forward does), written back in place.
+    torch::Tensor part = y.narrow(1, 0, k);
+    part.copy_(at::instance_norm(part.to(torch::kFloat), layer.instance.weight, layer.instance.bias, {}, {},
+                                 /*use_input_stats=*/true, 0.0, layer.instance.eps, /*cudnn_enabled=*/false));
+  }
   if (!layer.norm.is_empty()) {
     auto norm = layer.norm;  // AnyModule's forward is non-const; this copy shares the module
     y = apply_norm(norm, y, ids);

@@ -5,7 +5,8 @@
 // (one pass over each activation instead of two); transposed up-sampling
 // becomes its exact 1x1x1 conv + pixel-shuffle form (ConvTranspose3d is
 // several times slower here); only the full-resolution head runs. Instance
-// and group norm depend on the input itself and stay as they are.
+// and group norm depend on the input itself and stay as they are; IBN-a's
+// split layers fold their batch half and keep only the instance half.
 // Built after any adaptation (AdaBN changes the statistics that are folded).
 // Not a torch::nn::Module: it is a frozen snapshot for one domain, never
 // trained, cloned or saved (the bundle keeps the UNet3d).
@@ -18,6 +19,8 @@
 #include "models/unet3d.h"
 
 namespace medseg::models {
+
+class DomainBatchNormImpl;
 
 struct InferenceUNet3dOptions {
   /// Weights stored as bfloat16 and the forward run under bf16 autocast
@@ -41,11 +44,21 @@ class InferenceUNet3d {
   /// divisible by the total stride. No gradients are recorded.
   torch::Tensor forward(const torch::Tensor& x) const;
 
-  /// Convolution blocks whose norm was folded, and all of them.
+  /// Convolution blocks whose batch statistics were folded (IBN-a's split
+  /// layers included: their batch half), and all of them.
   int64_t folded_norms() const { return folded_; }
   int64_t conv_blocks() const { return static_cast<int64_t>(encoder_.size() + decoder_.size()); }
 
   const UNet3dOptions& options() const { return unet_options_; }
+
+  /// IBN-a's split layer once its batch half is folded: the first `count`
+  /// output channels are still normalized per sample over the window
+  /// (instance norm, biased variance), then scaled and shifted per channel.
+  struct InstanceChannels {
+    int64_t count = 0;             ///< 0: no such channels
+    torch::Tensor weight, bias;    ///< (count) float32, or undefined (no affine)
+    double eps = 1e-5;
+  };
 
   /// One convolution as forward() runs it, for another executor of the same
   /// network (models/onednn_unet3d.h).
@@ -53,6 +66,7 @@ class InferenceUNet3d {
     torch::Tensor weight, bias;  ///< (O, I, kd, kh, kw) and (O), float32 or bf16 as stored
     std::vector<int64_t> stride, padding;
     bool norm_kept = false;      ///< a norm that could not be folded runs after it
+    InstanceChannels instance;   ///< normalized after the convolution, before LeakyReLU
   };
   struct FoldedLayers {
     std::vector<FoldedConv> encoder;  ///< per level a, then b
@@ -69,8 +83,11 @@ class InferenceUNet3d {
     std::vector<int64_t> stride, padding;
     /// The kept norm (instance, group, unfoldable batch norm), or empty.
     torch::nn::AnyModule norm;
+    InstanceChannels instance;
   };
   ConvLayer conv_block(const ConvBlockImpl& block, int64_t domain);
+  /// Multiplies `bn`'s eval map for `domain` into the rows of (double) `weight` and `bias`.
+  void fold_batch_norm(const DomainBatchNormImpl& bn, int64_t domain, torch::Tensor& weight, torch::Tensor& bias);
   ConvLayer plain_conv(const torch::Tensor& weight, const torch::Tensor& bias) const;
   torch::Tensor run_block(const ConvLayer& layer, const torch::Tensor& x, const torch::Tensor& ids) const;
   torch::Tensor run_conv(const ConvLayer& layer, const torch::Tensor& x) const;

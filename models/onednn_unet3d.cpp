@@ -5,7 +5,9 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -43,6 +45,9 @@ struct Conv {
   /// Set when the layer runs on direct_conv instead of `primitive`.
   bool direct = false;
   std::vector<float> direct_weights, direct_bias;
+  /// IBN-a's instance channels: normalized after the convolution (which then
+  /// has no post-op), followed by LeakyReLU on every channel.
+  InferenceUNet3d::InstanceChannels instance;
 };
 
 /// Where a logical activation element lives: channel-blocked NCDHW (block
@@ -171,6 +176,85 @@ class ShuffleConcat {
   bool skip_by_blocks_ = false, skip_by_voxel_ = false;
 };
 
+float load(float v) { return v; }
+float load(std::uint16_t bits) {  // bfloat16: the high half of a float32
+  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+  float v;
+  std::memcpy(&v, &wide, sizeof v);
+  return v;
+}
+void store(float v, float* out) { *out = v; }
+void store(float v, std::uint16_t* out) { *out = c10::BFloat16(v).x; }  // round to nearest even
+
+/// What the fused post-op does for the other layers, after IBN-a's instance
+/// half: channels [0, k) of each sample normalized over the window (mean and
+/// biased variance, as instance_norm), scaled and shifted; then LeakyReLU on
+/// every channel. In place, in any layout Layout reads. T: float, or the bits
+/// of a bfloat16 (statistics and arithmetic in float32 / double either way).
+template <typename T>
+void instance_channels_leaky_relu(T* data, const Layout& l, int64_t batch, const InferenceUNet3d::InstanceChannels& in,
+                                  float slope) {
+  const int64_t k = in.count, slices = batch * l.d;
+  const double voxels = static_cast<double>(l.d * l.h * l.w);
+  std::vector<int64_t> offset(static_cast<size_t>(l.channels));
+  for (int64_t c = 0; c < l.channels; ++c) offset[static_cast<size_t>(c)] = l.channel(c);
+  // Sums per (sample, z slice, channel), reduced after: each slice is one task.
+  std::vector<double> sums(static_cast<size_t>(slices * k * 2), 0.0);
+  at::parallel_for(0, slices, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / l.d, z = i % l.d;
+      double* sum = sums.data() + i * k * 2;
+      for (int64_t y = 0; y < l.h; ++y) {
+        for (int64_t x = 0; x < l.w; ++x) {
+          const T* v = data + l.voxel(n, z, y, x);
+          for (int64_t c = 0; c < k; ++c) {
+            const double value = load(v[offset[static_cast<size_t>(c)]]);
+            sum[2 * c] += value;
+            sum[2 * c + 1] += value * value;
+          }
+        }
+      }
+    }
+  });
+  // y = x * scale + shift per (sample, channel): 1 and 0 outside [0, k).
+  std::vector<float> scale(static_cast<size_t>(batch * l.channels), 1.0f), shift(scale.size(), 0.0f);
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t c = 0; c < k; ++c) {
+      double sum = 0.0, square = 0.0;
+      for (int64_t z = 0; z < l.d; ++z) {
+        sum += sums[static_cast<size_t>(((n * l.d + z) * k + c) * 2)];
+        square += sums[static_cast<size_t>(((n * l.d + z) * k + c) * 2 + 1)];
+      }
+      const double mean = sum / voxels, var = std::max(0.0, square / voxels - mean * mean);
+      double a = 1.0 / std::sqrt(var + in.eps), b = -mean * a;
+      if (in.weight.defined()) {
+        const double g = in.weight.data_ptr<float>()[c], beta = in.bias.data_ptr<float>()[c];
+        a *= g;
+        b = b * g + beta;
+      }
+      scale[static_cast<size_t>(n * l.channels + c)] = static_cast<float>(a);
+      shift[static_cast<size_t>(n * l.channels + c)] = static_cast<float>(b);
+    }
+  }
+  at::parallel_for(0, slices, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / l.d, z = i % l.d;
+      const float* a = scale.data() + n * l.channels;
+      const float* b = shift.data() + n * l.channels;
+      for (int64_t y = 0; y < l.h; ++y) {
+        for (int64_t x = 0; x < l.w; ++x) {
+          T* v = data + l.voxel(n, z, y, x);
+          for (int64_t c = 0; c < l.channels; ++c) {
+            T* e = v + offset[static_cast<size_t>(c)];
+            const float value = load(*e) * a[c] + b[c];
+            store(value < 0.0f ? value * slope : value, e);
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 struct OnednnUNet3d::Impl {
@@ -289,12 +373,20 @@ struct OnednnUNet3d::Impl {
     return c;
   }
 
+  /// A convolution block: LeakyReLU fused, or (IBN-a's split layers) run by
+  /// instance_channels_leaky_relu after the instance channels.
+  Conv make_block(const FoldedConv& l, const memory::desc& input) {
+    Conv c = make_conv(l, input, Tag::any, /*activation=*/l.instance.count == 0);
+    c.instance = l.instance;
+    return c;
+  }
+
   Plan build(const memory::dims& input) {
     Plan p;
     p.input_md = memory::desc(input, Dt::f32, Tag::ncdhw);
     memory::desc src = p.input_md;
     for (const auto& l : layers.encoder) {
-      p.encoder.push_back(make_conv(l, src, Tag::any, true));
+      p.encoder.push_back(make_block(l, src));
       p.encoder_out.emplace_back(p.encoder.back().dst_md, engine);
       src = p.encoder.back().dst_md;
     }
@@ -318,7 +410,7 @@ struct OnednnUNet3d::Impl {
       p.shuffle.emplace_back(cat[0], up_channels, s, up_layout, skip_layout, layout_of(cat_md));
       src = cat_md;
       for (size_t k = 0; k < 2; ++k) {
-        p.decoder.push_back(make_conv(layers.decoder[2 * i + k], src, Tag::any, true));
+        p.decoder.push_back(make_block(layers.decoder[2 * i + k], src));
         p.decoder_out.emplace_back(p.decoder.back().dst_md, engine);
         src = p.decoder.back().dst_md;
       }
@@ -373,7 +465,7 @@ bool onednn_runs_avx2_kernels() {
 
 OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct) : impl_(std::make_unique<Impl>()) {
   if (!supports(network)) {
-    throw ModelError("the oneDNN network runs float32 (or natively supported bf16) networks whose every norm is folded");
+    throw ModelError("the oneDNN network runs float32 (or natively supported bf16) networks whose every norm is folded (IBN-a's: all but the instance channels)");
   }
   impl_->layers = network.folded_layers();
   impl_->slope = static_cast<float>(network.options().negative_slope());
@@ -444,6 +536,16 @@ torch::Tensor OnednnUNet3d::forward(const torch::Tensor& x_in) const {
                                  {DNNL_ARG_WEIGHTS, c.weights},
                                  {DNNL_ARG_BIAS, c.bias},
                                  {DNNL_ARG_DST, dst}});
+    if (c.instance.count == 0) return;
+    stream.wait();
+    const Layout layout = layout_of(c.dst_md);
+    const int64_t batch = c.dst_md.dims()[0];
+    if (c.dst_md.data_type() == Dt::f32) {
+      instance_channels_leaky_relu(static_cast<float*>(dst.get_data_handle()), layout, batch, c.instance, m.slope);
+    } else {
+      instance_channels_leaky_relu(static_cast<std::uint16_t*>(dst.get_data_handle()), layout, batch, c.instance,
+                                   m.slope);
+    }
   };
   memory input(p.input_md, m.engine, x.data_ptr());
   const memory* src = &input;

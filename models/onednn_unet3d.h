@@ -8,7 +8,8 @@
 // decoder's input. Same contract and results as InferenceUNet3d::forward
 // within float rounding (bf16: within bf16 rounding). float32, or bf16 where
 // the CPU runs it natively; only networks whose every norm was folded (the
-// bundled batch-norm models).
+// bundled batch-norm models), or folded but for IBN-a's instance channels
+// (normalized per window after their convolution, then LeakyReLU).
 #include <torch/types.h>
 
 #include <cstdint>
@@ -32,7 +33,8 @@ enum class DirectKernels {
 class OnednnUNet3d {
  public:
   /// Throws ModelError when `network` cannot run here: a norm kept unfolded
-  /// (instance, group), or bf16 weights on a CPU without native bf16.
+  /// (instance, group; not IBN-a's split ones), or bf16 weights on a CPU
+  /// without native bf16.
   explicit OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct = DirectKernels::where_faster);
   ~OnednnUNet3d();
   OnednnUNet3d(const OnednnUNet3d&) = delete;

@@ -74,21 +74,23 @@ TEST(InferenceUNet3d, EveryNormKindMatchesEvalUNet) {
   }
 }
 
-// IBN (norm.instance_levels 1) and IBN-a (instance_fraction 0.5): the two
-// level-0 layers with instance norm stay (IBN-a's with each domain's
-// statistics in their batch half), the batch-norm layers fold; the oneDNN
-// network (every norm folded) refuses both.
+// IBN (norm.instance_levels 1) and IBN-a (instance_fraction 0.5): IBN's two
+// level-0 instance-norm layers stay and the oneDNN network (every norm
+// folded) refuses it; IBN-a's split layers fold their batch half (each
+// domain's statistics) and keep only the instance channels, which the oneDNN
+// network runs too (OnednnUNet3d.RunsIbnaSplitLayers).
 TEST(InferenceUNet3d, InstanceLevelsKeepTheirInstanceNormAndFoldTheRest) {
   const NormOptions ibn = NormOptions(NormKind::kBatch).num_domains(2).instance_levels(1);
   for (const NormOptions& norm : {ibn, NormOptions(ibn).instance_fraction(0.5)}) {
     SCOPED_TRACE("instance_fraction " + std::to_string(norm.instance_fraction()));
+    const bool split = norm.instance_fraction() < 1.0;
     UNet3d net = trained_like(small(norm));
     const torch::Tensor x = torch::randn({2, 2, 16, 16, 16}) * 2 + 1;
     for (int64_t domain : {0, 1}) {
       const InferenceUNet3d fast(net, domain);
-      EXPECT_EQ(fast.folded_norms(), fast.conv_blocks() - 2);
+      EXPECT_EQ(fast.folded_norms(), fast.conv_blocks() - (split ? 0 : 2));
       EXPECT_TRUE(all_close(fast.forward(x), reference(net, x, domain), 1e-4, 1e-4)) << "domain " << domain;
-      EXPECT_FALSE(OnednnUNet3d::supports(fast));
+      EXPECT_EQ(OnednnUNet3d::supports(fast), split);
     }
     // IBN-a's level-0 batch half keeps per-domain statistics, so running the
     // wrong domain shows (with instance norm alone there, it may not).
@@ -198,36 +200,71 @@ TEST(OnednnUNet3d, RefusesNormsItCannotFold) {
   EXPECT_THROW(OnednnUNet3d{InferenceUNet3d(instance, 0)}, ModelError);
 }
 
+// IBN-a (instance norm on half the channels of the first levels, the batch
+// half folded): the instance channels are normalized per window after their
+// convolution, in oneDNN's layouts (4 channels inside an 8-channel block,
+// 8 of 16), for each domain and batch size; the eval UNet's logits.
+TEST(OnednnUNet3d, RunsIbnaSplitLayers) {
+  const NormOptions ibna = NormOptions(NormKind::kBatch).num_domains(2).instance_levels(2).instance_fraction(0.5);
+  const std::vector<std::pair<UNet3dOptions, std::vector<int64_t>>> cases{
+      {small(ibna), {2, 2, 16, 16, 16}},
+      {UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3).norm(ibna), {3, 1, 16, 16, 24}}};
+  for (const auto& [options, shape] : cases) {
+    UNet3d net = trained_like(options);
+    const torch::Tensor x = torch::randn(shape) * 2 + 1;
+    for (int64_t domain : {0, 1}) {
+      const InferenceUNet3d folded(net, domain);
+      ASSERT_TRUE(OnednnUNet3d::supports(folded));
+      const torch::Tensor expected = reference(net, x, domain);
+      for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::always}) {
+        SCOPED_TRACE("base " + std::to_string(options.base_features()) + ", domain " + std::to_string(domain) +
+                     (kernels == DirectKernels::always ? ", direct kernels" : ", oneDNN only"));
+        const torch::Tensor out = OnednnUNet3d(folded, kernels).forward(x);
+        ASSERT_EQ(out.sizes(), expected.sizes());
+        EXPECT_TRUE(all_close(out, expected, 1e-4, 1e-4)) << (out - expected).abs().max().item<double>();
+        EXPECT_TRUE(torch::equal(out.argmax(1), expected.argmax(1)));
+      }
+    }
+  }
+}
+
 // bf16 where the CPU runs it natively (as LibTorch's path): as close to the
 // autocast UNet as the LibTorch folded bf16 network is; refused elsewhere.
+// Batch norm, and IBN-a (its instance channels read and written as bf16).
 TEST(OnednnUNet3d, Bf16StaysCloseToTheAutocastUNetWhereNative) {
-  UNet3d net = trained_like(UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3));
-  const InferenceUNet3d folded(net, 0, InferenceUNet3dOptions().bf16(true));
-  if (!cpu_features().native_bf16()) {
-    EXPECT_FALSE(OnednnUNet3d::supports(folded));
-    EXPECT_THROW(OnednnUNet3d{folded}, ModelError);
-    return;
-  }
-  ASSERT_TRUE(OnednnUNet3d::supports(folded));
-  const torch::Tensor x = torch::randn({2, 1, 16, 16, 16});
-  const torch::Tensor ref = reference(net, x, 0, /*bf16=*/true);
-  const double agree_libtorch = folded.forward(x).argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
-  // oneDNN alone, and the default (with AMX: the first layer on the direct
-  // kernel, which writes bf16 for the next layer).
-  for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::where_faster}) {
-    SCOPED_TRACE(kernels == DirectKernels::never ? "oneDNN only" : "default");
-    const OnednnUNet3d direct(folded, kernels);
-    const torch::Tensor out = direct.forward(x);
-    const bool first_direct =
-        kernels != DirectKernels::never && direct_conv_available() && cpu_features().usable_amx_bf16();
-    EXPECT_EQ(direct.direct_layers(), first_direct ? 1 : 0);
-    EXPECT_EQ(out.scalar_type(), torch::kFloat);
-    EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
-    // It does run in bf16: float32 would agree far more closely.
-    EXPECT_FALSE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
-    // Labels: as the LibTorch bf16 path agrees with the autocast UNet, or better.
-    const double agree = out.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
-    EXPECT_GE(agree, std::min(0.99, agree_libtorch - 0.005)) << agree << " vs " << agree_libtorch;
+  const NormOptions ibna = NormOptions(NormKind::kBatch).instance_levels(2).instance_fraction(0.5);
+  for (const NormOptions& norm : {NormOptions(NormKind::kBatch), ibna}) {
+    SCOPED_TRACE(norm.instance_levels() > 0 ? "IBN-a" : "batch norm");
+    UNet3d net = trained_like(UNet3dOptions(1, 3).base_features(8).max_features(32).depth(3).norm(norm));
+    const InferenceUNet3d folded(net, 0, InferenceUNet3dOptions().bf16(true));
+    if (!cpu_features().native_bf16()) {
+      EXPECT_FALSE(OnednnUNet3d::supports(folded));
+      EXPECT_THROW(OnednnUNet3d{folded}, ModelError);
+      continue;
+    }
+    ASSERT_TRUE(OnednnUNet3d::supports(folded));
+    const torch::Tensor x = torch::randn({2, 1, 16, 16, 16});
+    const torch::Tensor ref = reference(net, x, 0, /*bf16=*/true);
+    const double agree_libtorch =
+        folded.forward(x).argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
+    // oneDNN alone, and the default (with AMX: the first layer on the direct
+    // kernel, which writes bf16 for the next layer; IBN-a's first layer has
+    // instance channels, so it stays with oneDNN).
+    for (const DirectKernels kernels : {DirectKernels::never, DirectKernels::where_faster}) {
+      SCOPED_TRACE(kernels == DirectKernels::never ? "oneDNN only" : "default");
+      const OnednnUNet3d direct(folded, kernels);
+      const torch::Tensor out = direct.forward(x);
+      const bool first_direct = kernels != DirectKernels::never && direct_conv_available() &&
+                                cpu_features().usable_amx_bf16() && norm.instance_levels() == 0;
+      EXPECT_EQ(direct.direct_layers(), first_direct ? 1 : 0);
+      EXPECT_EQ(out.scalar_type(), torch::kFloat);
+      EXPECT_TRUE(all_close(out, ref, 0.05, 0.05 * ref.abs().max().item<double>()));
+      // It does run in bf16: float32 would agree far more closely.
+      EXPECT_FALSE(all_close(out, reference(net, x, 0), 1e-4, 1e-4));
+      // Labels: as the LibTorch bf16 path agrees with the autocast UNet, or better.
+      const double agree = out.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>();
+      EXPECT_GE(agree, std::min(0.99, agree_libtorch - 0.005)) << agree << " vs " << agree_libtorch;
+    }
   }
 }
 
