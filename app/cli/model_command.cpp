@@ -2,6 +2,7 @@
 // trained model is, and its weights for PyTorch users.
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -53,6 +54,17 @@ std::string architecture_text(const models::UNet3dOptions& a) {
       << (n.domain_affine() ? ", affine per domain" : "") << ")";
   } else if (n.kind() == models::NormKind::kGroup) {
     s << " (" << n.num_groups() << " groups)";
+  }
+  if (const int64_t levels = n.instance_levels(); levels > 0) {
+    const bool split = n.instance_fraction() < 1.0;  // IBN-a; else IBN
+    s << ", instance norm on ";
+    if (split) {
+      s << std::round(100.0 * n.instance_fraction()) << " % of the channels";
+    } else {
+      s << "every channel";
+    }
+    s << " of the first " << (levels == 1 ? "encoder level" : std::to_string(levels) + " encoder levels")
+      << (split ? " (IBN-a)" : " (IBN)");
   }
   s << ", upsample " << (a.upsample() == models::UpsampleKind::kTransposedConv ? "transposed_conv" : "pixel_shuffle")
     << (a.deep_supervision() ? ", deep supervision" : "") << (a.dropout() > 0 ? ", dropout " : "");

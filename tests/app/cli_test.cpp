@@ -317,7 +317,8 @@ architecture:
   kernel_sizes: []
   strides: []
   norm: {kind: batch, num_groups: 8, num_domains: 2, domain_affine: false, eps: 1.0e-5,
-         momentum: 0.1, affine: true, r_max: 3.0, d_max: 5.0, renorm_warmup_steps: 100}
+         momentum: 0.1, affine: true, r_max: 3.0, d_max: 5.0, renorm_warmup_steps: 100,
+         instance_levels: 1, instance_fraction: 0.5}
   negative_slope: 0.01
   deep_supervision: false
   dropout: 0.0
@@ -346,6 +347,10 @@ TEST(Cli, ModelInfoShowsABundleAndRefusesANewerFormatInOneLine) {
   EXPECT_NE(text.out.find("brain_mri_t1 (version 2)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("1=brain #ff0000"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("site_a, site_b"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("norm batch (2 domains), instance norm on 50 % of the channels of the first encoder level "
+                          "(IBN-a)"),
+            std::string::npos)
+      << text.out;
   EXPECT_NE(text.out.find("dice/brain 0.97"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find(">= 20 % of the body (medseg's default)"), std::string::npos) << text.out;
   write_text(dir / "bundle/model.yaml", std::string(kModelYaml) + "adaptation: {min_change: 0.05}\n");
