@@ -162,8 +162,8 @@ torch::Tensor InferenceUNet3d::run_block(const ConvLayer& layer, const torch::Te
                                          const torch::Tensor& ids) const {
   torch::Tensor y = run_conv(layer, x);
   if (const int64_t k = layer.instance.count; k > 0) {
-    // In float32 (bf16 activations are widened for the statistics, as
-    // InstanceBatchNorm's autocast forward does), written back in place.
+    // Statistics in float32 (a bf16 network's activations are widened for
+    // them), the result written back in place.
     torch::Tensor part = y.narrow(1, 0, k);
     part.copy_(at::instance_norm(part.to(torch::kFloat), layer.instance.weight, layer.instance.bias, {}, {},
                                  /*use_input_stats=*/true, 0.0, layer.instance.eps, /*cudnn_enabled=*/false));

@@ -186,11 +186,11 @@ float load(std::uint16_t bits) {  // bfloat16: the high half of a float32
 void store(float v, float* out) { *out = v; }
 void store(float v, std::uint16_t* out) { *out = c10::BFloat16(v).x; }  // round to nearest even
 
-/// What the fused post-op does for the other layers, after IBN-a's instance
-/// half: channels [0, k) of each sample normalized over the window (mean and
-/// biased variance, as instance_norm), scaled and shifted; then LeakyReLU on
-/// every channel. In place, in any layout Layout reads. T: float, or the bits
-/// of a bfloat16 (statistics and arithmetic in float32 / double either way).
+/// The rest of an IBN-a split layer after its convolution, in place:
+/// channels [0, k) of each sample normalized over the window (mean and biased
+/// variance, as instance_norm), scaled and shifted; then LeakyReLU on every
+/// channel (the post-op the other layers fuse). Any layout Layout reads. T:
+/// float, or the bits of a bfloat16 (arithmetic in float32, sums in double).
 template <typename T>
 void instance_channels_leaky_relu(T* data, const Layout& l, int64_t batch, const InferenceUNet3d::InstanceChannels& in,
                                   float slope) {
@@ -465,7 +465,9 @@ bool onednn_runs_avx2_kernels() {
 
 OnednnUNet3d::OnednnUNet3d(const InferenceUNet3d& network, DirectKernels direct) : impl_(std::make_unique<Impl>()) {
   if (!supports(network)) {
-    throw ModelError("the oneDNN network runs float32 (or natively supported bf16) networks whose every norm is folded (IBN-a's: all but the instance channels)");
+    throw ModelError(
+        "the oneDNN network runs float32 (or natively supported bf16) networks whose every norm is folded "
+        "(IBN-a's: all but the instance channels)");
   }
   impl_->layers = network.folded_layers();
   impl_->slope = static_cast<float>(network.options().negative_slope());
