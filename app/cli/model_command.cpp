@@ -72,6 +72,9 @@ std::string architecture_text(const models::UNet3dOptions& a) {
   return s.str();
 }
 
+/// Whose a setting of --domain auto is: the bundle's, or medseg's default.
+const char* whose(bool set_by_model) { return set_by_model ? "this model's" : "medseg's default"; }
+
 /// What --domain auto does by default with this model: the methods it tries,
 /// whether the safety check decides and with which threshold, and whose
 /// setting each is.
@@ -79,7 +82,7 @@ std::string adaptation_text(const models::BundleInfo& info) {
   if (!pipeline::has_batch_statistics(info.architecture)) return "- (no batch statistics to adapt)";
   std::string methods;
   for (const auto& m : info.adapt_methods) methods += (methods.empty() ? "" : ",") + m;
-  const std::string whose_methods = methods.empty() ? "medseg's default" : "this model's";
+  const char* whose_methods = whose(!methods.empty());
   if (methods.empty()) methods = pipeline::to_string(pipeline::kDefaultAdaptMethods);
   std::string text = "--domain auto tries " + methods + " (" + whose_methods + "); ";
   if (info.adapt_prior_windows || info.adapt_prior_strength) {
@@ -88,11 +91,10 @@ std::string adaptation_text(const models::BundleInfo& info) {
     const pipeline::AdaptationOptions defaults;
     const auto windows = info.adapt_prior_windows.value_or(defaults.windows_per_image);
     const double strength = info.adapt_prior_strength.value_or(defaults.prior_strength);
-    const char* whose_windows = info.adapt_prior_windows ? "this model's" : "medseg's default";
-    const char* whose_strength = info.adapt_prior_strength ? "this model's" : "medseg's default";
+    const char* whose_strength = whose(info.adapt_prior_strength.has_value());
     char prior[120];
     std::snprintf(prior, sizeof prior, "prior draws %lld windows (%s) and ", static_cast<long long>(windows),
-                  whose_windows);
+                  whose(info.adapt_prior_windows.has_value()));
     char weight[120];
     if (strength == 0.0) {
       std::snprintf(weight, sizeof weight, "uses the scan's statistics alone (%s); ", whose_strength);
@@ -106,7 +108,7 @@ std::string adaptation_text(const models::BundleInfo& info) {
   char check[120];
   std::snprintf(check, sizeof check, "keeps statistics that relabel >= %g %% of the body (%s)",
                 100.0 * info.adapt_min_change.value_or(pipeline::AdaptationCheckOptions{}.min_change),
-                info.adapt_min_change ? "this model's" : "medseg's default");
+                whose(info.adapt_min_change.has_value()));
   return text + check;
 }
 
